@@ -1,0 +1,1 @@
+"""QuickDraw numpy_bitmap (.npy) and simplified-stroke (.ndjson) files -> per-class JPG folders."""

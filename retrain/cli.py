@@ -1,0 +1,164 @@
+"""The `qdretrain` command (also `python -m retrain`).
+
+`qdretrain --architecture mobilenet_1.0_224 --image_dir Output ...` retrains, as retrain.py did:
+with no subcommand name, the arguments go to `qdretrain train`. The other steps are subcommands.
+Only this layer reads options; everything below takes a TrainConfig or explicit arguments.
+TensorFlow is imported inside the commands that need it, so `--help` and `convert` start fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from android_export.cli import android_command, export_command, label_image_command
+from convert.cli import convert_command, preview_command
+from retrain import __version__, architectures
+from retrain.cache_cli import cache_command
+from retrain.cli_common import flag, user_errors
+from retrain.config import CLASS_WEIGHTS, OPTIMIZERS, STRATEGIES, TrainConfig
+from retrain.errors import ConfigError
+from retrain.launch import launch_command
+
+
+class DefaultToTrainGroup(click.Group):
+    """A group whose default subcommand is `train`, so retrain.py command lines work unchanged."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["train", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultToTrainGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                        "max_content_width": 100})
+@click.version_option(__version__, prog_name="qdretrain")
+def cli():
+    """Retrain an image classifier on Quick, Draw! doodles (or any image folders) and ship it.
+
+    \b
+    The workflow:
+      qdretrain convert quickdraw/*.npy --output_dir Output   # drawings -> Output/<label>/*.jpg
+      qdretrain preview Output --output preview.png            # look at the data
+      qdretrain --image_dir Output --architecture mobilenet_1.0_224 --output_dir model
+      qdretrain export --model_dir model                       # TFLite / ONNX / .pb, verified
+      qdretrain android --model_dir model --output app_assets  # what an Android app needs
+
+    With no command name, arguments go to `qdretrain train` (retrain.py's flags work).
+    """
+
+
+def _train_options(func):
+    """retrain.py's flags (underscore and dashed spellings) plus what later tools added."""
+    options = [
+        flag("--image_dir", type=click.Path(exists=True, file_okay=False),
+             help="Folder of labelled images: one subfolder per label (JPEG, PNG, BMP, GIF)."),
+        flag("--quickdraw_dir", type=click.Path(exists=True),
+             help="Instead of --image_dir: QuickDraw .npy/.ndjson files (or a folder of them), read "
+                  "directly with no JPGs written."),
+        flag("--quickdraw_per_class", type=int, default=1000, show_default=True,
+             help="Drawings per class taken from --quickdraw_dir."),
+        flag("--architecture", default=architectures.DEFAULT_ARCHITECTURE, show_default=True,
+             help="Backbone name from the registry (`qdretrain architectures` lists them). "
+                  "mobilenet_0.25_224 ships with qdretrain and works offline."),
+        flag("--tfhub_module", default=None,
+             help="TF-Hub handle or local module folder; overrides the architecture's handle. "
+                  "Downloads go to $TFHUB_CACHE_DIR."),
+        flag("--input_size", type=int, default=None,
+             help="Input side in pixels, only for a --tfhub_module whose size differs from the "
+                  "architecture's."),
+        flag("--bottleneck_dir", default="bottlenecks", show_default=True,
+             help="Cache of feature vectors, reused across runs and safe to share."),
+        flag("--cache_batch_size", type=int, default=32, show_default=True,
+             help="Images per forward pass while caching bottlenecks."),
+        flag("--how_many_training_steps", type=int, default=4000, show_default=True,
+             help="Training steps (batches)."),
+        flag("--learning_rate", type=float, default=0.01, show_default=True),
+        flag("--train_batch_size", type=int, default=100, show_default=True),
+        flag("--eval_step_interval", type=int, default=10, show_default=True,
+             help="Evaluate on a validation batch (and log) every N steps."),
+        flag("--validation_batch_size", type=int, default=100, show_default=True,
+             help="Validation images per evaluation; -1 for the whole validation set."),
+        flag("--test_batch_size", type=int, default=-1, show_default=True,
+             help="Test images for the final evaluation; -1 for the whole test set."),
+        flag("--testing_percentage", type=int, default=10, show_default=True),
+        flag("--validation_percentage", type=int, default=10, show_default=True),
+        flag("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
+             help="sgd is retrain.py's plain gradient descent."),
+        flag("--label_smoothing", type=float, default=0.0, show_default=True),
+        flag("--dropout", type=float, default=0.0, show_default=True,
+             help="Dropout rate on the bottleneck while training the head."),
+        flag("--class_weights", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,
+             help="balanced: weight each class by 1/frequency (for unbalanced folders)."),
+        flag("--seed", type=int, default=0, show_default=True,
+             help="Seed for initialisers, shuffling and augmentation."),
+        flag("--fine_tune/--no_fine_tune", default=False, show_default=True,
+             help="Also train the backbone, on augmented images (slower; no bottleneck cache)."),
+        flag("--fine_tune_learning_rate", type=float, default=None,
+             help="Learning rate while fine-tuning; default learning_rate / 10."),
+        flag("--flip_left_right/--no_flip_left_right", default=True, show_default=True,
+             help="Mirror images while fine-tuning (turn off for classes that differ by direction)."),
+        flag("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+             help="auto: TF_CONFIG set -> multi_worker; several GPUs -> mirrored; else default."),
+        flag("--output_dir", default="retrain_output", show_default=True,
+             help="Where outputs go unless set one by one below."),
+        flag("--output_graph", default=None, help="Frozen graph [<output_dir>/retrained_graph.pb]."),
+        flag("--output_labels", default=None, help="Labels [<output_dir>/retrained_labels.txt]."),
+        flag("--saved_model_dir", default=None, help="SavedModel [<output_dir>/saved_model]."),
+        flag("--summaries_dir", default=None, help="TensorBoard logs [<output_dir>/summaries]."),
+        flag("--checkpoint_dir", default=None, help="Checkpoints [<output_dir>/checkpoints]."),
+        flag("--resume/--no_resume", default=False, show_default=True,
+             help="Continue from the last checkpoint in --checkpoint_dir."),
+        flag("--intermediate_store_frequency", type=int, default=0, show_default=True,
+             help="Every N steps also write a frozen graph (0: never)."),
+        flag("--intermediate_output_graphs_dir", default=None,
+             help="Where intermediate graphs go [<output_dir>/intermediate_graphs]."),
+        flag("--final_tensor_name", default="final_result", show_default=True,
+             help="Name of the output node in the frozen graph."),
+        flag("--print_misclassified_test_images", is_flag=True, default=False,
+             help="List every misclassified test image."),
+        flag("--export", "export_formats", default="",
+             help="After training, also export these formats, comma-separated "
+                  "(tflite,tflite_fp16,tflite_dynamic,tflite_int8,onnx) and verify them."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("train")
+@_train_options
+@user_errors
+def train_command(export_formats, **options):
+    """Retrain a new softmax head (optionally the backbone too) on your images.
+
+    \b
+    Steps: split the images (stable hash of each path relative to --image_dir), compute bottlenecks
+    once into --bottleneck_dir, train the head, evaluate on the test split, and write
+    retrained_graph.pb (input `input`, output `final_result`), retrained_labels.txt, a SavedModel,
+    model_info.json (the input contract) and run_config.json into --output_dir.
+    """
+    formats = tuple(f.strip() for f in export_formats.split(",") if f.strip())
+    try:
+        config = TrainConfig(export_formats=formats, **options)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+    from retrain.pipeline import run  # imports TensorFlow
+    run(config)
+
+
+@cli.command("architectures")
+def architectures_command():
+    """List the registered architectures: input size, feature size, TF-Hub handle."""
+    for name in architectures.names():
+        spec = architectures.get(name)
+        shipped = "  (ships with qdretrain)" if spec.embedded_module else ""
+        click.echo(f"{name:30s} {spec.input_size:4d}px {spec.feature_size:5d} features  {spec.handle}{shipped}")
+
+
+for _command in (convert_command, preview_command, cache_command, export_command, android_command,
+                 label_image_command, launch_command):
+    cli.add_command(_command)
+
+
+def main():
+    cli(prog_name="qdretrain")

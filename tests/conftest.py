@@ -1,0 +1,48 @@
+"""Shared fixtures: stand-in modules, tiny image folders, and the ../shared locator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or a pytest skip (with the reason) where a clone has none."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (real data/weights live in ../shared beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def standin_module(tmp_path_factory) -> str:
+    """A 32x32 -> 8-feature stand-in TF-Hub module, built once per test session."""
+    from tests.standin import make_standin_module
+    return make_standin_module(str(tmp_path_factory.mktemp("standin") / "module"), 32, 8)
+
+
+def make_image_folder(root: Path, classes: dict[str, int], size: int = 40, seed: int = 0) -> Path:
+    """Writes `count` distinct JPGs per class: each class a different dominant colour pattern, so a
+    head on stand-in features can tell them apart."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for index, (label, count) in enumerate(sorted(classes.items())):
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            pixels = rng.integers(0, 60, size=(size, size, 3), dtype=np.uint8)
+            pixels[..., index % 3] += np.uint8(120 + 40 * (index // 3 % 3))
+            Image.fromarray(pixels).save(folder / f"img_{i:04d}.jpg", quality=95)
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three classes (one with a space in its name) of 20 small JPGs each."""
+    return make_image_folder(tmp_path / "images", {"cat": 20, "sea turtle": 20, "apple": 20})
