@@ -1,0 +1,92 @@
+"""--fine_tune: train backbone and head together on images, with augmentation suited to drawings.
+
+No bottleneck cache here: the backbone changes every step, so features cannot be reused. Doodles are
+line drawings, so the augmentation is geometric only — small rotations, shifts and scale changes, and
+left-right flips (most doodles mean the same mirrored; --no_flip_left_right turns that off); no colour
+jitter, which means nothing on black-and-white strokes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from retrain.errors import ConfigError
+from retrain.tfcompat import keras, tf
+
+
+def augmenter(seed: int, flip_left_right: bool) -> keras.Sequential:
+    """Random geometric changes; `nearest` fill keeps the background colour whatever the polarity."""
+    layers = [
+        keras.layers.RandomRotation(0.04, fill_mode="nearest", seed=seed),  # about +-15 degrees
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 1),
+        keras.layers.RandomZoom((-0.1, 0.1), fill_mode="nearest", seed=seed + 2),
+    ]
+    if flip_left_right:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 3))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def image_dataset(records, num_classes: int, size: int, batch_size: int, training: bool, seed: int,
+                  augment: keras.Sequential = None) -> tf.data.Dataset:
+    """Decoded, resized, normalised ([-1, 1]) image batches with one-hot labels.
+
+    Undecodable files are dropped (the scan already listed them), never a crash.
+    """
+    from retrain.images import decode_and_resize
+    if any(r.row is not None for r in records):
+        raise ConfigError("--fine_tune reads image files: convert the QuickDraw files first "
+                          "(`qdretrain convert ... --output_dir Output`) and pass --image_dir Output.")
+    paths = [r.source for r in records]
+    labels = np.array([r.label_index for r in records], dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if training:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.map(lambda p, y: (decode_and_resize(tf.io.read_file(p), size), tf.one_hot(y, num_classes)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.ignore_errors()
+    ds = ds.batch(batch_size, drop_remainder=training)
+    if training and augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def fine_tune(config, spec, module, splits: dict, num_classes: int, strategy, info, worker_dir: str,
+              echo: Callable[[str], None]):
+    """Trains the whole classifier; returns (classifier, TrainingResult, test probabilities, test records)."""
+    from retrain import model as model_lib
+    from retrain import train
+    from retrain.pipeline import training_params
+    params = training_params(config, strategy.num_replicas_in_sync, config.effective_fine_tune_learning_rate)
+    with strategy.scope():
+        head = model_lib.build_head(spec.feature_size, num_classes, config.dropout, config.seed)
+        classifier = model_lib.build_classifier(spec, module, head, trainable_backbone=True)
+        train.compile_for_training(classifier, params, from_logits=False)
+    augment = augmenter(config.seed, config.flip_left_right) if config.augment else None
+    train_ds = image_dataset(splits["training"], num_classes, spec.input_size, params.batch_size, True,
+                             config.seed, augment)
+    val_records = splits["validation"]
+    val_ds = None
+    if val_records:
+        val_batch = len(val_records) if params.validation_batch_size < 0 else params.validation_batch_size
+        val_ds = image_dataset(val_records, num_classes, spec.input_size, min(val_batch, len(val_records)),
+                               False, config.seed).repeat()
+    backup_root = config.path("checkpoint_dir") if info.is_chief else os.path.join(worker_dir, "checkpoints")
+    echo(f"Fine-tuning backbone and head on images ({params.steps} steps of {params.batch_size}).")
+    result = train.fit(classifier, train_ds, val_ds, params, backup_dir=train.backup_dir_for(backup_root),
+                       extra_callbacks=[], echo=echo)
+    echo(f"Fine-tuned in {result.seconds:.1f} s.")
+    test_records = splits["testing"]
+    probabilities = None
+    if test_records:
+        # Predict file by file order: ignore_errors could drop unreadable files, so keep only records
+        # that decode (the scan already excluded corrupt ones).
+        test_ds = image_dataset(test_records, num_classes, spec.input_size, 64, False, config.seed)
+        probabilities = classifier.predict(test_ds.map(lambda x, y: x), verbose=0)
+        if len(probabilities) != len(test_records):
+            raise RuntimeError("some test images failed to decode after the scan accepted them")
+    return classifier, result, probabilities, test_records

@@ -1,0 +1,293 @@
+"""The retraining job, step by step: strategy -> module -> data -> split -> bottlenecks -> train ->
+evaluate -> outputs. Each step is a short function; `run` reads like the story of a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import tempfile
+from typing import Optional
+
+import click
+import numpy as np
+
+from retrain import architectures, distribute
+from retrain.config import TrainConfig
+from retrain.errors import ConfigError, DatasetError
+
+
+def echo(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced (the CLI prints it; tests assert on it)."""
+
+    output_dir: str
+    labels: tuple
+    test_top1: Optional[float]
+    test_top5: Optional[float]
+    is_chief: bool
+
+
+def resolve_architecture(config: TrainConfig):
+    """Registry entry + resolved module; a custom module's feature size is probed, not trusted."""
+    from retrain import hub_modules
+    try:
+        spec = architectures.get(config.architecture)
+    except KeyError as error:
+        raise ConfigError(str(error.args[0])) from None
+    spec = architectures.with_overrides(spec, input_size=config.input_size)
+    module = hub_modules.resolve_module(spec, config.tfhub_module)
+    if config.tfhub_module or config.input_size:
+        spec = architectures.with_overrides(
+            spec, feature_size=hub_modules.probe_feature_size(module, spec.input_size))
+    return spec, module
+
+
+def load_index(config: TrainConfig):
+    """Scans --image_dir (or --quickdraw_dir) and reports skipped files."""
+    from retrain import dataset
+    if config.image_dir:
+        index = dataset.scan_image_dir(config.image_dir)
+    else:
+        index = dataset.scan_quickdraw_dir(config.quickdraw_dir, config.quickdraw_per_class, config.seed)
+    echo(f"Found {len(index.records)} images in {len(index.labels)} classes.")
+    if index.skipped:
+        echo(f"Skipped {len(index.skipped)} unusable files:")
+        for path, reason in index.skipped[:20]:
+            echo(f"  {path}: {reason}")
+        if len(index.skipped) > 20:
+            echo(f"  ... and {len(index.skipped) - 20} more (all listed in skipped_files.txt)")
+    return index
+
+
+def split_index(index, config: TrainConfig) -> dict:
+    from retrain.split import split_records
+    splits = split_records(index.records, config.testing_percentage, config.validation_percentage)
+    echo("Split: " + ", ".join(f"{name} {len(records)}" for name, records in splits.items())
+         + " (stable: hashed on each path relative to the image folder)")
+    if not splits["training"]:
+        raise DatasetError("No training images after the split. Add images or lower "
+                           "--testing_percentage / --validation_percentage.")
+    return splits
+
+
+def cached_features(config: TrainConfig, spec, module, splits: dict, info, strategy):
+    """Bottlenecks for every split: each worker computes its shard, then all read the whole cache."""
+    from retrain.bottlenecks import BottleneckCache
+    cache = BottleneckCache(config.bottleneck_dir, module, spec)
+    everything = [r for name in ("training", "validation", "testing") for r in splits[name]]
+    report = cache.compute(everything, batch_size=config.cache_batch_size,
+                           shard_index=info.task_id if info.num_workers > 1 else 0,
+                           shard_count=info.num_workers)
+    echo(f"Bottlenecks: {report}")
+    if info.num_workers > 1:
+        distribute.barrier(strategy)  # every shard is on disk before anyone reads the whole cache
+    features = {}
+    for name in ("training", "validation", "testing"):
+        x, kept = cache.load(splits[name])
+        y = np.array([r.label_index for r in kept], dtype=np.int64)
+        features[name] = (x, y, list(kept))
+    return features
+
+
+def training_params(config: TrainConfig, num_replicas: int, learning_rate: float):
+    from retrain.train import TrainingParams
+    return TrainingParams(
+        steps=config.how_many_training_steps, eval_interval=config.eval_step_interval,
+        batch_size=distribute.global_batch_size(config.train_batch_size, num_replicas),
+        validation_batch_size=config.validation_batch_size,
+        learning_rate=distribute.scaled_learning_rate(learning_rate, num_replicas),
+        optimizer=config.optimizer, label_smoothing=config.label_smoothing,
+        class_weights=config.class_weights, seed=config.seed)
+
+
+def _summary_callbacks(config: TrainConfig, info, worker_dir: str):
+    from retrain.tfcompat import keras
+    # A fresh run folder each time: retrain.py deleted --summaries_dir; we never delete a user's folder.
+    run_name = datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    root = config.path("summaries_dir") if info.is_chief else os.path.join(worker_dir, "summaries")
+    return [keras.callbacks.TensorBoard(log_dir=os.path.join(root, run_name), write_graph=False)]
+
+
+def train_head_on_features(config, spec, features, num_classes, strategy, info, worker_dir):
+    """Builds the head in the strategy's scope and trains it on cached bottlenecks."""
+    from retrain import model as model_lib
+    from retrain import train
+    params = training_params(config, strategy.num_replicas_in_sync, config.learning_rate)
+    with strategy.scope():
+        head = model_lib.build_head(spec.feature_size, num_classes, config.dropout, config.seed)
+        train.compile_for_training(head, params, from_logits=True)
+    final_weights = os.path.join(config.path("checkpoint_dir"), "final", "head.weights.h5")
+    if config.resume:
+        if not os.path.exists(final_weights):
+            raise ConfigError(f"--resume: no finished checkpoint at {final_weights}. Run once without "
+                              f"--resume first (a crashed run resumes from its backup by itself).")
+        head.load_weights(final_weights)
+        echo(f"Resumed the head from {final_weights}")
+    x_train, y_train, _ = features["training"]
+    x_val, y_val, _ = features["validation"]
+    train_ds, val_ds = train.feature_datasets(x_train, y_train, x_val, y_val, num_classes, params)
+    class_weight = (train.balanced_class_weights(y_train, num_classes)
+                    if config.class_weights == "balanced" else None)
+    backup = train.backup_dir_for(config.path("checkpoint_dir") if info.is_chief
+                                  else os.path.join(worker_dir, "checkpoints"))
+    if os.path.isdir(backup) and os.listdir(backup):
+        echo(f"Found a backup in {backup}: resuming the interrupted run from it.")
+    callbacks = _summary_callbacks(config, info, worker_dir)
+    if config.intermediate_store_frequency > 0 and info.is_chief:
+        callbacks.append(_intermediate_graphs(config, spec, module, head, params.eval_interval))
+    result = train.fit(head, train_ds, val_ds, params, backup_dir=backup, extra_callbacks=callbacks,
+                       echo=echo, class_weight=class_weight)
+    if result.resumed_from_epoch:
+        echo(f"Resumed from backup at step {result.resumed_from_epoch * params.eval_interval}.")
+    echo(f"Trained the head in {result.seconds:.1f} s.")
+    return head, result
+
+
+def _intermediate_graphs(config, spec, module, head, eval_interval):
+    """retrain.py's --intermediate_store_frequency: intermediate_N.pb graphs while training."""
+    from android_export.frozen_graph import write_frozen_graph
+    from retrain import model as model_lib
+    from retrain import train
+    classifier = model_lib.build_classifier(spec, module, head)  # shares the head's weights
+    folder = config.path("intermediate_output_graphs_dir")
+
+    def write(step: int) -> None:
+        path = os.path.join(folder, f"intermediate_{step}.pb")
+        write_frozen_graph(classifier, path, output_node_name=config.final_tensor_name)
+        echo(f"Saved intermediate graph {path}")
+    return train.IntermediateGraphs(config.intermediate_store_frequency, eval_interval, write)
+
+
+def predict_test(head, features) -> Optional[np.ndarray]:
+    from retrain.tfcompat import tf
+    x_test = features["testing"][0]
+    if not len(x_test):
+        return None
+    logits = head.predict(x_test, batch_size=1024, verbose=0)
+    return tf.nn.softmax(logits).numpy()
+
+
+def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits, result, evaluation,
+                  out_dir: str, index) -> None:
+    """Chief only: graph, labels, SavedModel, model_info.json, run_config.json, splits, evaluation."""
+    from android_export.frozen_graph import write_frozen_graph
+    from android_export.saved_model import save_serving_model
+    from retrain import outputs, plots
+    os.makedirs(out_dir, exist_ok=True)
+    write_frozen_graph(classifier, config.path("output_graph"), output_node_name=config.final_tensor_name)
+    outputs.write_labels(labels, config.path("output_labels"))
+    # export/android read labels from the model dir whatever --output_labels said.
+    if os.path.abspath(config.path("output_labels")) != os.path.abspath(os.path.join(out_dir, outputs.LABELS_FILE)):
+        outputs.write_labels(labels, os.path.join(out_dir, outputs.LABELS_FILE))
+    save_serving_model(classifier, config.path("saved_model_dir"))
+    info = outputs.model_info(spec, labels, module.handle, module.fingerprint,
+                              quantization="int8" if spec.quantized else "none")
+    info["output_tensor"] = config.final_tensor_name
+    outputs.write_json(info, os.path.join(out_dir, outputs.MODEL_INFO_FILE))
+    outputs.write_json(dataclasses.asdict(config), os.path.join(out_dir, outputs.RUN_CONFIG_FILE))
+    outputs.write_json({"image_dir": os.path.abspath(config.image_dir) if config.image_dir else None,
+                        **{name: [r.relpath for r in records] for name, records in splits.items()}},
+                       os.path.join(out_dir, "splits.json"))
+    if index.skipped:
+        outputs.atomic_write_bytes(os.path.join(out_dir, "skipped_files.txt"),
+                                   "".join(f"{p}\t{why}\n" for p, why in index.skipped).encode())
+    if result is not None:
+        outputs.atomic_write_bytes(os.path.join(out_dir, "training_curves.png"),
+                                   plots.plot_training_curves(result.history, result.steps))
+        outputs.write_json({"steps": result.steps, **result.history, "seconds": result.seconds},
+                           os.path.join(out_dir, "training_history.json"))
+
+
+def evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec) -> object:
+    """Top-1/top-5, per-class accuracy, confusion matrix, misclassified grid; prints the summary."""
+    from retrain import evaluate, outputs, plots
+    if probabilities is None:
+        echo("No test images (--testing_percentage 0): skipping the final evaluation.")
+        return None
+    true = np.array([r.label_index for r in test_records])
+    result = evaluate.evaluate(probabilities, true, list(labels), [r.relpath for r in test_records])
+    echo(evaluate.format_summary(result, config.print_misclassified_test_images))
+    evaluate.write_evaluation(result, out_dir)
+    shown = result.misclassified[:32]
+    by_name = {r.relpath: r for r in test_records}
+    images = [_record_image(by_name[m.name], spec.input_size) for m in shown]
+    titles = [f"{m.true_label} -> {m.predicted_label}" for m in shown]
+    outputs.atomic_write_bytes(os.path.join(out_dir, "misclassified.png"),
+                               plots.plot_misclassified_grid(images, titles))
+    return result
+
+
+def _record_image(record, size: int) -> np.ndarray:
+    from retrain import dataset
+    return dataset.load_record_image(record, size)
+
+
+def run(config: TrainConfig) -> RunResult:
+    """Runs the whole job. Raises QdretrainError subclasses for problems the user can fix."""
+    # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
+    strategy = distribute.create_strategy(config.strategy)
+    info = distribute.worker_info(strategy)
+    echo(f"Strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+         + (f", worker {info.task_id} of {info.num_workers}" if info.num_workers > 1 else ""))
+    from retrain.tfcompat import keras
+    keras.utils.set_random_seed(config.seed)
+
+    spec, module = resolve_architecture(config)
+    echo(f"Module: {module.handle} ({spec.input_size}x{spec.input_size} -> {spec.feature_size} features)")
+    index = load_index(config)
+    labels = tuple(index.labels)
+    splits = split_index(index, config)
+    worker_dir = distribute.output_dir_for_worker(config.output_dir, info)
+    try:
+        if config.fine_tune:
+            from retrain.finetune import fine_tune
+            classifier, result, probabilities, test_records = fine_tune(
+                config, spec, module, splits, len(labels), strategy, info, worker_dir, echo)
+        else:
+            features = cached_features(config, spec, module, splits, info, strategy)
+            head, result = train_head_on_features(config, spec, features, len(labels), strategy, info,
+                                                  worker_dir)
+            from retrain import model as model_lib
+            classifier = model_lib.build_classifier(spec, module, head)
+            probabilities = predict_test(head, features)
+            test_records = features["testing"][2]
+        # Every worker saves (MultiWorkerMirroredStrategy needs all of them to take part); only the
+        # chief's go to the real places.
+        out_dir = config.output_dir if info.is_chief else worker_dir
+        effective = config if info.is_chief else _redirect_outputs(config, worker_dir)
+        evaluation = None
+        if info.is_chief:
+            evaluation = evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec)
+        write_outputs(effective, spec, module, labels, classifier, splits, result, evaluation, out_dir,
+                      index)
+        if not config.fine_tune:
+            from retrain import train
+            final = os.path.join(effective.path("checkpoint_dir"), "final", "head.weights.h5")
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            head.save_weights(final)
+    finally:
+        distribute.cleanup_worker_dir(worker_dir, info)
+
+    if info.is_chief:
+        echo(f"Wrote {config.path('output_graph')}, {config.path('output_labels')}, "
+             f"{config.path('saved_model_dir')} and model_info.json to {config.output_dir}")
+        if config.export_formats:
+            from android_export.exporter import export_model_dir
+            export_model_dir(config.output_dir, formats=config.export_formats)
+    return RunResult(output_dir=config.output_dir, labels=labels,
+                     test_top1=evaluation.top1 if evaluation else None,
+                     test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief)
+
+
+def _redirect_outputs(config: TrainConfig, worker_dir: str) -> TrainConfig:
+    """A non-chief worker's copy of the config: every output inside its temporary folder."""
+    return dataclasses.replace(
+        config, output_dir=worker_dir, output_graph=None, output_labels=None, saved_model_dir=None,
+        summaries_dir=None, checkpoint_dir=None, intermediate_output_graphs_dir=None)
