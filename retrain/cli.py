@@ -15,7 +15,7 @@ from convert.cli import convert_command, preview_command
 from retrain import __version__, architectures
 from retrain.cache_cli import cache_command
 from retrain.cli_common import flag, user_errors
-from retrain.config import CLASS_WEIGHTS, OPTIMIZERS, STRATEGIES, TrainConfig
+from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
 from retrain.launch import launch_command
 
@@ -24,7 +24,8 @@ class DefaultToTrainGroup(click.Group):
     """A group whose default subcommand is `train`, so retrain.py command lines work unchanged."""
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        # Only options fall through to `train`: a mistyped command name stays "No such command".
+        if args and args[0].startswith("-") and args[0] not in ("--help", "-h", "--version"):
             args = ["train", *args]
         return super().parse_args(ctx, args)
 
@@ -95,6 +96,8 @@ def _train_options(func):
              help="Also train the backbone, on augmented images (slower; no bottleneck cache)."),
         flag("--fine_tune_learning_rate", type=float, default=None,
              help="Learning rate while fine-tuning; default learning_rate / 10."),
+        flag("--augment/--no_augment", default=True, show_default=True,
+             help="Random rotations, shifts and zoom (and flips) while fine-tuning."),
         flag("--flip_left_right/--no_flip_left_right", default=True, show_default=True,
              help="Mirror images while fine-tuning (turn off for classes that differ by direction)."),
         flag("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
@@ -138,6 +141,10 @@ def train_command(export_formats, **options):
     model_info.json (the input contract) and run_config.json into --output_dir.
     """
     formats = tuple(f.strip() for f in export_formats.split(",") if f.strip())
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown:
+        raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(EXPORT_FORMATS)}", param_hint="--export")
     try:
         config = TrainConfig(export_formats=formats, **options)
     except ConfigError as error:

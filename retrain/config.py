@@ -15,6 +15,7 @@ from retrain.errors import ConfigError
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CLASS_WEIGHTS = ("none", "balanced")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+EXPORT_FORMATS = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +84,33 @@ class TrainConfig:
         if self.how_many_training_steps < 1 or self.train_batch_size < 1 or self.eval_step_interval < 1:
             raise ConfigError("--how_many_training_steps, --train_batch_size and --eval_step_interval "
                               "must be at least 1.")
+        positive = {"--learning_rate": self.learning_rate, "--cache_batch_size": self.cache_batch_size,
+                    "--quickdraw_per_class": self.quickdraw_per_class}
+        if self.fine_tune_learning_rate is not None:
+            positive["--fine_tune_learning_rate"] = self.fine_tune_learning_rate
+        if self.input_size is not None:
+            positive["--input_size"] = self.input_size
+        for option, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{option} must be positive (got {value}).")
+        for option, value in {"--validation_batch_size": self.validation_batch_size,
+                              "--test_batch_size": self.test_batch_size}.items():
+            if value == 0 or value < -1:
+                raise ConfigError(f"{option} must be -1 (all images) or a positive count (got {value}).")
+        if self.intermediate_store_frequency < 0:
+            raise ConfigError("--intermediate_store_frequency must be 0 (never) or a positive step count.")
+        if self.input_size is not None and not self.tfhub_module:
+            raise ConfigError("--input_size only applies to a custom --tfhub_module; registry "
+                              "architectures know their own size.")
+        from retrain import architectures
+        try:
+            architectures.get(self.architecture)
+        except KeyError as error:
+            raise ConfigError(error.args[0]) from None
+        unknown = [f for f in self.export_formats if f not in EXPORT_FORMATS]
+        if unknown:
+            raise ConfigError(f"Unknown export format(s) {', '.join(unknown)}; choose from "
+                              f"{', '.join(EXPORT_FORMATS)}.")
         if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("--dropout and --label_smoothing must be in [0, 1).")
 
@@ -101,4 +129,6 @@ class TrainConfig:
 
     @property
     def effective_fine_tune_learning_rate(self) -> float:
-        return self.fine_tune_learning_rate or self.learning_rate / 10
+        if self.fine_tune_learning_rate is not None:
+            return self.fine_tune_learning_rate
+        return self.learning_rate / 10

@@ -165,6 +165,15 @@ def _intermediate_graphs(config, spec, module, head, eval_interval):
     return train.IntermediateGraphs(config.intermediate_store_frequency, eval_interval, write)
 
 
+def limit_test_set(features: dict, test_batch_size: int, seed: int) -> dict:
+    """retrain.py's --test_batch_size: evaluate on that many random test images (-1: all)."""
+    x, y, records = features["testing"]
+    if test_batch_size < 0 or test_batch_size >= len(records):
+        return features
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(records))[:test_batch_size])
+    return {**features, "testing": (x[chosen], y[chosen], [records[i] for i in chosen])}
+
+
 def predict_test(head, features) -> Optional[np.ndarray]:
     from retrain.tfcompat import tf
     x_test = features["testing"][0]
@@ -225,8 +234,8 @@ def evaluate_and_report(config, labels, probabilities, test_records, out_dir, sp
 
 
 def _record_image(record, size: int) -> np.ndarray:
-    from retrain import dataset
-    return dataset.load_record_image(record, size)
+    from retrain.images import load_record_image
+    return load_record_image(record, size)
 
 
 def run(config: TrainConfig) -> RunResult:
@@ -256,6 +265,7 @@ def run(config: TrainConfig) -> RunResult:
                                                   worker_dir)
             from retrain import model as model_lib
             classifier = model_lib.build_classifier(spec, module, head)
+            features = limit_test_set(features, config.test_batch_size, config.seed)
             probabilities = predict_test(head, features)
             test_records = features["testing"][2]
         # Every worker saves (MultiWorkerMirroredStrategy needs all of them to take part); only the

@@ -1,0 +1,171 @@
+"""Retraining end to end through the CLI, on a stand-in module and tiny image folders (offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from retrain.cli import cli
+from tests.conftest import make_image_folder
+
+
+def _train(tmp_path, image_dir, module, *extra, steps=60, out="model"):
+    args = ["--image_dir", str(image_dir), "--tfhub_module", module, "--input_size", "32",
+            "--bottleneck_dir", str(tmp_path / "bottlenecks"), "--output_dir", str(tmp_path / out),
+            "--how_many_training_steps", str(steps), "--eval_step_interval", "20",
+            "--optimizer", "adam", "--learning_rate", "0.05", "--train_batch_size", "16",
+            "--testing_percentage", "20", "--validation_percentage", "20", *extra]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, standin_module):
+    """One training run shared by the output checks below."""
+    tmp_path = tmp_path_factory.mktemp("run")
+    images = make_image_folder(tmp_path / "images", {"cat": 25, "sea turtle": 25, "apple": 25})
+    summaries = tmp_path / "summaries"
+    summaries.mkdir()
+    (summaries / "keep_me.txt").write_text("a user's file")
+    result = _train(tmp_path, images, standin_module, "--summaries_dir", str(summaries), steps=200)
+    return tmp_path, images, result
+
+
+def test_outputs_exist_with_sorted_labels_and_contract(trained):
+    tmp_path, _, result = trained
+    out = tmp_path / "model"
+    for name in ("retrained_graph.pb", "retrained_labels.txt", "model_info.json", "run_config.json",
+                 "splits.json", "evaluation.json", "per_class_accuracy.csv", "confusion_matrix.png",
+                 "training_curves.png", "misclassified.png"):
+        assert (out / name).exists(), name
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    assert (out / "retrained_labels.txt").read_text().splitlines() == ["apple", "cat", "sea turtle"]
+    info = json.loads((out / "model_info.json").read_text())
+    assert info["input_tensor"] == "input" and info["output_tensor"] == "final_result"
+    assert (info["input_height"], info["input_mean"], info["input_std"], info["label_count"]) == (32, 127.5, 127.5, 3)
+    config = json.loads((out / "run_config.json").read_text())
+    assert config["how_many_training_steps"] == 200
+    assert "Final test accuracy" in result.output
+
+
+def test_head_learns_the_synthetic_classes(trained):
+    tmp_path, _, _ = trained
+    evaluation = json.loads((tmp_path / "model" / "evaluation.json").read_text())
+    # Three colour-coded classes are easy; chance is 33%.
+    assert evaluation["top1"] >= 0.8, evaluation["top1"]
+
+
+def test_summaries_dir_is_never_wiped(trained):
+    tmp_path, _, _ = trained
+    summaries = tmp_path / "summaries"
+    assert (summaries / "keep_me.txt").read_text() == "a user's file"
+    runs = [p for p in summaries.iterdir() if p.is_dir()]
+    assert runs and any(files for _, _, files in os.walk(runs[0]))
+
+
+def test_frozen_graph_matches_the_saved_model(trained):
+    """The artifacts written by training give the same answers (input `input`, output `final_result`)."""
+    from retrain.images import load_image_file
+    from retrain.tfcompat import tf
+    tmp_path, images, _ = trained
+    out = tmp_path / "model"
+    files = sorted((images / "cat").iterdir())[:4] + sorted((images / "apple").iterdir())[:4]
+    batch = np.stack([load_image_file(str(f), 32) for f in files])
+    keras_probs = _saved_model_probs(out / "saved_model", batch)
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((out / "retrained_graph.pb").read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            graph_probs = session.run("final_result:0", {"input:0": batch})
+    np.testing.assert_allclose(graph_probs, keras_probs, atol=1e-5)
+    assert graph_probs.shape == (8, 3)
+
+
+def _saved_model_probs(path, batch):
+    from retrain.tfcompat import tf
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    outputs = serve(input=tf.constant(batch))
+    return list(outputs.values())[0].numpy()
+
+
+def test_rerun_reuses_every_bottleneck(trained, standin_module):
+    tmp_path, images, _ = trained
+    result = _train(tmp_path, images, standin_module, steps=20, out="model2")
+    assert "computed 0" in result.output.lower() or "0 computed" in result.output.lower(), result.output
+
+
+def test_resume_continues_from_the_finished_head(trained, standin_module):
+    tmp_path, images, _ = trained
+    result = _train(tmp_path, images, standin_module, "--resume", steps=20)
+    assert "Resumed the head from" in result.output
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, image_folder, standin_module):
+    result = CliRunner().invoke(cli, ["--image_dir", str(image_folder), "--tfhub_module", standin_module,
+                                      "--input_size", "32", "--output_dir", str(tmp_path / "fresh"),
+                                      "--bottleneck_dir", str(tmp_path / "b"), "--resume"])
+    assert result.exit_code != 0
+    assert "no finished checkpoint" in result.output
+
+
+def test_one_class_is_a_clear_error(tmp_path, standin_module):
+    images = make_image_folder(tmp_path / "one", {"cat": 10})
+    result = CliRunner().invoke(cli, ["--image_dir", str(images), "--tfhub_module", standin_module,
+                                      "--input_size", "32", "--output_dir", str(tmp_path / "o"),
+                                      "--bottleneck_dir", str(tmp_path / "b")])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "class" in result.output.lower()
+
+
+def test_fine_tune_trains_backbone_and_writes_outputs(tmp_path, standin_module):
+    images = make_image_folder(tmp_path / "images", {"cat": 12, "fish": 12})
+    result = _train(tmp_path, images, standin_module, "--fine_tune", "--fine_tune_learning_rate", "0.01",
+                    steps=20)
+    assert "Fine-tun" in result.output
+    assert (tmp_path / "model" / "retrained_graph.pb").exists()
+    assert not (tmp_path / "bottlenecks").exists()
+
+
+def test_quickdraw_dir_trains_without_writing_jpgs(tmp_path, standin_module):
+    rng = np.random.default_rng(0)
+    source = tmp_path / "qd"
+    source.mkdir()
+    for label, offset in (("cat", 0), ("sea turtle", 14)):
+        bitmaps = np.zeros((40, 28, 28), np.uint8)
+        bitmaps[:, offset:offset + 14, :] = rng.integers(100, 255, size=(40, 14, 28))
+        np.save(source / f"full_numpy_bitmap_{label}.npy", bitmaps.reshape(40, 784))
+    result = CliRunner().invoke(cli, [
+        "--quickdraw_dir", str(source), "--quickdraw_per_class", "30", "--tfhub_module", standin_module,
+        "--input_size", "32", "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
+        "--how_many_training_steps", "40", "--eval_step_interval", "20", "--train_batch_size", "16"],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "retrained_labels.txt").read_text().splitlines() == ["cat", "sea turtle"]
+    assert not list(tmp_path.rglob("*.jpg"))
+
+
+def test_bad_options_are_usage_errors(tmp_path, image_folder):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--image_dir", str(image_folder), "--testing_percentage", "60",
+                                 "--validation_percentage", "50"])
+    assert result.exit_code == 2 and "percentage" in result.output
+    result = runner.invoke(cli, ["--image_dir", str(image_folder), "--architecture", "mobilenet_9_224"])
+    assert result.exit_code == 2 and "qdretrain architectures" in result.output
+    result = runner.invoke(cli, ["--image_dir", str(image_folder), "--export", "tflite,jpeg"])
+    assert result.exit_code == 2 and "jpeg" in result.output
+    result = runner.invoke(cli, ["trian", "--image_dir", str(image_folder)])
+    assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_dashed_and_underscore_spellings_are_the_same_flag(tmp_path, image_folder):
+    runner = CliRunner()
+    for spelling in ("--testing_percentage", "--testing-percentage"):
+        result = runner.invoke(cli, ["--image_dir", str(image_folder), spelling, "95"])
+        assert result.exit_code == 2 and "percentage" in result.output
