@@ -1,0 +1,375 @@
+"""`qdretrain export`: every artifact from a model dir, each run by its own runtime and checked.
+
+Reads <model_dir>/saved_model (the trained tf_keras classifier), retrained_labels.txt, model_info.json
+and splits.json; writes into the output dir (the model dir by default):
+  model.tflite, model_fp16.tflite, model_dynamic.tflite, model_int8.tflite   (with Task Library metadata)
+  model.onnx, retrained_graph.pb + retrained_labels.txt, saved_model/
+  export_report.json (verification + quantization report), model_info.json (+ "exports" section).
+Then runs each artifact on the held-back test images and fails loudly if a float one disagrees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from android_export import verify
+from retrain.errors import ConfigError, ExportVerificationError, QdretrainError
+
+# --export / --formats names. frozen_graph and saved_model are also written by training.
+TFLITE_FORMATS = {"tflite": ("model.tflite", "float32"), "tflite_fp16": ("model_fp16.tflite", "float16"),
+                  "tflite_dynamic": ("model_dynamic.tflite", "dynamic"),
+                  "tflite_int8": ("model_int8.tflite", "int8")}
+FORMATS = (*TFLITE_FORMATS, "onnx", "frozen_graph", "saved_model")
+ONNX_FILE = "model.onnx"
+GRAPH_FILE = "retrained_graph.pb"
+SAVED_MODEL_DIR = "saved_model"
+REPORT_FILE = "export_report.json"
+RUNTIMES = {"tflite": "LiteRT interpreter", "onnx": "onnxruntime", "frozen_graph": "TF1 Session",
+            "saved_model": "SavedModel signature"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """Options of one export.
+
+    Attributes:
+      model_dir: the training output (saved_model/, retrained_labels.txt, model_info.json, splits.json).
+      output_dir: where artifacts go; None: the model dir.
+      formats: subset of FORMATS.
+      opset: ONNX opset.
+      calibration_dir: images for int8 calibration when the model dir's training images are not here.
+      calibration_images: how many images calibrate int8 (the converter's default practice is ~100-500).
+      test_dir: labelled images (one sub-folder per label) to verify on when the test split is not here.
+      max_test_images: cap on verification images (keeps the export quick on big test sets).
+      tolerance: max |probability difference| allowed for float artifacts.
+      seed: picks which images when capping.
+    """
+
+    model_dir: str
+    output_dir: Optional[str] = None
+    formats: tuple = FORMATS
+    opset: int = 15
+    calibration_dir: Optional[str] = None
+    calibration_images: int = 200
+    test_dir: Optional[str] = None
+    max_test_images: int = 500
+    tolerance: float = verify.DEFAULT_TOLERANCE
+    seed: int = 0
+
+    def __post_init__(self):
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ConfigError(f"Unknown export format(s) {', '.join(unknown) or '(none given)'}; choose from "
+                              f"{', '.join(FORMATS)}.")
+        if self.calibration_images < 1 or self.max_test_images < 1 or self.tolerance <= 0:
+            raise ConfigError("--calibration_images and --max_test_images must be at least 1, --tolerance > 0.")
+
+    @property
+    def out(self) -> str:
+        return self.output_dir or self.model_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and how each artifact checked out."""
+
+    output_dir: str
+    artifacts: dict
+    checks: tuple
+    reference_accuracy: Optional[float]
+    test_images: int
+    test_source: str
+    quantization: list
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDir:
+    """A training output dir, read."""
+
+    path: str
+    info: dict
+    labels: tuple
+    saved_model: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.info["input_height"]), int(self.info["input_width"])
+
+    @property
+    def mean_std(self) -> tuple[float, float]:
+        return float(self.info["input_mean"]), float(self.info["input_std"])
+
+    @property
+    def output_name(self) -> str:
+        return self.info.get("output_tensor", "final_result")
+
+
+def read_model_dir(model_dir: str) -> ModelDir:
+    """Reads and checks a training output dir.
+
+    Raises:
+      QdretrainError: a required file is missing; the message says which and how to get it.
+    """
+    from retrain import outputs
+    needed = [os.path.join(model_dir, SAVED_MODEL_DIR, "saved_model.pb"),
+              os.path.join(model_dir, outputs.LABELS_FILE), os.path.join(model_dir, outputs.MODEL_INFO_FILE)]
+    missing = [p for p in needed if not os.path.exists(p)]
+    if missing:
+        raise QdretrainError(f"{model_dir} is not a qdretrain model dir: missing {', '.join(missing)}. Pass "
+                             f"the --output_dir of a finished `qdretrain train` run.")
+    info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
+    labels = tuple(outputs.read_labels(os.path.join(model_dir, outputs.LABELS_FILE)))
+    if int(info.get("label_count", len(labels))) != len(labels):
+        raise QdretrainError(f"model_info.json says {info['label_count']} labels but retrained_labels.txt has "
+                             f"{len(labels)}: the files come from different runs. Re-run training.")
+    return ModelDir(path=model_dir, info=info, labels=labels,
+                    saved_model=os.path.join(model_dir, SAVED_MODEL_DIR))
+
+
+def _echo(message: str) -> None:
+    import click
+    click.echo(message)
+
+
+def _size(path: str) -> int:
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(path) for f in files)
+    return os.path.getsize(path)
+
+
+def test_images(model: ModelDir, config: ExportConfig):
+    """The verification images: the test split, else --test_dir, else random inputs (with a warning).
+
+    Returns:
+      (LabelledImages, description of where they came from).
+    """
+    from android_export import images
+    height, width = model.size
+    mean, std = model.mean_std
+    items, source = images.split_items(model.path, "testing"), "the test split in splits.json"
+    if not items and config.test_dir:
+        items, source = images.folder_items(config.test_dir), f"--test_dir {config.test_dir}"
+    if items:
+        data = images.load_items(items, model.labels, height, width, mean, std, config.max_test_images, config.seed)
+        return data, source
+    _echo("WARNING: no held-back test images found (no splits.json test split on this machine, no "
+          "--test_dir): checking on 32 random images, so agreement is measured but not accuracy. Pass "
+          "--test_dir <folder of labelled images> for a real check.")
+    rng = np.random.default_rng(config.seed)
+    random = rng.uniform(-1, 1, size=(32, height, width, 3)).astype(np.float32)
+    return images.LabelledImages(tuple(f"random_{i}" for i in range(32)), random,
+                                 np.full(32, -1, np.int64)), "random inputs"
+
+
+def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
+    """A callable yielding int8 calibration images: training images, else --calibration_dir.
+
+    Raises:
+      QdretrainError: neither is available.
+    """
+    from android_export import images
+    height, width = model.size
+    mean, std = model.mean_std
+    items = images.split_items(model.path, "training")
+    if not items and config.calibration_dir:
+        items = images.folder_items(config.calibration_dir)
+    if not items:
+        raise QdretrainError(
+            "int8 export needs real images to calibrate on: the training images listed in splits.json are "
+            "not on this machine. Pass --calibration_dir <folder of a few hundred typical images>, or leave "
+            "tflite_int8 out of --formats.")
+    data = images.load_items(items, model.labels, height, width, mean, std, config.calibration_images,
+                             config.seed)
+    _echo(f"Calibrating int8 on {len(data)} training images.")
+    return lambda: iter(data.images)
+
+
+def _tflite_metadata_info(model: ModelDir):
+    from android_export.tflite_metadata import ClassifierMetadata
+    mean, std = model.mean_std
+    return ClassifierMetadata(
+        name=f"qdretrain {model.info.get('architecture', 'classifier')}",
+        description=(f"Classifies an RGB image into {len(model.labels)} classes; retrained with qdretrain on "
+                     f"the {model.info.get('architecture', '')} backbone."),
+        labels=model.labels, input_mean=mean, input_std=std,
+        license="Apache-2.0 (model code). Quick, Draw! data: CC BY 4.0, Google.",
+        output_name=model.output_name)
+
+
+def _write_tflite(keras_model, model: ModelDir, precision: str, path: str, calibration) -> None:
+    from android_export import tflite_convert, tflite_metadata
+    from retrain.outputs import atomic_write_bytes
+    data = tflite_convert.convert(keras_model, precision, calibration)
+    atomic_write_bytes(path, tflite_metadata.add_metadata(data, _tflite_metadata_info(model)))
+
+
+def write_artifacts(keras_model, model: ModelDir, config: ExportConfig) -> dict:
+    """Converts and writes every requested format. Returns {format: path}."""
+    from tqdm import tqdm
+
+    from android_export import frozen_graph, saved_model
+    from retrain import outputs
+    out = config.out
+    os.makedirs(out, exist_ok=True)
+    artifacts = {}
+    calibration = calibration_images(model, config) if "tflite_int8" in config.formats else None
+    for name in tqdm(config.formats, desc="Exporting", unit="format"):
+        if name in TFLITE_FORMATS:
+            file_name, precision = TFLITE_FORMATS[name]
+            path = os.path.join(out, file_name)
+            _write_tflite(keras_model, model, precision, path, calibration)
+        elif name == "onnx":
+            from android_export.onnx_export import graph_def_to_onnx
+            path = os.path.join(out, ONNX_FILE)
+            graph_def = frozen_graph.freeze_model(keras_model, model.output_name)
+            outputs.atomic_write_bytes(path, graph_def_to_onnx(graph_def, model.output_name, config.opset))
+        elif name == "frozen_graph":
+            path = os.path.join(out, GRAPH_FILE)
+            # Training already wrote it into the model dir; re-freeze when it is absent or goes elsewhere.
+            if not os.path.exists(path):
+                frozen_graph.write_frozen_graph(keras_model, path, model.output_name)
+            if not os.path.exists(os.path.join(out, outputs.LABELS_FILE)):
+                outputs.write_labels(model.labels, os.path.join(out, outputs.LABELS_FILE))
+        else:  # saved_model
+            path = os.path.join(out, SAVED_MODEL_DIR)
+            if os.path.abspath(path) != os.path.abspath(model.saved_model):
+                saved_model.save_serving_model(keras_model, path)
+        artifacts[name] = path
+    return artifacts
+
+
+def runner_for(name: str, path: str, output_name: str = "final_result"):
+    """The runtime that checks one format (see android_export/runners.py)."""
+    from android_export import runners
+    if name in TFLITE_FORMATS:
+        return runners.TFLiteRunner(path)
+    if name == "onnx":
+        return runners.OnnxRunner(path)
+    if name == "frozen_graph":
+        return runners.FrozenGraphRunner(path, "input", output_name)
+    return runners.SavedModelRunner(path)
+
+
+def verify_artifacts(artifacts: dict, reference_scores: np.ndarray, data, tolerance: float,
+                     output_name: str = "final_result") -> list:
+    """Runs every artifact on `data` with its own runtime and compares it with `reference_scores`.
+
+    Args:
+      artifacts: {format name: path}.
+      reference_scores: the trained model's scores on data.images.
+      data: LabelledImages.
+      tolerance: for float artifacts.
+      output_name: the frozen graph's output node.
+
+    Returns:
+      One ArtifactCheck per artifact (does not raise on a mismatch; see `raise_if_failed`).
+    """
+    checks = []
+    for name, path in artifacts.items():
+        precision = TFLITE_FORMATS[name][1] if name in TFLITE_FORMATS else "float32"
+        kind = "tflite" if name in TFLITE_FORMATS else name
+        scores = runner_for(name, path, output_name).predict_in_batches(data.images)
+        checks.append(verify.check(name, path, RUNTIMES[kind], precision, _size(path), reference_scores, scores,
+                                   data.label_indices if data.has_labels else None, tolerance))
+    return checks
+
+
+def raise_if_failed(checks, tolerance: float) -> None:
+    """Moves failed float artifacts aside (*.failed) and raises ExportVerificationError naming them."""
+    failed = verify.failures(checks)
+    if not failed:
+        return
+    for c in failed:
+        # A SavedModel is the export's source and never ships to a phone: it stays in place.
+        if os.path.exists(c.path) and c.name != "saved_model":
+            aside = c.path + ".failed"
+            if os.path.isdir(aside):
+                shutil.rmtree(aside)
+            os.replace(c.path, aside)
+    raise ExportVerificationError(verify.failure_message(failed, tolerance))
+
+
+def _tflite_io(path: str) -> dict:
+    from android_export.runners import TFLiteRunner
+    runner = TFLiteRunner(path)
+    entry = {"input_dtype": np.dtype(runner.input["dtype"]).name,
+             "output_dtype": np.dtype(runner.output["dtype"]).name,
+             "input_shape": [int(d) for d in runner.input["shape"]]}
+    if runner.quantized_input:
+        scale, zero_point = runner.input["quantization"]
+        out_scale, out_zero = runner.output["quantization"]
+        entry.update(input_scale=float(scale), input_zero_point=int(zero_point),
+                     output_scale=float(out_scale), output_zero_point=int(out_zero))
+    return entry
+
+
+def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) -> None:
+    """export_report.json, and an "exports" section in the output dir's model_info.json."""
+    from retrain import outputs
+    outputs.write_json({
+        "output_dir": report.output_dir, "test_images": report.test_images, "test_source": report.test_source,
+        "reference_accuracy": report.reference_accuracy, "tolerance": config.tolerance,
+        "checks": [dataclasses.asdict(c) for c in report.checks], "quantization": report.quantization,
+    }, os.path.join(config.out, REPORT_FILE))
+    info = dict(model.info)
+    exports = dict(info.get("exports", {}))
+    for c in report.checks:
+        if not c.passed:
+            continue
+        entry = {"file": os.path.basename(c.path), "precision": c.precision, "accuracy": c.accuracy,
+                 "top1_agreement": c.top1_agreement, "max_abs_diff": c.max_abs_diff}
+        if c.name in TFLITE_FORMATS:
+            entry.update(_tflite_io(c.path))
+        exports[c.name] = entry
+    info["exports"] = exports
+    outputs.write_json(info, os.path.join(config.out, outputs.MODEL_INFO_FILE))
+
+
+def run_export(config: ExportConfig) -> ExportReport:
+    """Exports, verifies and reports (see the module docstring).
+
+    Raises:
+      QdretrainError: bad model dir, missing calibration images, missing ONNX packages.
+      ExportVerificationError: a float artifact disagrees with the trained model (after the report is
+        written, with the artifact moved to *.failed).
+    """
+    from android_export.runners import KerasRunner
+    start = time.time()
+    model = read_model_dir(config.model_dir)
+    if "onnx" in config.formats:  # fail before the slow conversions, not after
+        from android_export.onnx_export import require_onnx
+        for package in ("tf2onnx", "onnx", "onnxruntime"):
+            require_onnx(package)
+    reference = KerasRunner(model.saved_model)
+    artifacts = write_artifacts(reference.model, model, config)
+    data, source = test_images(model, config)
+    reference_scores = reference.predict_in_batches(data.images)
+    _, _, reference_accuracy = verify.compare(reference_scores, reference_scores,
+                                              data.label_indices if data.has_labels else None)
+    checks = verify_artifacts(artifacts, reference_scores, data, config.tolerance, model.output_name)
+    report = ExportReport(output_dir=config.out, artifacts=artifacts, checks=tuple(checks),
+                          reference_accuracy=reference_accuracy, test_images=len(data), test_source=source,
+                          quantization=verify.quantization_report(checks))
+    write_report(report, model, config)
+    _echo(verify.format_table(checks, reference_accuracy, len(data)) + f"  (images: {source})")
+    if len(report.quantization) > 1:
+        _echo(verify.format_quantization_report(report.quantization))
+    raise_if_failed(checks, config.tolerance)
+    _echo(f"Exported and verified {len(checks)} artifact(s) into {config.out} in {time.time() - start:.0f}s.")
+    return report
+
+
+def export_model_dir(model_dir: str, formats=FORMATS, **options) -> ExportReport:
+    """`run_export` with keyword options (what `qdretrain train --export` calls)."""
+    formats = tuple(formats)
+    # --export lists only the extra formats; the graph and SavedModel training wrote are always checked.
+    for always in ("frozen_graph", "saved_model"):
+        if always not in formats:
+            formats += (always,)
+    return run_export(ExportConfig(model_dir=model_dir, formats=formats, **options))

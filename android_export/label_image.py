@@ -1,0 +1,151 @@
+"""`qdretrain label_image`: classify images with any artifact and print the top-k labels.
+
+Works on qdretrain's exports and on graphs made by the original retrain.py (`--input_layer`,
+`--output_layer`, `--input_mean`, `--input_std`, `--input_height`, `--input_width` as its label_image.py
+took them). Where a flag is not given, the value comes from, in order: a model_info.json beside the
+artifact, the TFLite metadata, the artifact's own input shape, then TensorFlow-for-Poets' defaults
+(224 x 224, mean 128, std 128).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from retrain.errors import QdretrainError
+
+POETS_DEFAULTS = {"input_height": 224, "input_width": 224, "input_mean": 128.0, "input_std": 128.0}
+LABEL_FILES = ("retrained_labels.txt", "labels.txt", "output_labels.txt")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputContract:
+    """How to turn an image into the artifact's input: resize to height x width, (pixel - mean) / std."""
+
+    height: int
+    width: int
+    mean: float
+    std: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One image's result: the top-k (label, score) pairs and the seconds the artifact took on it."""
+
+    path: str
+    top: tuple
+    seconds: float
+
+
+def _beside(artifact: str, name: str) -> Optional[str]:
+    folder = artifact if os.path.isdir(artifact) else os.path.dirname(os.path.abspath(artifact))
+    for candidate in (os.path.join(folder, name), os.path.join(os.path.dirname(folder), name)):
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def _tflite_metadata(artifact: str) -> Optional[dict]:
+    if not artifact.endswith(".tflite"):
+        return None
+    from android_export.tflite_metadata import read_metadata
+    with open(artifact, "rb") as handle:
+        try:
+            return read_metadata(handle.read())
+        except Exception:  # a foreign .tflite with other or broken metadata: fall back to flags/defaults
+            return None
+
+
+def resolve_contract(artifact: str, runner, input_height=None, input_width=None, input_mean=None,
+                     input_std=None) -> InputContract:
+    """The input contract, from flags first, then files beside the artifact (see the module docstring)."""
+    from retrain import outputs
+    values = {"input_height": input_height, "input_width": input_width, "input_mean": input_mean,
+              "input_std": input_std}
+    info_path = _beside(artifact, outputs.MODEL_INFO_FILE)
+    info = outputs.read_json(info_path) if info_path else {}
+    meta = _tflite_metadata(artifact) or {}
+    found = {"input_height": info.get("input_height") or runner.input_height,
+             "input_width": info.get("input_width") or runner.input_width,
+             "input_mean": info.get("input_mean", (meta.get("input_mean") or [None])[0]),
+             "input_std": info.get("input_std", (meta.get("input_std") or [None])[0])}
+    for key, value in values.items():
+        if value is None:
+            values[key] = found[key] if found[key] is not None else POETS_DEFAULTS[key]
+    return InputContract(int(values["input_height"]), int(values["input_width"]), float(values["input_mean"]),
+                         float(values["input_std"]))
+
+
+def resolve_labels(artifact: str, labels_path: Optional[str]) -> list[str]:
+    """Labels from --labels, else a labels file beside the artifact, else the TFLite metadata.
+
+    Raises:
+      QdretrainError: none found.
+    """
+    from retrain import outputs
+    if labels_path:
+        return outputs.read_labels(labels_path)
+    for name in LABEL_FILES:
+        found = _beside(artifact, name)
+        if found:
+            return outputs.read_labels(found)
+    meta = _tflite_metadata(artifact)
+    if meta and meta.get("labels"):
+        return list(meta["labels"])
+    raise QdretrainError(f"No labels file found beside {artifact}. Pass --labels retrained_labels.txt.")
+
+
+def image_paths(image: Optional[str], image_dir: Optional[str]) -> list[str]:
+    """The images to classify: one file, or every image under a folder.
+
+    Raises:
+      QdretrainError: neither given, or the folder holds no images.
+    """
+    from android_export.images import list_image_files
+    if bool(image) == bool(image_dir):
+        raise QdretrainError("Pass exactly one of --image (a file) or --image_dir (a folder of images).")
+    if image:
+        return [image]
+    paths = list_image_files(image_dir)
+    if not paths:
+        raise QdretrainError(f"No .jpg/.jpeg/.png/.bmp/.gif images under {image_dir}.")
+    return paths
+
+
+def classify(runner, paths: Sequence[str], labels: Sequence[str], contract: InputContract,
+             top_k: int = 5) -> list[Prediction]:
+    """Runs the artifact on each image, one at a time (as an app would), timing only the model.
+
+    Raises:
+      QdretrainError: the artifact's output width does not match the number of labels.
+    """
+    from android_export.images import load_pixels
+    predictions = []
+    for path in paths:
+        batch = ((load_pixels(path, contract.height, contract.width) - contract.mean) / contract.std)[None]
+        start = time.perf_counter()
+        scores = runner.predict(batch.astype(np.float32))[0]
+        seconds = time.perf_counter() - start
+        if scores.shape[-1] != len(labels):
+            raise QdretrainError(f"The artifact outputs {scores.shape[-1]} scores but there are {len(labels)} "
+                                 f"labels: wrong --labels or --output_layer?")
+        order = np.argsort(-scores)[:top_k]
+        predictions.append(Prediction(path, tuple((labels[i], float(scores[i])) for i in order), seconds))
+    return predictions
+
+
+def format_predictions(predictions: Sequence[Prediction]) -> str:
+    lines = []
+    for p in predictions:
+        lines.append(f"{p.path}  ({1000 * p.seconds:.1f} ms)")
+        lines += [f"  {label} (score={score:.5f})" for label, score in p.top]
+    if len(predictions) > 1:
+        # The first call includes one-off setup (allocation, kernel selection); report it apart.
+        times = [p.seconds for p in predictions[1:]]
+        lines.append(f"{len(predictions)} images; {1000 * np.mean(times):.1f} ms per image after the first "
+                     f"({1000 * predictions[0].seconds:.1f} ms).")
+    return "\n".join(lines)

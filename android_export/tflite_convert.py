@@ -1,0 +1,65 @@
+"""TFLite conversion of the tf_keras classifier at four precisions.
+
+  float32  the reference TFLite model;
+  float16  weights stored as float16 (half the size; GPU delegates run it natively);
+  dynamic  weights int8, activations float (dynamic-range quantization; CPU only);
+  int8     full-integer: weights and activations int8, calibrated on real training images, with uint8
+           input and output so an app feeds raw 0-255 RGB pixels and reads scores in 0-255.
+
+The converter works from a concrete function traced on the tf_keras model with a fixed batch of 1
+(the Android Task Library requires [1, H, W, 3]); a Keras-3 model path is never used, since one of
+those converts without error and then gives wrong outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+PRECISIONS = ("float32", "float16", "dynamic", "int8")
+
+
+def convert(model, precision: str,
+            calibration_images: Optional[Callable[[], Iterable[np.ndarray]]] = None) -> bytes:
+    """Converts a classifier to a .tflite flatbuffer (no metadata yet).
+
+    Args:
+      model: the tf_keras classifier (`input` float32 [b, H, W, 3] in [-1, 1]).
+      precision: one of PRECISIONS.
+      calibration_images: for "int8", a callable returning an iterable of float32 [H, W, 3] images in
+        [-1, 1] (a few hundred real training images); the converter may call it more than once.
+
+    Returns:
+      The .tflite bytes.
+
+    Raises:
+      ValueError: unknown precision, or "int8" without calibration images.
+    """
+    from android_export.frozen_graph import serving_function
+    from retrain.tfcompat import tf
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown TFLite precision '{precision}'; choose one of {', '.join(PRECISIONS)}.")
+    concrete = serving_function(model, batch_size=1)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    if precision == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        if calibration_images is None:
+            raise ValueError("int8 conversion needs calibration images (real training images).")
+
+        def representative_dataset():
+            for image in calibration_images():
+                yield [np.asarray(image, np.float32)[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        # Integer-only kernels, so the model runs on int8-only accelerators (Edge TPU, NNAPI DSPs) too.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return bytes(converter.convert())

@@ -1,0 +1,392 @@
+"""Finding QuickDraw files, naming their classes, and reading them safely.
+
+Two formats (https://github.com/googlecreativelab/quickdraw-dataset):
+- `numpy_bitmap` `.npy`: uint8 `(N, 784)` rows of 28x28 drawings, 0 = background, 255 = ink. Also
+  accepted: `(N, 28, 28)` and `(N, 1, 784)`. Read memory-mapped, so taking 1000 rows of a 100 MB class
+  reads about 1000 * 784 bytes, and the header is parsed without ever unpickling anything.
+- simplified `.ndjson`: one JSON object a line; `drawing` is a list of strokes `[[xs], [ys]]` on a
+  256x256 canvas. Lines are indexed by byte offset and only the chosen ones are parsed.
+
+Class names come from the file name with its real spelling (`sea turtle.npy` -> `sea turtle`); Google's
+download prefixes (`full_numpy_bitmap_`, `full_simplified_`, `full_raw_`) are stripped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import zlib
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+import numpy as np
+
+from retrain.errors import QdretrainError
+
+BITMAP_SIDE = 28
+BITMAP_PIXELS = BITMAP_SIDE * BITMAP_SIDE
+NPY_SUFFIX = ".npy"
+NDJSON_SUFFIX = ".ndjson"
+SUFFIXES = (NPY_SUFFIX, NDJSON_SUFFIX)
+# Prefixes of Google's bucket file names (gs://quickdraw_dataset/full/...), longest first.
+DOWNLOAD_PREFIXES = ("full_numpy_bitmap_", "full_simplified_", "full_raw_")
+# The accepted bitmap layouts, all holding 784 uint8 pixels per drawing.
+ACCEPTED_SHAPES = "(N, 784), (N, 28, 28) or (N, 1, 784)"
+# Caps a header's size, as numpy does, so a hostile file cannot make us parse megabytes of "header".
+MAX_HEADER_SIZE = 10_000
+_RECOGNIZED_FALSE = re.compile(rb'"recognized"\s*:\s*false')
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class SourceError(QdretrainError):
+    """A QuickDraw file cannot be used as it is; the message names the file and says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One QuickDraw file and the class it holds.
+
+    Attributes:
+        path: the file.
+        label: class name from the file name, real spelling (spaces and capitals kept).
+        kind: "npy" or "ndjson".
+    """
+    path: Path
+    label: str
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Drawing:
+    """One simplified-stroke drawing.
+
+    Attributes:
+        key_id: the drawing's id from the file (made file-name safe), or `line<N>` where it has none.
+        strokes: one `(xs, ys)` pair of equal-length int tuples per stroke.
+    """
+    key_id: str
+    strokes: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    """What `discover_sources` found.
+
+    Attributes:
+        sources: usable files, sorted by label; one file per label.
+        refused: `(path, reason)` for inputs that are not QuickDraw files or repeat a class.
+    """
+    sources: tuple[Source, ...]
+    refused: tuple[tuple[Path, str], ...]
+
+
+def class_name(path: Path | str) -> str:
+    """The class a QuickDraw file holds, from its name.
+
+    Args:
+        path: e.g. `full_numpy_bitmap_sea turtle.npy` or `The Eiffel Tower.ndjson`.
+
+    Returns:
+        The class name with its real spelling: `sea turtle`, `The Eiffel Tower`.
+    """
+    name = Path(path).name
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    for prefix in DOWNLOAD_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
+    """Lists the QuickDraw files among `inputs` (files, or folders whose .npy/.ndjson files are taken).
+
+    Args:
+        inputs: files and folders, as the user gave them.
+
+    Returns:
+        The usable sources sorted by label, and the inputs refused with why (an explicitly named file
+        of another type; a second file for a class already seen, which would mix row numbers).
+
+    Raises:
+        SourceError: an input does not exist.
+    """
+    candidates: list[Path] = []
+    refused: list[tuple[Path, str]] = []
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            candidates.extend(sorted(p for p in path.iterdir() if p.suffix in SUFFIXES))
+        elif path.suffix in SUFFIXES:
+            # A broken link or unreadable file is kept here and refused, with its reason, when read.
+            if not path.exists() and not path.is_symlink():
+                raise SourceError(f"{path} does not exist. Give QuickDraw .npy/.ndjson files or folders "
+                                  "holding them.")
+            candidates.append(path)
+        elif not path.exists():
+            raise SourceError(f"{path} does not exist. Give QuickDraw .npy/.ndjson files or folders "
+                              "holding them.")
+        else:
+            refused.append((path, "not a QuickDraw numpy_bitmap .npy or simplified .ndjson file "
+                                  "(.bin and other formats are not supported)"))
+    by_label: dict[str, Source] = {}
+    for path in candidates:
+        kind = path.suffix[1:]
+        source = Source(path=path, label=class_name(path), kind=kind)
+        if source.label in by_label:
+            first = by_label[source.label].path
+            refused.append((path, f"class {source.label!r} already comes from {first}; "
+                                  "give one file per class"))
+            continue
+        by_label[source.label] = source
+    return Discovery(sources=tuple(by_label[label] for label in sorted(by_label)),
+                     refused=tuple(refused))
+
+
+def open_bitmaps(path: Path | str) -> np.ndarray:
+    """Opens a numpy_bitmap `.npy` memory-mapped, after checking it is safe and complete.
+
+    The header is read with `numpy.lib.format` (never `allow_pickle`), so a pickled array is refused
+    rather than executed, and the file size is checked against the header so a truncated download is
+    reported instead of crashing later.
+
+    Args:
+        path: the `.npy` file.
+
+    Returns:
+        A read-only uint8 memmap of shape `(N, 784)`, N >= 1.
+
+    Raises:
+        SourceError: unreadable, empty, not .npy, pickled, not uint8, wrong shape, truncated, or no rows.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
+            if size == 0:
+                raise SourceError(f"{path} is empty (0 bytes): download it again.")
+            try:
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(
+                        stream, max_header_size=MAX_HEADER_SIZE)
+                else:
+                    # 2.0 and 3.0 differ from 1.0 only in the header length field (and 3.0's utf8).
+                    shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(
+                        stream, max_header_size=MAX_HEADER_SIZE)
+            except (ValueError, EOFError) as error:
+                raise SourceError(f"{path} is not a readable .npy file ({error}). QuickDraw numpy_bitmap "
+                                  "files are at https://quickdraw.withgoogle.com/data; download it "
+                                  "again.") from None
+            offset = stream.tell()
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
+    if dtype.hasobject:
+        raise SourceError(f"{path} holds pickled Python objects, not pixels. qdretrain never unpickles "
+                          "(that could run code); save the drawings as a plain uint8 array instead.")
+    if dtype != np.uint8:
+        raise SourceError(f"{path} has dtype {dtype}, but QuickDraw numpy_bitmap files are uint8 "
+                          f"(0..255). Convert it, e.g. np.save(path, array.astype(np.uint8)).")
+    shape = tuple(shape)
+    if not (len(shape) >= 2 and int(np.prod(shape[1:])) == BITMAP_PIXELS
+            and shape[1:] in ((BITMAP_PIXELS,), (BITMAP_SIDE, BITMAP_SIDE), (1, BITMAP_PIXELS))):
+        raise SourceError(f"{path} has shape {shape}; a numpy_bitmap file is {ACCEPTED_SHAPES} "
+                          "uint8 28x28 drawings.")
+    rows = shape[0]
+    if rows == 0:
+        raise SourceError(f"{path} holds no drawings (shape {shape}).")
+    needed = offset + rows * BITMAP_PIXELS
+    if size < needed:
+        raise SourceError(f"{path} is truncated: its header promises {rows} drawings ({needed} bytes) "
+                          f"but it has {size} bytes. Download it again.")
+    return np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(rows, BITMAP_PIXELS),
+                     order="F" if fortran_order else "C")
+
+
+def select_indices(total: int, count: int, seed: int, label: str) -> np.ndarray:
+    """A reproducible random choice of `count` of `total` items, in file order.
+
+    The generator is seeded with `seed` and the label, so classes of equal size do not all get the
+    same row numbers, and the choice for a smaller count is a subset of the choice for a larger one
+    (asking for more later only adds files).
+
+    Args:
+        total: items available.
+        count: items wanted; 0 or more than `total` takes all.
+        seed: the user's seed.
+        label: the class.
+
+    Returns:
+        Sorted int64 indices (sorted so memory-mapped reads go forward through the file).
+    """
+    order = permutation(total, seed, label)
+    if 0 < count < total:
+        order = order[:count]
+    return np.sort(order)
+
+
+def permutation(total: int, seed: int, label: str) -> np.ndarray:
+    """The seeded order in which a class's items are taken (see `select_indices`)."""
+    rng = np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))])
+    return rng.permutation(total)
+
+
+def index_lines(path: Path | str) -> list[int]:
+    """Byte offsets of the non-blank lines of an .ndjson file, read in one streaming pass.
+
+    Raises:
+        SourceError: unreadable or empty.
+    """
+    path = Path(path)
+    offsets = []
+    try:
+        with open(path, "rb") as stream:
+            position = 0
+            for line in stream:
+                if line.strip():
+                    offsets.append(position)
+                position += len(line)
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
+    if not offsets:
+        raise SourceError(f"{path} is empty: no drawings.")
+    return offsets
+
+
+def parse_drawing(line: bytes, line_number: int) -> tuple[Drawing, bool]:
+    """Parses one simplified (or raw) ndjson line.
+
+    Args:
+        line: the raw line.
+        line_number: 1-based, for the fallback id.
+
+    Returns:
+        The drawing and whether the game recognised it (True where the line does not say).
+
+    Raises:
+        ValueError: not JSON, no `drawing`, or strokes that are not `[[xs], [ys]]` number lists.
+    """
+    record = json.loads(line)
+    if not isinstance(record, dict) or "drawing" not in record:
+        raise ValueError("no 'drawing' field")
+    strokes = []
+    for stroke in record["drawing"] if isinstance(record["drawing"], list) else [None]:
+        # Raw files add a third list (timestamps) per stroke; only x and y are drawn.
+        if not isinstance(stroke, list) or len(stroke) < 2:
+            raise ValueError("a stroke is not [[xs], [ys]]")
+        xs, ys = stroke[0], stroke[1]
+        if (not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys) or not xs
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs + ys)):
+            raise ValueError("a stroke's xs and ys are not equal-length number lists")
+        strokes.append((tuple(int(round(v)) for v in xs), tuple(int(round(v)) for v in ys)))
+    if not strokes:
+        raise ValueError("the drawing has no strokes")
+    key = record.get("key_id")
+    key_id = _UNSAFE_NAME_CHARS.sub("_", str(key))[:40] if key not in (None, "") else f"line{line_number}"
+    return Drawing(key_id=key_id, strokes=tuple(strokes)), record.get("recognized", True) is not False
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectedLine:
+    """A chosen .ndjson line: where it is, so a worker process can read it again by itself.
+
+    Attributes:
+        number: 1-based line number among the non-blank lines.
+        offset: byte offset of the line.
+        key_id: the drawing's file-name-safe id.
+    """
+    number: int
+    offset: int
+    key_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StrokeSelection:
+    """The drawings taken from an .ndjson file.
+
+    Attributes:
+        lines: the chosen lines in file order, at most the count asked for.
+        malformed: how many looked-at lines could not be parsed.
+        first_problem: `line N: reason` of the first malformed line, or "".
+        unrecognized: lines skipped because the game did not recognise them (with recognized_only).
+        duplicates: lines skipped because their key_id was already taken.
+    """
+    lines: tuple[SelectedLine, ...]
+    malformed: int
+    first_problem: str
+    unrecognized: int
+    duplicates: int
+
+
+def select_drawings(path: Path | str, count: int, seed: int, label: str,
+                    recognized_only: bool) -> StrokeSelection:
+    """Chooses `count` drawings of an .ndjson file reproducibly, parsing only the lines it needs.
+
+    Lines are taken in a seeded order (see `select_indices`); a malformed, unrecognised (with
+    `recognized_only`) or repeated line is skipped and the next one in that order is taken instead.
+
+    Args:
+        path: the file.
+        count: drawings wanted; 0 takes all.
+        seed: the user's seed.
+        label: the class (mixed into the seed).
+        recognized_only: skip drawings the game did not recognise.
+
+    Returns:
+        The selection and counts of what was skipped.
+
+    Raises:
+        SourceError: unreadable or empty file.
+    """
+    path = Path(path)
+    offsets = index_lines(path)
+    order = permutation(len(offsets), seed, label)
+    wanted = count if count > 0 else len(offsets)
+    chosen: list[SelectedLine] = []
+    seen: set[str] = set()
+    malformed = unrecognized = duplicates = 0
+    first_problem = ""
+    try:
+        with open(path, "rb") as stream:
+            for index in order.tolist():
+                if len(chosen) >= wanted:
+                    break
+                stream.seek(offsets[index])
+                line = stream.readline()
+                if recognized_only and _RECOGNIZED_FALSE.search(line):
+                    unrecognized += 1
+                    continue
+                try:
+                    drawing, recognized = parse_drawing(line, index + 1)
+                except (ValueError, TypeError) as error:
+                    malformed += 1
+                    first_problem = first_problem or f"line {index + 1}: {error}"
+                    continue
+                if recognized_only and not recognized:
+                    unrecognized += 1
+                    continue
+                if drawing.key_id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(drawing.key_id)
+                chosen.append(SelectedLine(number=index + 1, offset=offsets[index], key_id=drawing.key_id))
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
+    chosen.sort(key=lambda line: line.offset)
+    return StrokeSelection(lines=tuple(chosen), malformed=malformed, first_problem=first_problem,
+                           unrecognized=unrecognized, duplicates=duplicates)
+
+
+def read_drawing(stream: BinaryIO, line: SelectedLine) -> Drawing:
+    """Reads a selected line again from an open .ndjson file (binary mode).
+
+    Raises:
+        ValueError: the line no longer parses (the file changed since it was selected).
+    """
+    stream.seek(line.offset)
+    drawing, _ = parse_drawing(stream.readline(), line.number)
+    return drawing
+

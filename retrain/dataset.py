@@ -1,0 +1,295 @@
+"""Finding the labelled images: folders of image files, or QuickDraw files read directly.
+
+An `ImageIndex` is what every later step works from: the sorted labels (the one ordering every output
+uses, `retrained_labels.txt` included), one `ImageRecord` per usable image, and the files that were
+skipped with the reason why. Nothing here imports TensorFlow, so scanning is fast and testable alone.
+
+Files are checked cheaply while scanning (signature and end-of-file marker; a full decode only for files
+that look wrong), so a truncated JPEG, a WEBP named `.jpg` or an empty file is listed and skipped
+instead of crashing a run hours later. The bottleneck cache still treats a decode failure as a skipped
+image, not an error, for anything this check lets through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from collections import Counter
+from typing import Optional
+
+from retrain.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+# What TensorFlow's decode_image reads (GIF: the first frame).
+IMAGE_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".gif": "GIF"}
+
+# retrain.py warned below 20 images a class: too few to train or to put any in validation/testing.
+MIN_IMAGES_PER_CLASS = 20
+
+
+class DatasetWarning(UserWarning):
+    """A dataset that trains, but probably badly (tiny classes, skipped files)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecord:
+    """One labelled image.
+
+    Attributes:
+      label: the class name (folder name, or QuickDraw category).
+      label_index: position of `label` in `ImageIndex.labels`.
+      relpath: stable name, relative to the dataset root with "/" separators: what the split hashes,
+        so moving the whole folder does not reshuffle it. QuickDraw: "<label>/<file name>#<row>".
+      source: absolute path of the file (image, .npy or .ndjson).
+      row: None for image files; the drawing's index in a QuickDraw file.
+    """
+
+    label: str
+    label_index: int
+    relpath: str
+    source: str
+    row: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageIndex:
+    """A scanned dataset.
+
+    Attributes:
+      labels: class names, sorted; model output i is labels[i].
+      records: usable images, sorted by (label, relpath).
+      skipped: (path, reason) for every file left out.
+    """
+
+    labels: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        """Images per label, in label order."""
+        counter = Counter(record.label for record in self.records)
+        return {label: counter[label] for label in self.labels}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cheap file checks.
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+)
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def sniff_format(head: bytes) -> Optional[str]:
+    """The image format from a file's first bytes: "JPEG", "PNG", "GIF", "BMP", "WEBP", ... or None."""
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        return "HEIF/AVIF"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    return None
+
+
+def _tail_looks_complete(fmt: str, head: bytes, tail: bytes, size: int) -> bool:
+    """Whether the file ends the way a complete file of that format does (no decode needed)."""
+    if fmt == "JPEG":
+        return tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return tail.endswith(_PNG_END)
+    if fmt == "GIF":
+        return tail.endswith(b"\x3b")
+    if fmt == "BMP":
+        return len(head) >= 6 and int.from_bytes(head[2:6], "little") <= size
+    return False
+
+
+def _full_decode_problem(path: str) -> Optional[str]:
+    """Decodes the whole file with Pillow; returns the problem, or None if it decodes."""
+    from PIL import Image, ImageFile
+    # Decode strictly even if some other code relaxed Pillow globally: a truncated file is a problem.
+    relaxed, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return None
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError... for bad data
+        return f"cannot be decoded ({type(error).__name__}: {error})"
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = relaxed
+
+
+def check_image_file(path: str) -> Optional[str]:
+    """Why an image file cannot be used, or None if it looks fine.
+
+    Reads the first and last few bytes; decodes the whole file only when its end looks wrong
+    (truncated), so a scan of 100k files stays quick.
+
+    Args:
+      path: the file.
+
+    Returns:
+      A one-line reason ("empty file", "WEBP data, not JPEG/PNG/BMP/GIF", "truncated ...") or None.
+    """
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "empty file"
+        with open(path, "rb") as handle:
+            head = handle.read(32)
+            handle.seek(max(0, size - 16))
+            tail = handle.read(16)
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    fmt = sniff_format(head)
+    if fmt is None:
+        return "not an image (unknown file signature)"
+    if fmt not in IMAGE_EXTENSIONS.values():
+        return f"{fmt} data, not one of JPEG/PNG/BMP/GIF (convert it, or fix its extension)"
+    if _tail_looks_complete(fmt, head, tail, size):
+        return None
+    problem = _full_decode_problem(path)
+    return f"truncated or corrupt {fmt}: {problem}" if problem else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Labels and the final index.
+
+def _warn_small_classes(counts: dict[str, int], source: str) -> None:
+    small = {label: n for label, n in counts.items() if n < MIN_IMAGES_PER_CLASS}
+    if small:
+        listed = ", ".join(f"{label!r} ({n})" for label, n in sorted(small.items())[:10])
+        if len(small) > 10:
+            listed += f" and {len(small) - 10} more"
+        message = (f"{len(small)} class(es) in {source} have fewer than {MIN_IMAGES_PER_CLASS} images: "
+                   f"{listed}. They may end up with no validation or test images and will train "
+                   f"poorly; add images or merge those classes.")
+        warnings.warn(message, DatasetWarning, stacklevel=3)
+
+
+def build_index(records_by_label: dict[str, list[tuple[str, str, Optional[int]]]],
+                skipped: list[tuple[str, str]], source: str) -> ImageIndex:
+    """Assembles an ImageIndex: sorted labels, label indices, sorted records; checks class counts.
+
+    Args:
+      records_by_label: label -> [(relpath, source path, row)]. Labels with no records are dropped
+        (with a warning), since a class with no images cannot be trained.
+      skipped: (path, reason) of files left out.
+      source: the dataset root, for messages.
+
+    Raises:
+      DatasetError: fewer than two usable classes.
+    """
+    empty = sorted(label for label, items in records_by_label.items() if not items)
+    if empty:
+        warnings.warn(f"No usable images for {', '.join(map(repr, empty))} in {source}; "
+                      f"{'that class is' if len(empty) == 1 else 'those classes are'} left out.",
+                      DatasetWarning, stacklevel=3)
+    labels = tuple(sorted(label for label, items in records_by_label.items() if items))
+    if len(labels) < 2:
+        found = f"only {labels[0]!r}" if labels else "none"
+        raise DatasetError(
+            f"{source} needs at least 2 classes with images to train a classifier; found {found}. "
+            f"Put each class's images in its own subfolder (e.g. {source}/cat/*.jpg, {source}/dog/*.jpg)"
+            + (f"; {len(skipped)} file(s) were skipped as unusable, e.g. {skipped[0][0]}: {skipped[0][1]}"
+               if skipped else "") + ".")
+    records = []
+    for index, label in enumerate(labels):
+        # Files by relative path; QuickDraw rows by file and row number (not "#10" before "#2").
+        for relpath, path, row in sorted(records_by_label[label],
+                                         key=lambda item: (item[0],) if item[2] is None else item[1:]):
+            records.append(ImageRecord(label=label, label_index=index, relpath=relpath, source=path,
+                                       row=row))
+    result = ImageIndex(labels=labels, records=tuple(records), skipped=tuple(sorted(skipped)))
+    _warn_small_classes(result.counts(), source)
+    if skipped:  # callers list them (index.skipped); this is for logs only
+        log.info("Skipped %d unusable file(s) in %s, e.g. %s: %s", len(skipped), source,
+                 skipped[0][0], skipped[0][1])
+    return result
+
+
+def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
+    """Finds the labelled images under `image_dir`: one subfolder per label (searched recursively).
+
+    Labels are the subfolder names as they are (spaces kept: "sea turtle"), sorted. Files with an image
+    extension (JPEG, PNG, BMP, GIF, any case) are checked; unusable ones go to `skipped` with the
+    reason. Hidden files and folders are ignored; other files are listed in `skipped`.
+
+    Args:
+      image_dir: the dataset root.
+      check_files: run the cheap per-file check (see `check_image_file`).
+
+    Returns:
+      The index; relpaths are relative to `image_dir`, so the split does not change if it moves.
+
+    Raises:
+      DatasetError: the folder is missing, or has fewer than two classes with usable images.
+    """
+    root = os.path.abspath(os.path.expanduser(image_dir))
+    if not os.path.isdir(root):
+        raise DatasetError(f"Image directory {image_dir} does not exist. Pass --image_dir with a folder "
+                           f"that has one subfolder of images per label.")
+    records: dict[str, list[tuple[str, str, Optional[int]]]] = {}
+    skipped: list[tuple[str, str]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            skipped.append((entry.path, "not inside a label folder (images go in <image_dir>/<label>/)"))
+            continue
+        label = entry.name
+        if "\n" in label or "\r" in label:
+            skipped.append((entry.path, "folder name has a line break; it cannot be a label"))
+            continue
+        items = records.setdefault(label, [])
+        for folder, dirs, files in os.walk(entry.path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                path = os.path.join(folder, name)
+                if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                    skipped.append((path, "not a .jpg/.jpeg/.png/.bmp/.gif file"))
+                    continue
+                problem = check_image_file(path) if check_files else None
+                if problem:
+                    skipped.append((path, problem))
+                    continue
+                relpath = os.path.relpath(path, root).replace(os.sep, "/")
+                items.append((relpath, path, None))
+    return build_index(records, skipped, image_dir)
+
+
+def scan_quickdraw_dir(path: str, per_class: int = 1000, seed: int = 0) -> ImageIndex:
+    """Indexes QuickDraw `.npy` (numpy_bitmap) / `.ndjson` (simplified strokes) files, read directly.
+
+    The label is the file name without extension ("sea turtle.npy" -> "sea turtle"), as in Google's
+    download buckets. `per_class` drawings per label are picked with a seeded shuffle (stable: raising
+    `per_class` keeps the earlier picks). See retrain/quickdraw_source.py for how drawings become pixels.
+
+    Args:
+      path: a .npy/.ndjson file or a folder of them.
+      per_class: drawings per label (all if a file has fewer).
+      seed: picks which drawings.
+
+    Raises:
+      DatasetError: nothing readable, or fewer than two labels.
+    """
+    from retrain import quickdraw_source
+    return quickdraw_source.scan(path, per_class=per_class, seed=seed)
+
+
+def load_record_image(record: ImageRecord, size: int):
+    """One record as model input (numpy float32 [size, size, 3] in [-1, 1]); see retrain/images.py."""
+    from retrain.images import load_record_image as load
+    return load(record, size)

@@ -1,0 +1,139 @@
+"""Turning image bytes or pixels into the model's input: decode, resize, normalise to [-1, 1].
+
+One place for it, so the bottleneck cache, fine-tuning, evaluation and `label_image` all feed the model
+exactly what an exported model expects: float32 RGB [size, size, 3], (pixel - 127.5) / 127.5
+(retrain/architectures.py). The resize is TensorFlow's bilinear one (retrain.py's choice), without
+antialiasing, which is also what a phone's bilinear bitmap scaling does.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from retrain.architectures import INPUT_MEAN, INPUT_STD
+
+# Part of the bottleneck cache key: bump when decoding/resizing/normalisation below changes, so
+# features computed the old way are never reused.
+PREPROCESSING_VERSION = 1
+
+
+def pixels_to_input(pixels, size: int):
+    """uint8 (or float in [0, 255]) RGB [h, w, 3] or [b, h, w, 3] tensor -> float32 model input.
+
+    Args:
+      pixels: tf tensor or numpy array of RGB pixels.
+      size: the module's input side.
+
+    Returns:
+      float32 tensor [..., size, size, 3] in [-1, 1].
+    """
+    from retrain.tfcompat import tf
+    pixels = tf.cast(pixels, tf.float32)
+    resized = tf.image.resize(pixels, [size, size], method="bilinear")
+    # Bilinear resizing of [0, 255] values stays in [0, 255]; clip anyway so rounding can't leave [-1, 1].
+    resized = tf.clip_by_value(resized, 0.0, 255.0)
+    return (resized - INPUT_MEAN) / INPUT_STD
+
+
+def decode_and_resize(image_bytes, size: int):
+    """Encoded JPEG/PNG/BMP/GIF bytes (scalar string tensor) -> float32 [size, size, 3] in [-1, 1].
+
+    Grayscale and RGBA images become RGB (alpha dropped); an animated GIF gives its first frame.
+    Usable inside tf.data / tf.function. A corrupt image raises tf.errors.InvalidArgumentError when run.
+    """
+    from retrain.tfcompat import tf
+    pixels = tf.io.decode_image(image_bytes, channels=3, expand_animations=False, dtype=tf.uint8)
+    pixels.set_shape([None, None, 3])
+    return pixels_to_input(pixels, size)
+
+
+def load_image_file(path: str, size: int):
+    """Reads one image file into the model's input.
+
+    Args:
+      path: a JPEG/PNG/BMP/GIF file.
+      size: the module's input side.
+
+    Returns:
+      numpy float32 [size, size, 3] in [-1, 1].
+
+    Raises:
+      OSError: the file cannot be read.
+      ValueError: the file is not a decodable JPEG/PNG/BMP/GIF image.
+    """
+    from retrain.tfcompat import tf
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return decode_and_resize(tf.constant(data), size).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        first_line = (error.message or str(error)).strip().splitlines()[0]
+        raise ValueError(f"{path} is not a decodable JPEG/PNG/BMP/GIF image ({first_line})") from None
+
+
+def load_record_image(record, size: int) -> np.ndarray:
+    """One dataset record (image file or QuickDraw row) as model input, numpy float32 [size, size, 3].
+
+    Raises:
+      OSError / ValueError: the image cannot be read or decoded.
+    """
+    if record.row is None:
+        return load_image_file(record.source, size)
+    from retrain import quickdraw_source
+    drawing = quickdraw_source.read_drawings(record.source, [record.row])[record.row]
+    return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
+
+
+def record_images_dataset(records: Sequence, size: int, deterministic: bool = False):
+    """A tf.data.Dataset of (index into `records`, float32 [size, size, 3] image) for any records.
+
+    Image files are read and decoded in parallel; QuickDraw rows are read per source file and rendered
+    (retrain/quickdraw_source.py). Images that cannot be read or decoded are *dropped* (never an error):
+    the caller sees which indices are missing and can report them.
+
+    Args:
+      records: ImageRecords (files, QuickDraw rows, or both).
+      size: the module's input side.
+      deterministic: keep the records' order (slower); otherwise elements come as soon as ready.
+
+    Returns:
+      An unbatched dataset of (int64 index, image).
+    """
+    from retrain import quickdraw_source
+    from retrain.tfcompat import tf
+    autotune = tf.data.AUTOTUNE
+    files = [i for i, r in enumerate(records) if r.row is None]
+    drawings = [i for i, r in enumerate(records) if r.row is not None]
+    parts = []
+    if files:
+        ds = tf.data.Dataset.from_tensor_slices(
+            (np.array(files, np.int64), [records[i].source for i in files]))
+        ds = ds.map(lambda i, path: (i, decode_and_resize(tf.io.read_file(path), size)),
+                    num_parallel_calls=autotune, deterministic=deterministic)
+        parts.append(ds.ignore_errors())
+    if drawings:
+        def generate():
+            by_source: dict[str, list[int]] = {}
+            for i in drawings:
+                by_source.setdefault(records[i].source, []).append(i)
+            for source, indices in by_source.items():
+                try:
+                    read = quickdraw_source.read_drawings(source, [records[i].row for i in indices])
+                except Exception:  # an unreadable file: its images are dropped, the caller reports them
+                    continue
+                for i in indices:
+                    try:
+                        yield i, quickdraw_source.render(read[records[i].row])
+                    except Exception:  # one bad drawing is dropped, not fatal
+                        continue
+        ds = tf.data.Dataset.from_generator(generate, output_signature=(
+            tf.TensorSpec([], tf.int64), tf.TensorSpec([None, None, 3], tf.uint8)))
+        ds = ds.map(lambda i, pixels: (i, pixels_to_input(pixels, size)),
+                    num_parallel_calls=autotune, deterministic=deterministic)
+        parts.append(ds)
+    if not parts:
+        return tf.data.Dataset.from_tensor_slices(
+            (np.zeros([0], np.int64), np.zeros([0, size, size, 3], np.float32)))
+    return parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])

@@ -1,0 +1,124 @@
+"""Reading QuickDraw drawings straight from Google's files, so training needs no JPG folder.
+
+Two layouts, as in Google's download buckets (read by the `convert` package's own readers, so both
+paths agree on what a file holds):
+  * `.npy` (numpy_bitmap): uint8 (N, 784) — 28x28, 0 = background, 255 = ink;
+  * `.ndjson` (simplified): one JSON object a line; `drawing` = [[xs], [ys]] per stroke, 256x256 canvas.
+
+Which drawings: the same seeded choice `qdretrain convert --per_class N --seed S` makes
+(convert.sources.select_indices / select_drawings), and the same pixels: convert's default rendering
+(convert.render.RenderOptions(): 64x64, black ink on white, Lanczos). Training from `--quickdraw_dir`
+therefore sees what training on `qdretrain convert`'s default output sees, minus only the JPEG
+compression; both are then resized to the module's input by the same bilinear resize
+(retrain/images.py). The exported model's input contract does not change.
+
+A record's `row` is the drawing's index in its file: the array row for .npy, the 0-based index among
+the non-blank lines for .ndjson.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+import numpy as np
+
+from convert import sources
+from convert.render import RenderOptions, render_bitmap, render_strokes
+from retrain.errors import DatasetError
+
+# convert's default look (`qdretrain convert` with no rendering options).
+RENDER_OPTIONS = RenderOptions()
+# Part of every QuickDraw bottleneck key, with RENDER_OPTIONS: bump when rendering changes in a way the
+# options do not show, so stale features computed from the old pixels are never reused.
+RENDER_VERSION = 1
+
+Drawing = Union[np.ndarray, tuple]  # a (784,) uint8 bitmap row, or strokes ((xs, ys), ...)
+
+
+def read_drawings(path: str, rows: Iterable[int]) -> dict[int, Drawing]:
+    """Reads some drawings of one file.
+
+    Args:
+      path: a .npy or .ndjson QuickDraw file.
+      rows: drawing indices (see the module docstring).
+
+    Returns:
+      {row: (784,) uint8 bitmap row | strokes tuple}.
+
+    Raises:
+      convert.sources.SourceError (a QdretrainError): the file is unreadable or truncated.
+      ValueError / IndexError: a row is out of range or its ndjson line does not parse.
+    """
+    rows = sorted(set(int(r) for r in rows))
+    if path.lower().endswith(sources.NPY_SUFFIX):
+        bitmaps = sources.open_bitmaps(path)
+        picked = np.asarray(bitmaps[rows]) if rows else np.zeros((0, 784), np.uint8)
+        return {row: picked[i] for i, row in enumerate(rows)}
+    offsets = sources.index_lines(path)
+    result: dict[int, Drawing] = {}
+    with open(path, "rb") as stream:
+        for row in rows:
+            stream.seek(offsets[row])
+            drawing, _ = sources.parse_drawing(stream.readline(), row + 1)
+            result[row] = drawing.strokes
+    return result
+
+
+def content_bytes(drawing: Drawing) -> bytes:
+    """Canonical bytes of a drawing and of how it is rendered (for content-based cache keys)."""
+    tag = f"qd-v{RENDER_VERSION}-{RENDER_OPTIONS!r}:".encode()
+    if isinstance(drawing, np.ndarray):
+        return tag + b"bitmap:" + np.ascontiguousarray(drawing, dtype=np.uint8).tobytes()
+    return tag + b"strokes:" + repr(drawing).encode()
+
+
+def render(drawing: Drawing) -> np.ndarray:
+    """A drawing as uint8 RGB pixels [64, 64, 3], black ink on white, exactly as convert draws it.
+
+    Raises:
+      ValueError: a stroke drawing with no points.
+    """
+    if isinstance(drawing, np.ndarray):
+        image = render_bitmap(drawing, RENDER_OPTIONS)
+    else:
+        image = render_strokes(drawing, RENDER_OPTIONS)
+    return np.repeat(np.asarray(image, dtype=np.uint8)[:, :, None], 3, axis=2)
+
+
+def scan(path: str, per_class: int = 1000, seed: int = 0):
+    """Builds the ImageIndex for QuickDraw files (see `retrain.dataset.scan_quickdraw_dir`)."""
+    from retrain.dataset import build_index
+    if per_class < 1:
+        raise DatasetError("--quickdraw_per_class must be at least 1.")
+    try:
+        discovery = sources.discover_sources([os.path.expanduser(path)])
+    except sources.SourceError as error:
+        raise DatasetError(f"{error} Pass --quickdraw_dir with a folder of <category>.npy or "
+                           f"<category>.ndjson files (Google's numpy_bitmap / simplified).") from None
+    skipped: list[tuple[str, str]] = [(str(p), reason) for p, reason in discovery.refused]
+    if not discovery.sources:
+        raise DatasetError(f"No .npy or .ndjson files in {path}. Download categories from "
+                           f"https://quickdraw.withgoogle.com/data (numpy_bitmap or simplified) into it.")
+    records: dict[str, list[tuple[str, str, Optional[int]]]] = {}
+    for source in discovery.sources:
+        file = str(Path(source.path).resolve())
+        try:
+            if source.kind == "npy":
+                total = sources.open_bitmaps(file).shape[0]
+                rows = sources.select_indices(total, per_class, seed, source.label).tolist()
+            else:
+                selection = sources.select_drawings(file, per_class, seed, source.label,
+                                                    recognized_only=False)
+                rows = [line.number - 1 for line in selection.lines]
+                if selection.malformed:
+                    skipped.append((file, f"{selection.malformed} malformed line(s) left out, first "
+                                          f"{selection.first_problem}"))
+        except sources.SourceError as error:
+            skipped.append((file, str(error)))
+            continue
+        name = os.path.basename(file)
+        records.setdefault(source.label, []).extend(
+            (f"{source.label}/{name}#{row}", file, row) for row in rows)
+    return build_index(records, skipped, path)

@@ -1,0 +1,88 @@
+"""`qdretrain label_image`: every artifact gives the trained model's labels on real test images."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.test_export_modeldir import export_report, exported_model_dir, trained_model_dir  # noqa: F401
+
+ARTIFACTS = ["model.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model_int8.tflite", "model.onnx",
+             "retrained_graph.pb", "saved_model"]
+
+
+@pytest.fixture
+def test_images(exported_model_dir):
+    from android_export.images import split_items
+    return [path for path, _ in split_items(exported_model_dir, "testing")]
+
+
+def _reference_top1(model_dir, paths):
+    from android_export.images import load_pixels
+    from android_export.runners import KerasRunner
+    batch = np.stack([(load_pixels(p, 32, 32) - 127.5) / 127.5 for p in paths])
+    return KerasRunner(os.path.join(model_dir, "saved_model")).predict(batch)
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS)
+def test_label_image_agrees_with_model(exported_model_dir, test_images, artifact):
+    from android_export import label_image, runners
+    from retrain import outputs
+    path = os.path.join(exported_model_dir, artifact)
+    runner = runners.open_artifact(path)
+    contract = label_image.resolve_contract(path, runner)
+    assert contract == label_image.InputContract(32, 32, 127.5, 127.5)
+    labels = label_image.resolve_labels(path, None)
+    assert labels == outputs.read_labels(os.path.join(exported_model_dir, "retrained_labels.txt"))
+    predictions = label_image.classify(runner, test_images, labels, contract, top_k=3)
+    reference = _reference_top1(exported_model_dir, test_images)
+    for prediction, scores in zip(predictions, reference):
+        assert len(prediction.top) == 3 and prediction.seconds > 0
+        assert prediction.top[0][0] == labels[int(np.argmax(scores))]
+        tolerance = 2e-2 if "int8" in artifact else 1e-3
+        assert prediction.top[0][1] == pytest.approx(float(np.max(scores)), abs=tolerance)
+
+
+def test_label_image_cli_folder_and_tflite_labels_from_metadata(exported_model_dir, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from retrain.cli import cli
+    alone = tmp_path / "alone.tflite"  # no labels file or model_info.json beside it: metadata only
+    shutil.copyfile(os.path.join(exported_model_dir, "model_int8.tflite"), alone)
+    images = os.path.join(os.path.dirname(exported_model_dir), "images")
+    result = CliRunner().invoke(cli, ["label_image", "--graph", str(alone), "--image_dir", images, "--top_k", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(score=") == 48 * 2 and "ms per image" in result.output
+
+
+def test_label_image_retrain_py_style_graph(exported_model_dir, test_images, tmp_path):
+    """A graph with other node names and another normalisation, driven only by retrain.py's flags."""
+    from click.testing import CliRunner
+
+    from android_export.frozen_graph import load_frozen_graph
+    from retrain.cli import cli
+    graph_def = load_frozen_graph(os.path.join(exported_model_dir, "retrained_graph.pb"))
+    renames = {"input": "Mul", "final_result": "final_probs"}
+    for node in graph_def.node:
+        node.name = renames.get(node.name, node.name)
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "graph.pb").write_bytes(graph_def.SerializeToString())
+    labels = folder / "output_labels.txt"
+    shutil_labels = open(os.path.join(exported_model_dir, "retrained_labels.txt")).read()
+    labels.write_text(shutil_labels)
+    args = ["label_image", "--graph", str(folder / "graph.pb"), "--image", test_images[0], "--labels", str(labels),
+            "--input_layer", "Mul", "--output_layer", "final_probs", "--input_height", "32", "--input_width", "32",
+            "--input_mean", "127.5", "--input_std", "127.5", "--top_k", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    reference = _reference_top1(exported_model_dir, test_images[:1])[0]
+    names = shutil_labels.split("\n")
+    assert f"{names[int(np.argmax(reference))]} (score={np.max(reference):.5f})" in result.output
+    wrong = CliRunner().invoke(cli, args[:-8] + ["--output_layer", "nope"])
+    assert wrong.exit_code == 1 and "no node 'nope'" in wrong.output
