@@ -5,8 +5,8 @@ Measures, in one run and on the same rows of the real drawings in ../shared:
   * bitmaps (.npy -> 64x64 JPG): a plain one-process PIL loop (np.load, fromarray, resize, invert,
     save) vs convert.pipeline with --workers 1 and 2 (memory-mapped reads, atomic writes, resume checks);
   * strokes (.ndjson -> 64x64 anti-aliased JPG): convert.pipeline with --workers 1 and 2.
-Prints drawings/s and the ratios (best of 2 interleaved runs). Takes about a minute on 2 cores. Skips (exit 0) with a
-message where ../shared is absent.
+Prints drawings/s and the ratios (best of 2 interleaved runs). Takes about 30-40 s on 2 idle cores.
+Skips (exit 0) with a message where ../shared is absent.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from convert.render import RenderOptions  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 BITMAP_CLASSES = ("apple", "bowtie", "cat", "eye", "lollipop", "rainbow")
-PER_CLASS = 2500  # 15k drawings: enough that pool start-up (~0.4 s) is amortised
-NDJSON_FILES = 80  # x 25 drawings each
+PER_CLASS = 1500  # 9k drawings: enough that pool start-up (~0.4 s) is amortised
+NDJSON_FILES = 60  # x 25 drawings each
 SIZE = 64
 QUALITY = 90
 REPEATS = 2

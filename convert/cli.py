@@ -135,13 +135,9 @@ def preview_command(inputs, output, per_class, mean_count, max_classes, seed, po
     """
     from convert import preview  # keeps numpy-only imports off `qdretrain --help`'s path
 
-    classes, warnings = preview.collect(inputs, per_class, mean_count, seed, polarity)
+    classes, warnings = preview.collect(inputs, per_class, mean_count, seed, polarity, max_classes)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
-    if len(classes) > max_classes:
-        click.echo(f"Showing the first {max_classes} of {len(classes)} classes (see --max_classes).",
-                   err=True)
-        classes = classes[:max_classes]
     title = str(inputs[0]) if len(inputs) == 1 else f"{len(inputs)} inputs"
     path = preview.draw_preview(classes, output, title=title)
     click.echo(f"Wrote {path} ({len(classes)} classes).")

@@ -9,9 +9,10 @@ matplotlib (Agg backend, no display needed) is imported only here, so `qdretrain
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -47,7 +48,7 @@ class PreviewClass:
 
 
 def collect(inputs: Sequence[Path | str], samples: int, mean_count: int, seed: int,
-            polarity: str) -> tuple[list[PreviewClass], list[str]]:
+            polarity: str, max_classes: int = 0) -> tuple[list[PreviewClass], list[str]]:
     """Reads sample drawings and mean images for every class among `inputs`.
 
     Args:
@@ -56,15 +57,17 @@ def collect(inputs: Sequence[Path | str], samples: int, mean_count: int, seed: i
         mean_count: drawings averaged for the mean image (a seeded random choice).
         seed: seeds both choices.
         polarity: how QuickDraw files are shown (image folders are shown as stored).
+        max_classes: read only the first this many classes in sorted order (0: all); the others are
+            not read at all.
 
     Returns:
-        The classes sorted by label, and warnings about inputs that were skipped.
+        The classes sorted by label, and warnings (skipped inputs, classes left out).
 
     Raises:
         PreviewError: an input does not exist, or nothing could be read.
     """
-    classes: list[PreviewClass] = []
     warnings: list[str] = []
+    loaders: list[tuple[str, Callable[[], PreviewClass]]] = []
     quickdraw_inputs: list[Path] = []
     for given in inputs:
         path = Path(given)
@@ -75,25 +78,31 @@ def collect(inputs: Sequence[Path | str], samples: int, mean_count: int, seed: i
             folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
             if not folders:
                 raise PreviewError(f"{path} holds neither class folders nor .npy/.ndjson files.")
-            for folder in folders:
-                try:
-                    classes.append(_from_image_folder(folder, samples, mean_count, seed))
-                except PreviewError as error:
-                    warnings.append(str(error))
+            loaders.extend((folder.name, functools.partial(_from_image_folder, folder, samples,
+                                                           mean_count, seed)) for folder in folders)
         else:
             quickdraw_inputs.append(path)
     if quickdraw_inputs:
         discovery = sources.discover_sources(quickdraw_inputs)
         warnings.extend(f"skipped {path}: {reason}" for path, reason in discovery.refused)
         options = RenderOptions(size=CELL, polarity=polarity)
-        for source in discovery.sources:
-            try:
-                classes.append(_from_source(source, samples, mean_count, seed, options))
-            except SourceError as error:
-                warnings.append(f"skipped {source.path}: {error}")
+        loaders.extend((source.label, functools.partial(_from_source, source, samples, mean_count, seed,
+                                                        options)) for source in discovery.sources)
+    loaders.sort(key=lambda item: item[0])
+    if 0 < max_classes < len(loaders):
+        warnings.append(f"showing the first {max_classes} of {len(loaders)} classes (see --max_classes)")
+        loaders = loaders[:max_classes]
+    classes: list[PreviewClass] = []
+    for _, load in loaders:
+        try:
+            classes.append(load())
+        except PreviewError as error:
+            warnings.append(str(error))
+        except SourceError as error:
+            warnings.append(f"skipped: {error}")
     if not classes:
         raise PreviewError("nothing to preview: " + ("; ".join(warnings) or "no classes found."))
-    return sorted(classes, key=lambda c: c.label), warnings
+    return classes, warnings
 
 
 def _ink(image: np.ndarray) -> np.ndarray:
@@ -141,7 +150,8 @@ def _from_source(source: sources.Source, samples: int, mean_count: int, seed: in
             images = [np.asarray(render_strokes(sources.read_drawing(stream, line).strokes, options))
                       for line in selection.lines]
         if not images:
-            raise SourceError(f"no readable drawing (first problem: {selection.first_problem}).")
+            raise SourceError(f"{source.path}: no readable drawing (first problem: "
+                              f"{selection.first_problem}).")
     mean = np.mean([_ink(image) for image in images[:mean_count]], axis=0).astype(np.float32)
     return PreviewClass(label=source.label, samples=tuple(images[:samples]), mean=mean, total=total)
 

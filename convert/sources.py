@@ -119,7 +119,8 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
     for given in inputs:
         path = Path(given)
         if path.is_dir():
-            candidates.extend(sorted(p for p in path.iterdir() if p.suffix in SUFFIXES))
+            candidates.extend(sorted(p for p in path.iterdir()
+                                     if p.suffix in SUFFIXES and not p.name.startswith(".")))
         elif path.suffix in SUFFIXES:
             # A broken link or unreadable file is kept here and refused, with its reason, when read.
             if not path.exists() and not path.is_symlink():

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import re
@@ -71,6 +70,8 @@ class CacheReport:
       failed: (relpath, reason) of requested records that cannot be decoded (now or in an earlier run).
       corrupt_files: (path, reason) of unreadable part files that were ignored.
       seconds: wall time of the call.
+      compute_seconds: of which reading, decoding and the forward passes took this long (the rest:
+        hashing, scanning the cache, loading the module).
     """
 
     cache_dir: str
@@ -82,10 +83,12 @@ class CacheReport:
     failed: tuple[tuple[str, str], ...]
     corrupt_files: tuple[tuple[str, str], ...]
     seconds: float
+    compute_seconds: float = 0.0
 
     @property
     def images_per_second(self) -> float:
-        return self.computed / self.seconds if self.seconds > 0 else 0.0
+        """Throughput of the computing itself (module loading excluded)."""
+        return self.computed / self.compute_seconds if self.compute_seconds > 0 else 0.0
 
     def __str__(self) -> str:
         return self.summary()
@@ -94,7 +97,8 @@ class CacheReport:
         """A few lines for the console."""
         lines = [f"Bottlenecks in {self.cache_dir}: {self.requested} images ({self.unique} distinct), "
                  f"{self.already_cached} already cached, {self.computed} computed in {self.seconds:.1f}s"
-                 + (f" ({self.images_per_second:.1f} images/s)" if self.computed else "")
+                 + (f" ({self.images_per_second:.1f} images/s once the module was loaded)"
+                    if self.computed else "")
                  + (f", {self.other_shards} left to other shards" if self.other_shards else "") + "."]
         if self.failed:
             lines.append(f"{len(self.failed)} image(s) could not be decoded and are left out, e.g. "
@@ -198,8 +202,9 @@ class BottleneckCache:
                 try:
                     read = quickdraw_source.read_drawings(source, [records[i].row for i in todo])
                 except (OSError, ValueError, KeyError, IndexError) as error:
-                    raise DatasetError(f"Cannot read QuickDraw file {source} ({type(error).__name__}: "
-                                       f"{error}); rescan the data (it changed since it was indexed).") from None
+                    raise DatasetError(
+                        f"Cannot read QuickDraw file {source} ({type(error).__name__}: {error}); rescan "
+                        f"the data (it changed since it was indexed).") from None
                 for i in todo:
                     content = quickdraw_source.content_bytes(read[records[i].row])
                     self._key_memo[(source, records[i].row, stat.st_size, stat.st_mtime_ns)] = \
@@ -241,7 +246,7 @@ class BottleneckCache:
     # -------------------------------------------------------------------------------------------
     # Computing.
 
-    def _features_fn(self):
+    def feature_function(self):
         """A tf.function: [b, size, size, 3] images in [-1, 1] -> [b, D] features.
 
         The same arithmetic as retrain.model.build_classifier's `to_unit_range` Rescaling layer in front
@@ -256,6 +261,7 @@ class BottleneckCache:
             @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
             def features(images):
                 return layer(images * (INPUT_STD / 255.0) + INPUT_MEAN / 255.0)
+            features(tf.zeros([1, size, size, 3]))  # trace now: loading stays out of throughput figures
             self._feature_fn = features
         return self._feature_fn
 
@@ -350,15 +356,16 @@ class BottleneckCache:
         missing = [k for k in first if k not in known]
         mine = [k for k in missing if _shard_of(k, shard_count) == shard_index]
         new_failures: dict[str, str] = {}
+        compute_seconds = 0.0
         if mine:
             os.makedirs(self.dir, exist_ok=True)
             self._write_meta()
             self._clean_stale_tmp()
             pairs = sorted(((records[first[k]], k) for k in mine),
                            key=lambda pair: (pair[0].source, pair[0].row or 0))
-            new_failures = self._run([r for r, _ in pairs], [k for _, k in pairs],
-                                     batch_size, progress, flush_every, flush_seconds,
-                                     shard_index, shard_count, state.feature_size)
+            new_failures, compute_seconds = self._run(
+                [r for r, _ in pairs], [k for _, k in pairs], batch_size, progress, flush_every,
+                flush_seconds, shard_index, shard_count, state.feature_size)
         failures = {**state.failures, **new_failures}
         failed = tuple((records[i].relpath, failures[k]) for i, k in enumerate(keys) if k in failures)
         for path, reason in state.corrupt:
@@ -368,14 +375,16 @@ class BottleneckCache:
         return CacheReport(cache_dir=self.dir, requested=len(records), unique=len(first),
                            already_cached=len(known), computed=len(mine),
                            other_shards=len(missing) - len(mine), failed=failed,
-                           corrupt_files=tuple(state.corrupt), seconds=time.perf_counter() - started)
+                           corrupt_files=tuple(state.corrupt), seconds=time.perf_counter() - started,
+                           compute_seconds=compute_seconds)
 
     def _run(self, todo: list[ImageRecord], todo_keys: list[str], batch_size: int, progress: bool,
              flush_every: int, flush_seconds: float, shard_index: int, shard_count: int,
-             feature_size: Optional[int]) -> dict[str, str]:
-        """Runs the pipeline over `todo`, writing parts as it goes; returns the new failures."""
+             feature_size: Optional[int]) -> tuple[dict[str, str], float]:
+        """Runs the pipeline over `todo`, writing parts as it goes; returns (new failures, seconds)."""
         from tqdm import tqdm
-        features_fn = self._features_fn()
+        features_fn = self.feature_function()
+        started = time.perf_counter()
         dataset = self._dataset(todo, batch_size)
         done = np.zeros(len(todo), bool)
         pending_keys: list[str] = []
@@ -416,7 +425,7 @@ class BottleneckCache:
         flush(failed)
         for key, reason in list(failed.items())[:5]:
             log.info("Could not decode an image (%s); it is left out.", reason)
-        return failed
+        return failed, time.perf_counter() - started
 
     # -------------------------------------------------------------------------------------------
     # Loading.

@@ -70,15 +70,19 @@ def fine_tune(config, spec, module, splits: dict, num_classes: int, strategy, in
     train_ds = image_dataset(splits["training"], num_classes, spec.input_size, params.batch_size, True,
                              config.seed, augment)
     val_records = splits["validation"]
-    val_ds = None
+    next_validation = None
     if val_records:
         val_batch = len(val_records) if params.validation_batch_size < 0 else params.validation_batch_size
-        val_ds = image_dataset(val_records, num_classes, spec.input_size, min(val_batch, len(val_records)),
-                               False, config.seed).repeat()
+        next_validation = train.dataset_validation_batches(image_dataset(
+            val_records, num_classes, spec.input_size, min(val_batch, len(val_records)), False,
+            config.seed).repeat())
     backup_root = config.path("checkpoint_dir") if info.is_chief else os.path.join(worker_dir, "checkpoints")
     echo(f"Fine-tuning backbone and head on images ({params.steps} steps of {params.batch_size}).")
-    result = train.fit(classifier, train_ds, val_ds, params, backup_dir=train.backup_dir_for(backup_root),
-                       extra_callbacks=[], echo=echo)
+    from retrain.pipeline import summaries_run_dir, summary_callbacks
+    run_dir = summaries_run_dir(config, info, worker_dir)
+    result = train.fit(classifier, train_ds, next_validation, params,
+                       backup_dir=train.backup_dir_for(backup_root), extra_callbacks=summary_callbacks(run_dir),
+                       echo=echo, summary_dir=os.path.join(run_dir, "steps"))
     echo(f"Fine-tuned in {result.seconds:.1f} s.")
     test_records = splits["testing"]
     probabilities = None
@@ -86,7 +90,9 @@ def fine_tune(config, spec, module, splits: dict, num_classes: int, strategy, in
         # Predict file by file order: ignore_errors could drop unreadable files, so keep only records
         # that decode (the scan already excluded corrupt ones).
         test_ds = image_dataset(test_records, num_classes, spec.input_size, 64, False, config.seed)
-        probabilities = classifier.predict(test_ds.map(lambda x, y: x), verbose=0)
+        # Batch by batch: `predict` refuses unsized data when steps_per_execution > 1.
+        forward = tf.function(lambda x: classifier(x, training=False), reduce_retracing=True)
+        probabilities = np.concatenate([forward(x).numpy() for x, _ in test_ds])
         if len(probabilities) != len(test_records):
             raise RuntimeError("some test images failed to decode after the scan accepted them")
     return classifier, result, probabilities, test_records

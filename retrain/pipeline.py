@@ -107,12 +107,16 @@ def training_params(config: TrainConfig, num_replicas: int, learning_rate: float
         class_weights=config.class_weights, seed=config.seed)
 
 
-def _summary_callbacks(config: TrainConfig, info, worker_dir: str):
-    from retrain.tfcompat import keras
-    # A fresh run folder each time: retrain.py deleted --summaries_dir; we never delete a user's folder.
+def summaries_run_dir(config: TrainConfig, info, worker_dir: str) -> str:
+    """A fresh folder per run: retrain.py deleted --summaries_dir; we never delete a user's folder."""
     run_name = datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
     root = config.path("summaries_dir") if info.is_chief else os.path.join(worker_dir, "summaries")
-    return [keras.callbacks.TensorBoard(log_dir=os.path.join(root, run_name), write_graph=False)]
+    return os.path.join(root, run_name)
+
+
+def summary_callbacks(run_dir: str) -> list:
+    from retrain.tfcompat import keras
+    return [keras.callbacks.TensorBoard(log_dir=run_dir, write_graph=False)]
 
 
 def train_head_on_features(config, spec, features, num_classes, strategy, info, worker_dir):
@@ -132,25 +136,27 @@ def train_head_on_features(config, spec, features, num_classes, strategy, info, 
         echo(f"Resumed the head from {final_weights}")
     x_train, y_train, _ = features["training"]
     x_val, y_val, _ = features["validation"]
-    train_ds, val_ds = train.feature_datasets(x_train, y_train, x_val, y_val, num_classes, params)
+    train_ds, next_validation = train.feature_datasets(x_train, y_train, x_val, y_val, num_classes, params)
     class_weight = (train.balanced_class_weights(y_train, num_classes)
                     if config.class_weights == "balanced" else None)
     backup = train.backup_dir_for(config.path("checkpoint_dir") if info.is_chief
                                   else os.path.join(worker_dir, "checkpoints"))
     if os.path.isdir(backup) and os.listdir(backup):
         echo(f"Found a backup in {backup}: resuming the interrupted run from it.")
-    callbacks = _summary_callbacks(config, info, worker_dir)
+    run_dir = summaries_run_dir(config, info, worker_dir)
+    callbacks = summary_callbacks(run_dir)
     if config.intermediate_store_frequency > 0 and info.is_chief:
-        callbacks.append(_intermediate_graphs(config, spec, module, head, params.eval_interval))
-    result = train.fit(head, train_ds, val_ds, params, backup_dir=backup, extra_callbacks=callbacks,
-                       echo=echo, class_weight=class_weight)
+        callbacks.append(_intermediate_graphs(config, spec, module, head, train.epoch_steps_for(params)))
+    result = train.fit(head, train_ds, next_validation, params, backup_dir=backup,
+                       extra_callbacks=callbacks, echo=echo, class_weight=class_weight,
+                       summary_dir=os.path.join(run_dir, "steps"))
     if result.resumed_from_epoch:
-        echo(f"Resumed from backup at step {result.resumed_from_epoch * params.eval_interval}.")
+        echo(f"Resumed from backup at step {result.resumed_from_epoch * result.epoch_steps}.")
     echo(f"Trained the head in {result.seconds:.1f} s.")
     return head, result
 
 
-def _intermediate_graphs(config, spec, module, head, eval_interval):
+def _intermediate_graphs(config, spec, module, head, epoch_steps):
     """retrain.py's --intermediate_store_frequency: intermediate_N.pb graphs while training."""
     from android_export.frozen_graph import write_frozen_graph
     from retrain import model as model_lib
@@ -162,7 +168,7 @@ def _intermediate_graphs(config, spec, module, head, eval_interval):
         path = os.path.join(folder, f"intermediate_{step}.pb")
         write_frozen_graph(classifier, path, output_node_name=config.final_tensor_name)
         echo(f"Saved intermediate graph {path}")
-    return train.IntermediateGraphs(config.intermediate_store_frequency, eval_interval, write)
+    return train.IntermediateGraphs(config.intermediate_store_frequency, epoch_steps, write)
 
 
 def limit_test_set(features: dict, test_batch_size: int, seed: int) -> dict:

@@ -1,9 +1,11 @@
 """Training: the new head on cached bottlenecks, or the whole network (--fine_tune) on images.
 
 Both use tf_keras `model.fit`, which runs unchanged under every tf.distribute strategy (one device,
-MirroredStrategy, MultiWorkerMirroredStrategy). One Keras *epoch* is `eval_step_interval` steps, so
-"evaluate every N steps" is Keras' per-epoch validation, and BackupAndRestore (which backs up at epoch
-ends) never loses more than one evaluation interval of work when a worker dies.
+MirroredStrategy, MultiWorkerMirroredStrategy). Steps run `eval_step_interval` at a time in one
+tf.function call (steps_per_execution); after each such call a validation batch is scored, as
+retrain.py did every `--eval_step_interval` steps. A Keras *epoch* is a larger block of steps
+(`epoch_steps_for`): the unit BackupAndRestore backs up, so a worker that dies and restarts resumes
+from the last block instead of starting over.
 """
 
 from __future__ import annotations
@@ -45,9 +47,6 @@ class TrainingParams:
     class_weights: str = "none"
     seed: int = 0
 
-    @property
-    def epochs(self) -> int:
-        return max(1, math.ceil(self.steps / self.eval_interval))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +57,7 @@ class TrainingResult:
     history: dict
     seconds: float
     resumed_from_epoch: int
+    epoch_steps: int = 0
 
 
 def make_optimizer(name: str, learning_rate: float):
@@ -97,39 +97,99 @@ def feature_datasets(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
              .shuffle(min(len(x_train), 50_000), seed=params.seed, reshuffle_each_iteration=True)
              .repeat().batch(params.batch_size, drop_remainder=True).map(one_hot)
              .prefetch(tf.data.AUTOTUNE).with_options(_distributed_options()))
-    val = None
-    if len(x_val):
-        val_batch = len(x_val) if params.validation_batch_size < 0 else min(params.validation_batch_size,
-                                                                            len(x_val))
-        val = (tf.data.Dataset.from_tensor_slices((x_val, y_val.astype(np.int32)))
-               .shuffle(len(x_val), seed=params.seed + 1).repeat().batch(val_batch).map(one_hot)
-               .prefetch(tf.data.AUTOTUNE).with_options(_distributed_options()))
-    return train, val
+    return train, feature_validation_batches(x_val, y_val, num_classes, params)
 
 
-class _StepLogger(keras.callbacks.Callback):
-    """retrain.py-style lines: `Step 120: train accuracy = 87.0%, cross entropy = 0.41, validation ...`."""
+def feature_validation_batches(x_val: np.ndarray, y_val: np.ndarray, num_classes: int,
+                               params: TrainingParams) -> Optional[Callable]:
+    """retrain.py's validation: each evaluation, a fresh random batch (or all of the validation set)."""
+    if not len(x_val):
+        return None
+    rng = np.random.default_rng(params.seed + 1)
+    one_hot = np.eye(num_classes, dtype=np.float32)
 
-    def __init__(self, params: TrainingParams, echo: Callable[[str], None], total_epochs: int):
+    def next_batch():
+        if params.validation_batch_size < 0 or params.validation_batch_size >= len(x_val):
+            return x_val, one_hot[y_val]
+        chosen = rng.choice(len(x_val), params.validation_batch_size, replace=False)
+        return x_val[chosen], one_hot[y_val[chosen]]
+    return next_batch
+
+
+def dataset_validation_batches(val_ds) -> Callable:
+    """Validation batches from a (repeating) tf.data pipeline, e.g. decoded images for fine-tuning."""
+    iterator = iter(val_ds)
+    return lambda: next(iterator)
+
+
+class _Evaluator(keras.callbacks.Callback):
+    """Every eval_interval steps: validation accuracy on a validation batch, a retrain.py-style line
+    (`Step 120/4000: train accuracy = 87.0%, cross entropy = 0.41, validation accuracy = 85.0%`), the
+    history for the curves, and TensorBoard scalars per step.
+
+    It runs in on_train_batch_end: with steps_per_execution = eval_interval, Keras calls it once per
+    interval, so evaluating costs one forward pass of one batch, not a Keras evaluate() per interval.
+    """
+
+    def __init__(self, params: TrainingParams, echo: Callable[[str], None], epoch_steps: int,
+                 next_validation_batch: Optional[Callable], summary_dir: Optional[str]):
         super().__init__()
         self._params = params
         self._echo = echo
-        self._total_epochs = total_epochs
+        self._epoch_steps = epoch_steps
+        self._next = next_validation_batch
+        self._writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
         self._started = time.monotonic()
+        self._epoch = 0
+        self.steps: list[int] = []
+        self.history: dict[str, list[float]] = {}
+        self._evaluations = max(1, math.ceil(params.steps / params.eval_interval))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_train_begin(self, logs=None):
+        # One traced forward pass, reused every evaluation: an eager Keras call costs milliseconds.
+        model = self.model
+        self._forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _record(self, key: str, value: float) -> None:
+        self.history.setdefault(key, []).append(float(value))
+
+    def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        step = min((epoch + 1) * self._params.eval_interval, self._params.steps)
-        # Log about 20 lines per run, plus the last step.
-        every = max(1, self._total_epochs // 20)
-        if (epoch + 1) % every and epoch + 1 != self._total_epochs:
-            return
+        step = min(self._epoch * self._epoch_steps + batch + 1, self._params.steps)
+        self.steps.append(step)
+        self._record("accuracy", logs.get("accuracy", float("nan")))
+        self._record("loss", logs.get("loss", float("nan")))
         line = (f"Step {step}/{self._params.steps}: train accuracy = {100 * logs.get('accuracy', 0):.1f}%, "
                 f"cross entropy = {logs.get('loss', float('nan')):.4f}")
-        if "val_accuracy" in logs:
-            line += f", validation accuracy = {100 * logs['val_accuracy']:.1f}%"
-        line += f" ({time.monotonic() - self._started:.1f} s)"
-        self._echo(line)
+        scalars = {"train_accuracy": logs.get("accuracy", 0.0), "cross_entropy": logs.get("loss", 0.0)}
+        if self._next is not None:
+            x, y = self._next()
+            out = self._forward(x)
+            probs = (tf.nn.softmax(out) if _outputs_logits(self.model) else out).numpy()
+            y = np.asarray(y)
+            loss = float(-np.mean(np.sum(y * np.log(np.clip(probs, 1e-7, 1.0)), axis=-1)))
+            accuracy = float(np.mean(np.argmax(probs, -1) == np.argmax(y, -1)))
+            self._record("val_accuracy", accuracy)
+            self._record("val_loss", loss)
+            scalars.update(validation_accuracy=accuracy, validation_cross_entropy=loss)
+            line += f", validation accuracy = {100 * accuracy:.1f}% (N={len(y)})"
+        if self._writer is not None:
+            with self._writer.as_default(step=step):
+                for name, value in scalars.items():
+                    tf.summary.scalar(name, value)
+        # About 20 lines a run, plus the last step.
+        every = max(1, self._evaluations // 20)
+        index = math.ceil(step / self._params.eval_interval)
+        if index % every == 0 or step == self._params.steps:
+            self._echo(line + f" ({time.monotonic() - self._started:.1f} s)")
+
+
+def _outputs_logits(model: keras.Model) -> bool:
+    """The head outputs logits; the classifier ends in the `final_result` softmax."""
+    return model.layers[-1].name != "final_result"
 
 
 class _ResumeDetector(keras.callbacks.Callback):
@@ -144,44 +204,60 @@ class _ResumeDetector(keras.callbacks.Callback):
             self.first_epoch = epoch
 
 
-def fit(model: keras.Model, train_ds, val_ds, params: TrainingParams, backup_dir: Optional[str],
-        extra_callbacks: list, echo: Callable[[str], None], class_weight: Optional[dict] = None,
-        validation_steps: int = 1) -> TrainingResult:
-    """Runs `model.fit` for params.steps steps, validating every params.eval_interval steps.
+def epoch_steps_for(params: TrainingParams) -> int:
+    """Steps per Keras epoch: a multiple of eval_interval, at least ~1/20 of the run and 100 steps.
+
+    An epoch is the unit BackupAndRestore backs up and TensorBoard's epoch logs use. Backing up every
+    10 steps (retrain.py's eval interval) would spend more time writing checkpoints than training;
+    20 backups a run lose at most 5% of the work to a crash.
+    """
+    target = max(100, math.ceil(params.steps / 20))
+    return min(params.eval_interval * max(1, math.ceil(target / params.eval_interval)),
+               params.eval_interval * max(1, math.ceil(params.steps / params.eval_interval)))
+
+
+def fit(model: keras.Model, train_ds, next_validation_batch: Optional[Callable], params: TrainingParams,
+        backup_dir: Optional[str], extra_callbacks: list, echo: Callable[[str], None],
+        class_weight: Optional[dict] = None, summary_dir: Optional[str] = None) -> TrainingResult:
+    """Runs `model.fit` for params.steps steps (rounded up to whole eval intervals), validating every
+    params.eval_interval steps.
 
     Args:
-      model: compiled model (created and compiled inside the strategy's scope).
-      train_ds, val_ds: datasets from `feature_datasets` (or the image pipeline for fine-tuning).
+      model: compiled model (created and compiled inside the strategy's scope, with
+        `compile_for_training`, whose steps_per_execution is the eval interval).
+      train_ds: repeating training batches (`feature_datasets`, or images for fine-tuning).
+      next_validation_batch: returns (x, one-hot y) for one evaluation, or None for no validation.
       backup_dir: BackupAndRestore folder; a run restarted after a crash resumes from it.
       extra_callbacks: TensorBoard, intermediate graphs, ...
       echo: where progress lines go.
       class_weight: Keras class weights or None.
+      summary_dir: where per-evaluation TensorBoard scalars go (None: nowhere).
     """
-    epochs = params.epochs
-    # The last epoch may be shorter so the total is exactly params.steps: Keras has no per-epoch
-    # step count, so round steps up to whole intervals and say so.
+    epoch_steps = epoch_steps_for(params)
+    epochs = max(1, math.ceil(params.steps / epoch_steps))
     detector = _ResumeDetector()
-    callbacks = [detector, _StepLogger(params, echo, epochs), *extra_callbacks]
+    evaluator = _Evaluator(params, echo, epoch_steps, next_validation_batch, summary_dir)
+    callbacks = [detector, evaluator, *extra_callbacks]
     if backup_dir:
-        # save_freq="epoch": one backup per evaluation interval.
-        callbacks.insert(0, keras.callbacks.BackupAndRestore(backup_dir=backup_dir,
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(backup_dir=backup_dir, save_freq="epoch",
                                                              delete_checkpoint=True))
     started = time.monotonic()
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=params.eval_interval,
-                        validation_data=val_ds, validation_steps=validation_steps if val_ds else None,
-                        callbacks=callbacks, class_weight=class_weight, verbose=0)
+    model.fit(train_ds, epochs=epochs, steps_per_epoch=epoch_steps, callbacks=callbacks,
+              class_weight=class_weight, verbose=0)
     seconds = time.monotonic() - started
     first = detector.first_epoch or 0
-    steps = [min((first + i + 1) * params.eval_interval, params.steps)
-             for i in range(len(history.history.get("loss", [])))]
-    return TrainingResult(steps=steps, history={k: [float(v) for v in vals]
-                                                for k, vals in history.history.items()},
-                          seconds=seconds, resumed_from_epoch=first)
+    return TrainingResult(steps=evaluator.steps, history=evaluator.history, seconds=seconds,
+                          resumed_from_epoch=first, epoch_steps=epoch_steps)
 
 
 def compile_for_training(model: keras.Model, params: TrainingParams, from_logits: bool) -> None:
-    """Compiles with the chosen optimizer, (smoothed) categorical cross-entropy and accuracy metrics."""
+    """Compiles with the chosen optimizer, (smoothed) categorical cross-entropy and accuracy metrics.
+
+    steps_per_execution runs a whole evaluation interval in one tf.function call: on a small head the
+    per-call Python overhead, not the math, is what limits the step rate.
+    """
     model.compile(
+        steps_per_execution=params.eval_interval,
         optimizer=make_optimizer(params.optimizer, params.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(from_logits=from_logits,
                                                   label_smoothing=params.label_smoothing),
@@ -194,17 +270,24 @@ def backup_dir_for(checkpoint_dir: str) -> str:
 
 
 class IntermediateGraphs(keras.callbacks.Callback):
-    """--intermediate_store_frequency: every N steps, `write(step)` saves a frozen graph."""
+    """--intermediate_store_frequency: every N steps, `write(step)` saves a frozen graph.
 
-    def __init__(self, every_steps: int, eval_interval: int, write: Callable[[int], None]):
+    Checked once per eval interval (steps_per_execution), so N is rounded up to a whole interval.
+    """
+
+    def __init__(self, every_steps: int, epoch_steps: int, write: Callable[[int], None]):
         super().__init__()
         self._every = every_steps
-        self._interval = eval_interval
+        self._epoch_steps = epoch_steps
         self._write = write
+        self._epoch = 0
         self._last = 0
 
-    def on_epoch_end(self, epoch, logs=None):
-        step = (epoch + 1) * self._interval
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._epoch * self._epoch_steps + batch + 1
         if step // self._every > self._last // self._every:
             self._write(step)
         self._last = step

@@ -108,7 +108,8 @@ def test_undecodable_images_are_reported_left_out_and_not_retried(tmp_path, spec
     bad.write_bytes(open(records[0].source, "rb").read()[:200])  # truncated; scanning would skip it
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
-    extra = [ImageRecord("cat", 0, "cat/bad.jpg", str(bad)), ImageRecord("dog", 1, "dog/empty.png", str(empty))]
+    extra = [ImageRecord("cat", 0, "cat/bad.jpg", str(bad)),
+             ImageRecord("dog", 1, "dog/empty.png", str(empty))]
     everything = records[:6] + extra
     cache = BottleneckCache(str(tmp_path / "bn"), module, spec)
     report = cache.compute(everything, progress=False)
@@ -130,7 +131,7 @@ def test_load_refuses_records_never_computed(tmp_path, spec, module, records):
 
 def test_ctrl_c_keeps_finished_batches(tmp_path, spec, module, records, reference, monkeypatch):
     cache = BottleneckCache(str(tmp_path / "bn"), module, spec)
-    real = cache._features_fn()
+    real = cache.feature_function()
     calls = []
 
     def interrupted(images):
@@ -139,7 +140,7 @@ def test_ctrl_c_keeps_finished_batches(tmp_path, spec, module, records, referenc
             raise KeyboardInterrupt
         return real(images)
 
-    monkeypatch.setattr(cache, "_features_fn", lambda: interrupted)
+    monkeypatch.setattr(cache, "feature_function", lambda: interrupted)
     with pytest.raises(KeyboardInterrupt):
         cache.compute(records, batch_size=4, flush_every=1000, progress=False)
     assert _stored_keys(cache) == 8  # the two finished batches were saved on the way out
@@ -231,6 +232,28 @@ def test_quickdraw_records_are_cached_like_files(tmp_path, spec, module):
     features, kept = cache.load(index.records)
     assert len(kept) == 30
     from retrain.images import load_record_image
-    direct = cache._features_fn()(np.stack([load_record_image(r, 32) for r in index.records])).numpy()
+    direct = cache.feature_function()(np.stack([load_record_image(r, 32) for r in index.records])).numpy()
     np.testing.assert_allclose(features, direct, atol=1e-5)
     assert cache.compute(index.records, progress=False).computed == 0
+
+
+@pytest.mark.slow
+def test_real_module_on_real_drawings(tmp_path):
+    from retrain.images import load_record_image
+    from retrain.model import build_classifier, build_head
+    from retrain.tfcompat import keras
+    from tests.conftest import shared_path
+    real_spec = architectures.get("mobilenet_0.25_224")
+    real_module = resolve_module(real_spec, str(shared_path("modules", "mobilenet_v1_025_224")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatasetWarning)
+        index = scan_quickdraw_dir(str(shared_path("data", "quickdraw_bitmaps")), per_class=3)
+    cache = BottleneckCache(str(tmp_path / "bn"), real_module, real_spec)
+    report = cache.compute(index.records, batch_size=16, progress=False)
+    assert report.computed == 39 and not report.failed
+    features, kept = cache.load(index.records)
+    assert features.shape == (39, 256) and len(kept) == 39
+    classifier = build_classifier(real_spec, real_module, build_head(256, 13))
+    backbone = keras.Model(classifier.input, classifier.get_layer("backbone").output)
+    images = np.stack([load_record_image(r, 224) for r in index.records[:6]])
+    np.testing.assert_allclose(features[:6], backbone.predict(images, verbose=0), atol=1e-4)

@@ -51,7 +51,8 @@ def test_labels_rows_and_relpaths(tmp_path):
     assert index.counts() == {"cat": 25, "sea turtle": 25}
     for record in index.records:
         assert record.source.endswith(".npy" if record.label == "sea turtle" else ".ndjson")
-        assert record.relpath == f"{record.label}/{record.label}.{record.source.rsplit('.', 1)[1]}#{record.row}"
+        suffix = record.source.rsplit(".", 1)[1]
+        assert record.relpath == f"{record.label}/{record.label}.{suffix}#{record.row}"
     rows = [r.row for r in index.records if r.label == "cat"]
     assert rows == sorted(rows) and len(set(rows)) == 25
 

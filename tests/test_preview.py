@@ -75,3 +75,17 @@ def test_preview_errors_are_clear(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(preview.PreviewError, match="neither class folders"):
         preview.collect([tmp_path / "empty"], 2, 2, 0, "black_on_white")
+
+
+def test_max_classes_reads_only_the_first_classes(tmp_path):
+    write_npy(tmp_path / "a.npy", bitmap_rows(5))
+    write_ndjson(tmp_path / "b.ndjson", 3)
+    (tmp_path / "zz broken.npy").write_bytes(b"not read at all")
+    output = tmp_path / "p.png"
+    result = CliRunner().invoke(preview_command, [str(tmp_path), "--max-classes", "2",
+                                                  "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "first 2 of 3 classes" in result.stderr and "broken" not in result.output
+    assert "(2 classes)" in result.stdout
+    everything = CliRunner().invoke(preview_command, [str(tmp_path), "--output", str(output)])
+    assert everything.exit_code == 0 and "zz broken.npy" in everything.stderr
