@@ -126,6 +126,8 @@ def main() -> int:
         limit_seconds = [p[0] for p in pairs]
         cache_seconds = [p[1] for p in pairs]
         ratios = sorted(limit / cached for limit, cached in pairs)
+        for i, (limit, cached) in enumerate(pairs):
+            print(f"  round {i + 1}: limit {n / limit:6.1f} images/s, cache {n / cached:6.1f} images/s")
 
         start = time.perf_counter()
         rerun = BottleneckCache(str(Path(tmp) / "bottlenecks"), module, spec).compute(records, progress=False)

@@ -93,7 +93,12 @@ def _train_options(func):
         flag("--seed", type=int, default=0, show_default=True,
              help="Seed for initialisers, shuffling and augmentation."),
         flag("--fine_tune/--no_fine_tune", default=False, show_default=True,
-             help="Also train the backbone, on augmented images (slower; no bottleneck cache)."),
+             help="After training the head on bottlenecks, fine-tune backbone and head together on "
+                  "augmented images (slow on CPU: no cache in that phase)."),
+        flag("--fine_tune_steps", type=int, default=500, show_default=True,
+             help="Steps of the fine-tuning phase."),
+        flag("--fine_tune_batch_size", type=int, default=32, show_default=True,
+             help="Images per fine-tuning step (per replica)."),
         flag("--fine_tune_learning_rate", type=float, default=None,
              help="Learning rate while fine-tuning; default learning_rate / 10."),
         flag("--augment/--no_augment", default=True, show_default=True,

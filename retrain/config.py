@@ -46,7 +46,9 @@ class TrainConfig:
     class_weights: str = "none"              # "balanced" weights classes by 1/frequency
     seed: int = 0                            # initializers, shuffling and augmentation
     # --- fine-tuning ---
-    fine_tune: bool = False                  # train the backbone too (no bottleneck cache then)
+    fine_tune: bool = False                  # then train the backbone too, on augmented images
+    fine_tune_steps: int = 500               # steps of the fine-tuning phase (after the head's)
+    fine_tune_batch_size: int = 32           # images per step: backprop through the backbone is costly
     fine_tune_learning_rate: Optional[float] = None  # default: learning_rate / 10
     augment: bool = True                     # rotations, shifts, scale, flips while fine-tuning
     flip_left_right: bool = True             # most doodles mean the same mirrored
@@ -71,6 +73,9 @@ class TrainConfig:
         if bool(self.image_dir) == bool(self.quickdraw_dir):
             raise ConfigError("Pass exactly one of --image_dir (folders of images, one per label) or "
                               "--quickdraw_dir (QuickDraw .npy/.ndjson files).")
+        if self.fine_tune and self.quickdraw_dir:
+            raise ConfigError("--fine_tune reads image files: convert the QuickDraw files first "
+                              "(`qdretrain convert ... --output_dir Output`) and pass --image_dir Output.")
         if not 0 <= self.testing_percentage < 100 or not 0 <= self.validation_percentage < 100 or \
                 self.testing_percentage + self.validation_percentage >= 100:
             raise ConfigError("--testing_percentage and --validation_percentage must each be in [0, 100) "
@@ -85,6 +90,8 @@ class TrainConfig:
             raise ConfigError("--how_many_training_steps, --train_batch_size and --eval_step_interval "
                               "must be at least 1.")
         positive = {"--learning_rate": self.learning_rate, "--cache_batch_size": self.cache_batch_size,
+                    "--fine_tune_steps": self.fine_tune_steps,
+                    "--fine_tune_batch_size": self.fine_tune_batch_size,
                     "--quickdraw_per_class": self.quickdraw_per_class}
         if self.fine_tune_learning_rate is not None:
             positive["--fine_tune_learning_rate"] = self.fine_tune_learning_rate

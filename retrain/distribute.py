@@ -24,10 +24,9 @@ Two things about MultiWorkerMirroredStrategy shape this module:
   * it must be created before any other TensorFlow op runs in the process (it configures the
     runtime's collective ops at startup); `create_strategy` is therefore the first TF call.
   * creating it blocks until every worker in TF_CONFIG has started, and TensorFlow waits forever
-    by default. A watchdog bounds that wait (`QDRETRAIN_CLUSTER_TIMEOUT` seconds, default 300) and
-    ends the process with a message naming the peers that could not be reached. It must end the
-    process (os._exit), as the wait is inside TensorFlow's C++ runtime where no Python exception
-    can reach it; nothing has been written at that point.
+    (holding the interpreter, so no Python timer can interrupt it). `wait_for_peers` runs first: it
+    waits at most `QDRETRAIN_CLUSTER_TIMEOUT` seconds (default 300) for every peer's port to answer,
+    and raises ConfigError naming the ones that did not.
 
 Security: TensorFlow's gRPC server listens on all network interfaces, whatever address TF_CONFIG
 gives, with no authentication or encryption. Run clusters on a private network only.
@@ -43,8 +42,8 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
-from typing import Any, Callable, Optional
+import time
+from typing import Any, Optional
 
 from retrain.errors import ConfigError
 
@@ -55,8 +54,6 @@ WORKER_TASK_TYPES = ("chief", "worker")
 CLUSTER_TIMEOUT_ENV = "QDRETRAIN_CLUSTER_TIMEOUT"
 # Long enough for the slowest worker of a real cluster to be scheduled and import TensorFlow.
 DEFAULT_CLUSTER_TIMEOUT_S = 300.0
-# Exit status of a worker that gave up waiting for its peers (distinct from Python's 1 and Click's 2).
-CLUSTER_TIMEOUT_EXIT_CODE = 3
 
 _TF_CONFIG_ADVICE = (
     "TF_CONFIG must be JSON like "
@@ -220,9 +217,7 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
     """Creates the tf.distribute strategy. Call it before any other TensorFlow op.
 
     auto: TF_CONFIG set -> MultiWorkerMirroredStrategy; several GPUs -> MirroredStrategy; else the
-    default (one device). For multi_worker, this returns once every worker of the cluster is up; a
-    worker that cannot reach all its peers within `cluster_timeout_s()` prints which ones and exits
-    with status CLUSTER_TIMEOUT_EXIT_CODE.
+    default (one device). For multi_worker, this returns once every worker of the cluster is up.
 
     Args:
       name: one of STRATEGY_NAMES.
@@ -231,8 +226,9 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
       The strategy.
 
     Raises:
-      ConfigError: bad TF_CONFIG or QDRETRAIN_CLUSTER_TIMEOUT, an unknown name, or TensorFlow already
-        initialised (the strategy was not created first).
+      ConfigError: bad TF_CONFIG or QDRETRAIN_CLUSTER_TIMEOUT, an unknown name, peers that cannot be
+        reached within `cluster_timeout_s()` (named in the message), or TensorFlow already initialised
+        (the strategy was not created first).
     """
     cluster = parse_tf_config(os.environ.get("TF_CONFIG"))
     timeout = cluster_timeout_s()
@@ -249,8 +245,8 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
         return tf.distribute.MirroredStrategy()
     description = (f"worker {cluster.task_id} ({cluster.task_type}) of {cluster.num_workers}"
                    if cluster else "a one-worker cluster (no TF_CONFIG)")
-    watchdog = _ClusterWatchdog(cluster, timeout)
-    watchdog.start()
+    if cluster is not None:
+        wait_for_peers(cluster, timeout)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except RuntimeError as error:
@@ -258,47 +254,60 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
             raise ConfigError("MultiWorkerMirroredStrategy must be created before any other TensorFlow "
                               f"operation in the process ({error}). Call create_strategy first.") from None
         raise
-    finally:
-        watchdog.stop()
     print(f"[distribute] {description}: cluster ready", file=sys.stderr, flush=True)
     return strategy
 
 
-class _ClusterWatchdog:
-    """Ends the process with a clear message if the cluster is not up within `timeout` seconds."""
+def wait_for_peers(cluster: ClusterConfig, timeout_s: float, poll_s: float = 0.2,
+                   listen_host: str = "") -> None:
+    """Returns once every peer in TF_CONFIG accepts TCP connections; raises if one never does.
 
-    def __init__(self, cluster: Optional[ClusterConfig], timeout: float,
-                 exit_fn: Callable[[int], None] = os._exit):
-        self._cluster = cluster
-        self._timeout = timeout
-        self._exit = exit_fn
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="qdretrain-cluster-watchdog", daemon=True)
+    TensorFlow's own wait for the cluster has no deadline and holds the Python interpreter while it
+    waits, so nothing can interrupt it. This check runs first: the worker listens on its own
+    TF_CONFIG port (so its peers' checks see it too, before its TensorFlow server exists) and polls
+    every peer's port. A peer's port answers either this same check or, once that worker went on, its
+    TensorFlow server. The listener is closed before TensorFlow binds the port.
 
-    def start(self) -> None:
-        if self._cluster is not None and self._cluster.num_workers > 1:
-            self._thread.start()
+    Args:
+      cluster: the validated TF_CONFIG.
+      timeout_s: how long to wait for the slowest peer.
+      poll_s: pause between rounds of connection attempts.
+      listen_host: where to listen meanwhile; "" is every interface, as TensorFlow's server will.
 
-    def stop(self) -> None:
-        self._done.set()
-
-    def _watch(self) -> None:
-        if self._done.wait(self._timeout):
-            return
-        unreachable = [f"{kind} {index} at {address}" for kind, index, address in self._cluster.peers()
-                       if not port_open(address, timeout=2.0)]
-        detail = ("cannot connect to " + ", ".join(unreachable) if unreachable else
-                  "every peer's port answers, but not all of them joined (a different TF_CONFIG cluster "
-                  "on some worker, or a port used by another program?)")
-        sys.stderr.write(
-            f"\nError: worker {self._cluster.task_id} ({self._cluster.task_type}) waited "
-            f"{self._timeout:.0f} s for its cluster and gave up: {detail}. Start every worker listed in "
-            "TF_CONFIG with the same cluster and its own task index, check that the addresses are "
-            f"right and reachable from here, or wait longer with {CLUSTER_TIMEOUT_ENV}=<seconds>.\n")
-        sys.stderr.flush()
-        sys.stdout.flush()
-        # TensorFlow is blocked in C++ waiting for the peers; only ending the process gets out.
-        self._exit(CLUSTER_TIMEOUT_EXIT_CODE)
+    Raises:
+      ConfigError: this worker's port is taken, or peers did not answer within `timeout_s`
+        (the message names them).
+    """
+    peers = cluster.peers()
+    if not peers:
+        return
+    port = int(cluster.own_address.rpartition(":")[2])
+    try:
+        if not listen_host and socket.has_dualstack_ipv6():
+            listener = socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
+        else:
+            listener = socket.create_server((listen_host, port))
+    except OSError as error:
+        raise ConfigError(f"This worker's address in TF_CONFIG, {cluster.own_address}, cannot be used: port "
+                          f"{port} is taken ({error.strerror}). Give it a free port (in every worker's "
+                          "TF_CONFIG).") from None
+    deadline = time.monotonic() + timeout_s
+    pending = list(peers)
+    try:
+        while True:
+            pending = [peer for peer in pending if not port_open(peer[2], timeout=min(2.0, timeout_s))]
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(poll_s)
+    finally:
+        listener.close()
+    if pending:
+        names = ", ".join(f"{kind} {index} at {address}" for kind, index, address in pending)
+        raise ConfigError(
+            f"Worker {cluster.task_id} ({cluster.task_type}) waited {timeout_s:g} s for its cluster and "
+            f"gave up: cannot connect to {names}. Start every worker listed in TF_CONFIG with the same "
+            "cluster and its own task index, check that the addresses are right and reachable from "
+            f"here (firewalls), or wait longer with {CLUSTER_TIMEOUT_ENV}=<seconds>.")
 
 
 def port_open(address: str, timeout: float = 1.0) -> bool:

@@ -1,6 +1,7 @@
-"""--fine_tune: train backbone and head together on images, with augmentation suited to drawings.
+"""--fine_tune: after the head has trained on cached bottlenecks, train backbone and head together on
+images, with augmentation suited to drawings (the keras-io recipe: head first, then fine-tune).
 
-No bottleneck cache here: the backbone changes every step, so features cannot be reused. Doodles are
+No bottleneck cache in this phase: the backbone changes every step, so features cannot be reused. Doodles are
 line drawings, so the augmentation is geometric only — small rotations, shifts and scale changes, and
 left-right flips (most doodles mean the same mirrored; --no_flip_left_right turns that off); no colour
 jitter, which means nothing on black-and-white strokes.
@@ -55,15 +56,24 @@ def image_dataset(records, num_classes: int, size: int, batch_size: int, trainin
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def fine_tune(config, spec, module, splits: dict, num_classes: int, strategy, info, worker_dir: str,
-              echo: Callable[[str], None]):
-    """Trains the whole classifier; returns (classifier, TrainingResult, test probabilities, test records)."""
+def fine_tune(config, spec, module, splits: dict, head, num_classes: int, strategy, info,
+              worker_dir: str, echo: Callable[[str], None]):
+    """Trains the whole classifier, starting from the trained `head`.
+
+    Returns:
+      (classifier, TrainingResult, test probabilities or None, test records).
+    """
+    import dataclasses
+
+    from retrain import distribute
     from retrain import model as model_lib
     from retrain import train
     from retrain.pipeline import training_params
-    params = training_params(config, strategy.num_replicas_in_sync, config.effective_fine_tune_learning_rate)
+    params = dataclasses.replace(
+        training_params(config, strategy.num_replicas_in_sync, config.effective_fine_tune_learning_rate),
+        steps=config.fine_tune_steps,
+        batch_size=distribute.global_batch_size(config.fine_tune_batch_size, strategy.num_replicas_in_sync))
     with strategy.scope():
-        head = model_lib.build_head(spec.feature_size, num_classes, config.dropout, config.seed)
         classifier = model_lib.build_classifier(spec, module, head, trainable_backbone=True)
         train.compile_for_training(classifier, params, from_logits=False)
     augment = augmenter(config.seed, config.flip_left_right) if config.augment else None
@@ -81,7 +91,8 @@ def fine_tune(config, spec, module, splits: dict, num_classes: int, strategy, in
     from retrain.pipeline import summaries_run_dir, summary_callbacks
     run_dir = summaries_run_dir(config, info, worker_dir)
     result = train.fit(classifier, train_ds, next_validation, params,
-                       backup_dir=train.backup_dir_for(backup_root), extra_callbacks=summary_callbacks(run_dir),
+                       backup_dir=train.backup_dir_for(backup_root) + "_fine_tune",
+                       extra_callbacks=summary_callbacks(run_dir),
                        echo=echo, summary_dir=os.path.join(run_dir, "steps"))
     echo(f"Fine-tuned in {result.seconds:.1f} s.")
     test_records = splits["testing"]

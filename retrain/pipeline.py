@@ -261,14 +261,17 @@ def run(config: TrainConfig) -> RunResult:
     splits = split_index(index, config)
     worker_dir = distribute.output_dir_for_worker(config.output_dir, info)
     try:
+        # The head trains on cached bottlenecks first, also before fine-tuning: fine-tuning from a
+        # random head would push large, noisy gradients into the pretrained backbone.
+        features = cached_features(config, spec, module, splits, info, strategy)
+        head, result = train_head_on_features(config, spec, features, len(labels), strategy, info,
+                                              worker_dir)
         if config.fine_tune:
             from retrain.finetune import fine_tune
-            classifier, result, probabilities, test_records = fine_tune(
-                config, spec, module, splits, len(labels), strategy, info, worker_dir, echo)
+            classifier, tuned, probabilities, test_records = fine_tune(
+                config, spec, module, splits, head, len(labels), strategy, info, worker_dir, echo)
+            result = _concatenate_results(result, tuned)
         else:
-            features = cached_features(config, spec, module, splits, info, strategy)
-            head, result = train_head_on_features(config, spec, features, len(labels), strategy, info,
-                                                  worker_dir)
             from retrain import model as model_lib
             classifier = model_lib.build_classifier(spec, module, head)
             features = limit_test_set(features, config.test_batch_size, config.seed)
@@ -300,6 +303,18 @@ def run(config: TrainConfig) -> RunResult:
     return RunResult(output_dir=config.output_dir, labels=labels,
                      test_top1=evaluation.top1 if evaluation else None,
                      test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief)
+
+
+def _concatenate_results(head_phase, fine_tune_phase):
+    """One history for the curves: the head's steps, then the fine-tuning steps after them."""
+    from retrain.train import TrainingResult
+    last = head_phase.steps[-1] if head_phase.steps else 0
+    history = {key: list(head_phase.history.get(key, [])) + list(fine_tune_phase.history.get(key, []))
+               for key in set(head_phase.history) | set(fine_tune_phase.history)}
+    return TrainingResult(steps=list(head_phase.steps) + [last + s for s in fine_tune_phase.steps],
+                          history=history, seconds=head_phase.seconds + fine_tune_phase.seconds,
+                          resumed_from_epoch=fine_tune_phase.resumed_from_epoch,
+                          epoch_steps=fine_tune_phase.epoch_steps)
 
 
 def _redirect_outputs(config: TrainConfig, worker_dir: str) -> TrainConfig:

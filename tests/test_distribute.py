@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
+import threading
+import time
 
 import pytest
 
@@ -143,26 +146,57 @@ def test_chief_writes_real_dir_others_a_temporary_one(tmp_path):
     assert os.path.isdir(real)
 
 
-def test_watchdog_names_unreachable_peers(capfd):
-    # The watchdog's expiry path, without a cluster: it must name the peer and exit with its code.
+def _loopback_cluster(ports, index=0) -> ClusterConfig:
+    return ClusterConfig(cluster={"worker": [f"127.0.0.1:{port}" for port in ports]}, task_type="worker",
+                         task_id=index)
+
+
+def test_wait_for_peers_names_the_unreachable_one_in_bounded_time():
     from retrain.launch import free_ports
-    port = free_ports(1)[0]  # nothing listens there
-    cluster = ClusterConfig(cluster={"worker": ["127.0.0.1:1", f"127.0.0.1:{port}"]}, task_type="worker",
-                            task_id=0)
-    exits = []
-    watchdog = distribute._ClusterWatchdog(cluster, timeout=0.2, exit_fn=exits.append)
-    watchdog.start()
-    watchdog._thread.join(timeout=10)
-    assert exits == [distribute.CLUSTER_TIMEOUT_EXIT_CODE]
-    err = capfd.readouterr().err
-    assert f"cannot connect to worker 1 at 127.0.0.1:{port}" in err and "gave up" in err
+    ports = free_ports(3)  # nothing listens on them
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        distribute.wait_for_peers(_loopback_cluster(ports), timeout_s=0.5, listen_host="127.0.0.1")
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert f"cannot connect to worker 1 at 127.0.0.1:{ports[1]}, worker 2 at 127.0.0.1:{ports[2]}" in message
+    assert distribute.CLUSTER_TIMEOUT_ENV in message
 
 
-def test_watchdog_stays_quiet_when_the_cluster_comes_up():
-    cluster = parse_tf_config(_config(workers=2))
-    exits = []
-    watchdog = distribute._ClusterWatchdog(cluster, timeout=0.5, exit_fn=exits.append)
-    watchdog.start()
-    watchdog.stop()
-    watchdog._thread.join(timeout=5)
-    assert exits == []
+def test_workers_waiting_for_each_other_all_go_on():
+    # Each listens on its own port while it waits, so none waits for a server that does not exist
+    # yet; once a worker goes on, its TensorFlow server answers on that port (a plain listener here).
+    from retrain.launch import free_ports
+    ports = free_ports(3)
+    errors, servers, finished = [], [], threading.Event()
+
+    def worker(index):
+        try:
+            distribute.wait_for_peers(_loopback_cluster(ports, index), timeout_s=20, listen_host="127.0.0.1")
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+            return
+        # The port was released: the "TensorFlow server" can bind it.
+        servers.append(socket.create_server(("127.0.0.1", ports[index])))
+        finished.wait(30)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)  # staggered starts, like real workers
+    deadline = time.monotonic() + 30
+    while len(servers) + len(errors) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    finished.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    for server in servers:
+        server.close()
+    assert errors == [] and len(servers) == 3
+
+
+def test_wait_for_peers_reports_a_taken_port():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {port} is taken"):
+            distribute.wait_for_peers(_loopback_cluster([port, 1]), timeout_s=1, listen_host="127.0.0.1")

@@ -127,10 +127,12 @@ def test_one_class_is_a_clear_error(tmp_path, standin_module):
 def test_fine_tune_trains_backbone_and_writes_outputs(tmp_path, standin_module):
     images = make_image_folder(tmp_path / "images", {"cat": 12, "fish": 12})
     result = _train(tmp_path, images, standin_module, "--fine_tune", "--fine_tune_learning_rate", "0.01",
-                    steps=20)
+                    "--fine_tune_steps", "20", "--fine_tune_batch_size", "8", steps=20)
     assert "Fine-tun" in result.output
     assert (tmp_path / "model" / "retrained_graph.pb").exists()
-    assert not (tmp_path / "bottlenecks").exists()
+    history = json.loads((tmp_path / "model" / "training_history.json").read_text())
+    # Head phase (20 steps) then fine-tuning phase (20 steps), one after the other.
+    assert history["steps"][-1] == 40
 
 
 def test_quickdraw_dir_trains_without_writing_jpgs(tmp_path, standin_module):
