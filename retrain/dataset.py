@@ -165,7 +165,7 @@ def check_image_file(path: str) -> Optional[str]:
 # ---------------------------------------------------------------------------------------------------
 # Labels and the final index.
 
-def _warn_small_classes(counts: dict[str, int], source: str) -> None:
+def _warn_small_classes(counts: dict[str, int], source: str, stacklevel: int) -> None:
     small = {label: n for label, n in counts.items() if n < MIN_IMAGES_PER_CLASS}
     if small:
         listed = ", ".join(f"{label!r} ({n})" for label, n in sorted(small.items())[:10])
@@ -174,11 +174,11 @@ def _warn_small_classes(counts: dict[str, int], source: str) -> None:
         message = (f"{len(small)} class(es) in {source} have fewer than {MIN_IMAGES_PER_CLASS} images: "
                    f"{listed}. They may end up with no validation or test images and will train "
                    f"poorly; add images or merge those classes.")
-        warnings.warn(message, DatasetWarning, stacklevel=3)
+        warnings.warn(message, DatasetWarning, stacklevel=stacklevel + 1)
 
 
 def build_index(records_by_label: dict[str, list[tuple[str, str, Optional[int]]]],
-                skipped: list[tuple[str, str]], source: str) -> ImageIndex:
+                skipped: list[tuple[str, str]], source: str, caller_depth: int = 1) -> ImageIndex:
     """Assembles an ImageIndex: sorted labels, label indices, sorted records; checks class counts.
 
     Args:
@@ -186,6 +186,7 @@ def build_index(records_by_label: dict[str, list[tuple[str, str, Optional[int]]]
         (with a warning), since a class with no images cannot be trained.
       skipped: (path, reason) of files left out.
       source: the dataset root, for messages.
+      caller_depth: frames between this function and the user's call (so warnings point there).
 
     Raises:
       DatasetError: fewer than two usable classes.
@@ -194,7 +195,7 @@ def build_index(records_by_label: dict[str, list[tuple[str, str, Optional[int]]]
     if empty:
         warnings.warn(f"No usable images for {', '.join(map(repr, empty))} in {source}; "
                       f"{'that class is' if len(empty) == 1 else 'those classes are'} left out.",
-                      DatasetWarning, stacklevel=3)
+                      DatasetWarning, stacklevel=caller_depth + 2)
     labels = tuple(sorted(label for label, items in records_by_label.items() if items))
     if len(labels) < 2:
         found = f"only {labels[0]!r}" if labels else "none"
@@ -211,7 +212,7 @@ def build_index(records_by_label: dict[str, list[tuple[str, str, Optional[int]]]
             records.append(ImageRecord(label=label, label_index=index, relpath=relpath, source=path,
                                        row=row))
     result = ImageIndex(labels=labels, records=tuple(records), skipped=tuple(sorted(skipped)))
-    _warn_small_classes(result.counts(), source)
+    _warn_small_classes(result.counts(), source, stacklevel=caller_depth + 2)
     if skipped:  # callers list them (index.skipped); this is for logs only
         log.info("Skipped %d unusable file(s) in %s, e.g. %s: %s", len(skipped), source,
                  skipped[0][0], skipped[0][1])

@@ -121,4 +121,4 @@ def scan(path: str, per_class: int = 1000, seed: int = 0):
         name = os.path.basename(file)
         records.setdefault(source.label, []).extend(
             (f"{source.label}/{name}#{row}", file, row) for row in rows)
-    return build_index(records, skipped, path)
+    return build_index(records, skipped, path, caller_depth=2)

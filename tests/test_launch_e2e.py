@@ -1,0 +1,98 @@
+"""End to end: `qdretrain launch --num_workers 2 -- <train args>` on a tiny image folder with a
+stand-in module, inside a private network namespace (skipped where not permitted).
+
+Checks the real pipeline's distributed path: sharded bottleneck caching, synchronous training, only
+the chief writing outputs, and the same head as a one-process run with the same global batch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import netns
+from tests.conftest import make_image_folder
+
+pytestmark = pytest.mark.multiworker
+
+REPO = Path(__file__).resolve().parent.parent
+# Same global batch (2 x 8 vs 16), same scaled learning rate (linear rule: 2 x 0.05 vs 0.1) and the
+# same seeded shuffle: the heads differ only by float summation order.
+HEAD_TOLERANCE = 1e-4
+COMMON = ["--tfhub_module", None, "--input_size", "32", "--how_many_training_steps", "30",
+          "--eval_step_interval", "10", "--validation_batch_size", "-1", "--seed", "3"]
+
+
+def _train_args(module: str, images: Path, out: Path, cache: Path, batch: int, lr: float) -> list[str]:
+    args = list(COMMON)
+    args[1] = module
+    return [*args, "--image_dir", str(images), "--output_dir", str(out), "--bottleneck_dir", str(cache),
+            "--train_batch_size", str(batch), "--learning_rate", str(lr)]
+
+
+def _head_weights(out: Path) -> list[np.ndarray]:
+    """The head's layer weights (kernel, bias) from the final weights file the pipeline writes."""
+    import h5py
+    arrays = []
+
+    def keep(name, obj):
+        if isinstance(obj, h5py.Dataset) and name.startswith("layers/"):
+            arrays.append(np.array(obj))
+    with h5py.File(out / "checkpoints" / "final" / "head.weights.h5", "r") as handle:
+        handle.visititems(keep)
+    return arrays
+
+
+def test_two_worker_launch_trains_like_one_worker(standin_module, tmp_path):
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(f"multi-worker tests need a private network namespace: {reason}")
+    images = make_image_folder(tmp_path / "images", {"cat": 24, "sea turtle": 24, "apple": 24})
+    worker_tmp = tmp_path / "worker_tmp"
+    worker_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(worker_tmp))
+    env.pop("TF_CONFIG", None)
+
+    two = tmp_path / "two"
+    command = [sys.executable, "-m", "retrain", "launch", "--num_workers", "2", "--timeout", "240", "--",
+               *_train_args(standin_module, images, two, tmp_path / "cache2", 8, 0.05)]
+    result = subprocess.run(netns.wrap(command), capture_output=True, text=True, timeout=300, env=env,
+                            cwd=REPO)
+    log = result.stdout
+    assert result.returncode == 0, log[-5000:] + result.stderr[-2000:]
+    assert "[launch] all 2 workers finished" in log
+    assert "[worker 1] Strategy: CollectiveAllReduceStrategy, 2 replica(s), worker 1 of 2" in log
+
+    # The cache was split: each worker computed its own shard, and together they covered every image.
+    computed = [int(n) for n in re.findall(r"\[worker \d\] Bottlenecks: .*? (\d+) computed", log)]
+    assert len(computed) == 2 and all(n > 0 for n in computed) and sum(computed) == 72, log[-3000:]
+
+    # Only the chief wrote outputs; the other worker's temporary folder is gone.
+    for name in ("retrained_graph.pb", "retrained_labels.txt", "model_info.json", "saved_model"):
+        assert (two / name).exists(), name
+    assert (two / "retrained_labels.txt").read_text().split("\n")[:3] == ["apple", "cat", "sea turtle"]
+    assert [p.name for p in worker_tmp.iterdir() if p.name.startswith("qdretrain-")] == []
+    assert not re.search(r"\[worker 1\] Wrote", log)
+
+    from retrain.tfcompat import tf
+    loaded = tf.saved_model.load(str(two / "saved_model"))
+    pixels = tf.random.uniform([2, 32, 32, 3], -1.0, 1.0, seed=1)
+    probabilities = next(iter(loaded.signatures["serving_default"](pixels).values())).numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+    # One process, the same global batch and learning rate: the same head.
+    one = tmp_path / "one"
+    single = subprocess.run([sys.executable, "-m", "retrain",
+                             *_train_args(standin_module, images, one, tmp_path / "cache1", 16, 0.1)],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-2000:]
+    two_weights, one_weights = _head_weights(two), _head_weights(one)
+    assert len(two_weights) == 2 and np.abs(two_weights[0]).max() > 0.01  # trained well past its init
+    for two_worker, one_worker in zip(two_weights, one_weights, strict=True):
+        np.testing.assert_allclose(two_worker, one_worker, atol=HEAD_TOLERANCE)
