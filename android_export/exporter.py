@@ -211,7 +211,7 @@ def _write_tflite(keras_model, model: ModelDir, precision: str, path: str, calib
 
 def write_artifacts(keras_model, model: ModelDir, config: ExportConfig) -> dict:
     """Converts and writes every requested format. Returns {format: path}."""
-    from tqdm import tqdm
+    from retrain.progress import progress_bar
 
     from android_export import frozen_graph, saved_model
     from retrain import outputs
@@ -219,7 +219,7 @@ def write_artifacts(keras_model, model: ModelDir, config: ExportConfig) -> dict:
     os.makedirs(out, exist_ok=True)
     artifacts = {}
     calibration = calibration_images(model, config) if "tflite_int8" in config.formats else None
-    for name in tqdm(config.formats, desc="Exporting", unit="format"):
+    for name in progress_bar(iterable=config.formats, desc="Exporting", unit="format"):
         if name in TFLITE_FORMATS:
             file_name, precision = TFLITE_FORMATS[name]
             path = os.path.join(out, file_name)

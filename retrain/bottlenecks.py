@@ -42,6 +42,7 @@ from retrain.dataset import ImageRecord
 from retrain.errors import DatasetError
 from retrain.hub_modules import ResolvedModule
 from retrain.images import PREPROCESSING_VERSION
+from retrain.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +383,6 @@ class BottleneckCache:
              flush_every: int, flush_seconds: float, shard_index: int, shard_count: int,
              feature_size: Optional[int]) -> tuple[dict[str, str], float]:
         """Runs the pipeline over `todo`, writing parts as it goes; returns (new failures, seconds)."""
-        from tqdm import tqdm
         features_fn = self.feature_function()
         started = time.perf_counter()
         dataset = self._dataset(todo, batch_size)
@@ -391,8 +391,8 @@ class BottleneckCache:
         pending: list[np.ndarray] = []
         last_flush = time.monotonic()
         shard = f" (shard {shard_index + 1}/{shard_count})" if shard_count > 1 else ""
-        bar = tqdm(total=len(todo), unit="img", desc=f"Caching bottlenecks{shard}", disable=not progress,
-                   dynamic_ncols=True, smoothing=0.1)
+        bar = progress_bar(total=len(todo), unit="img", desc=f"Caching bottlenecks{shard}",
+                           disable=not progress, smoothing=0.1)
 
         def flush(failed: Optional[dict[str, str]] = None) -> None:
             nonlocal pending_keys, pending, last_flush

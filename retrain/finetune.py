@@ -86,7 +86,8 @@ def fine_tune(config, spec, module, splits: dict, head, num_classes: int, strate
         next_validation = train.dataset_validation_batches(image_dataset(
             val_records, num_classes, spec.input_size, min(val_batch, len(val_records)), False,
             config.seed).repeat())
-    backup_root = config.path("checkpoint_dir") if info.is_chief else os.path.join(worker_dir, "checkpoints")
+    # The same on every worker (BackupAndRestore handles non-chief writes itself), see pipeline.py.
+    backup_root = config.path("checkpoint_dir")
     echo(f"Fine-tuning backbone and head on images ({params.steps} steps of {params.batch_size}).")
     from retrain.pipeline import summaries_run_dir, summary_callbacks
     run_dir = summaries_run_dir(config, info, worker_dir)

@@ -154,6 +154,7 @@ def _run_once(num_workers: int, args: Sequence[str], env: dict, deadline: Option
         worker_env.setdefault("TQDM_MININTERVAL", "5")
         commands_env.append(([*worker_command, *args], worker_env))
     workers = _start(commands_env, output)
+    output.line("[launch] " + ", ".join(f"worker {w.index}: pid {w.process.pid}" for w in workers))
     try:
         while True:
             codes = [w.process.poll() for w in workers]

@@ -139,9 +139,10 @@ def train_head_on_features(config, spec, features, num_classes, strategy, info, 
     train_ds, next_validation = train.feature_datasets(x_train, y_train, x_val, y_val, num_classes, params)
     class_weight = (train.balanced_class_weights(y_train, num_classes)
                     if config.class_weights == "balanced" else None)
-    backup = train.backup_dir_for(config.path("checkpoint_dir") if info.is_chief
-                                  else os.path.join(worker_dir, "checkpoints"))
-    if os.path.isdir(backup) and os.listdir(backup):
+    # The same folder on every worker: BackupAndRestore itself sends non-chief writes to a temporary
+    # subfolder, and every worker restores from the chief's backup, so a restarted cluster resumes in step.
+    backup = train.backup_dir_for(config.path("checkpoint_dir"))
+    if os.path.isdir(os.path.join(backup, "chief")) and os.listdir(os.path.join(backup, "chief")):
         echo(f"Found a backup in {backup}: resuming the interrupted run from it.")
     run_dir = summaries_run_dir(config, info, worker_dir)
     callbacks = summary_callbacks(run_dir)

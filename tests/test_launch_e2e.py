@@ -68,6 +68,9 @@ def test_two_worker_launch_trains_like_one_worker(standin_module, tmp_path):
     assert result.returncode == 0, log[-5000:] + result.stderr[-2000:]
     assert "[launch] all 2 workers finished" in log
     assert "[worker 1] Strategy: CollectiveAllReduceStrategy, 2 replica(s), worker 1 of 2" in log
+    # Progress numbers are global averages, not sums over the workers.
+    accuracies = [float(a) for a in re.findall(r"train accuracy = ([\d.]+)%", log)]
+    assert accuracies and max(accuracies) <= 100.0
 
     # The cache was split: each worker computed its own shard, and together they covered every image.
     computed = [int(n) for n in re.findall(r"\[worker \d\] Bottlenecks: .*? (\d+) computed", log)]
@@ -96,3 +99,49 @@ def test_two_worker_launch_trains_like_one_worker(standin_module, tmp_path):
     assert len(two_weights) == 2 and np.abs(two_weights[0]).max() > 0.01  # trained well past its init
     for two_worker, one_worker in zip(two_weights, one_weights, strict=True):
         np.testing.assert_allclose(two_worker, one_worker, atol=HEAD_TOLERANCE)
+
+
+def test_killed_worker_is_restarted_and_the_run_resumes_from_its_backup(standin_module, tmp_path):
+    """SIGKILL worker 1 mid-training; `--max_restarts 1` starts both again and they resume."""
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(f"multi-worker tests need a private network namespace: {reason}")
+    images = make_image_folder(tmp_path / "images", {"cat": 16, "sea turtle": 16, "apple": 16})
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    out = tmp_path / "out"
+    # 400 steps: Keras epochs (= backups) of 100 steps; the kill comes after the first backup.
+    args = _train_args(standin_module, images, out, tmp_path / "cache", 8, 0.05)
+    args[args.index("--how_many_training_steps") + 1] = "400"
+    command = [sys.executable, "-m", "retrain", "launch", "--num_workers", "2", "--max_restarts", "1",
+               "--timeout", "200", "--", *args]
+    launcher = subprocess.Popen(netns.wrap(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=env, cwd=REPO)
+    lines, killed_at = [], None
+    try:
+        for line in launcher.stdout:
+            lines.append(line)
+            pids = re.search(r"\[launch\] worker 0: pid (\d+), worker 1: pid (\d+)", line)
+            if pids and killed_at is None:
+                worker1 = int(pids.group(2))
+            step = re.match(r"\[worker 1\] Step (\d+)/400", line)
+            if step and killed_at is None and int(step.group(1)) >= 150:
+                os.kill(worker1, 9)  # same PID namespace: only the network is private
+                killed_at = int(step.group(1))
+        launcher.wait(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    log = "".join(lines)
+    assert killed_at is not None, "training ended before worker 1 could be killed:\n" + log[-3000:]
+    assert launcher.returncode == 0, log[-5000:]
+    assert "[launch] worker 1 was killed by SIGKILL" in log
+    restart = log.index("restarting all 2 workers")
+    after = log[restart:]
+    # Both workers resume from the backup of the last finished epoch (step 100 or later), not step 0.
+    resumed = [int(s) for s in re.findall(r"\[worker \d\] Resumed from backup at step (\d+)", after)]
+    assert len(resumed) == 2 and resumed[0] == resumed[1] and 100 <= resumed[0] <= killed_at, after[-3000:]
+    assert not re.search(r"\[worker 0\] Step 10/400", after)
+    assert "[worker 0] Step 400/400" in after
+    assert (out / "retrained_graph.pb").exists() and (out / "saved_model" / "saved_model.pb").exists()
+    # The bottleneck cache survived the crash: nothing was computed twice.
+    assert re.findall(r"\[worker \d\] Bottlenecks: .*? 0 computed", after), after[-3000:]
