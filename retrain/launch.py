@@ -4,9 +4,9 @@
 
 starts `python -m retrain --image_dir Output --output_dir model` N times, each with a TF_CONFIG naming
 all N workers on 127.0.0.1 (free ports) and its own index, so `--strategy auto` picks
-MultiWorkerMirroredStrategy. Each worker's output is streamed with a "[worker i] " prefix. When one
-worker fails, the others are stopped (they would wait forever for it) and the launch exits non-zero
-naming the one that failed; with --max_restarts, all workers are started again instead and training
+MultiWorkerMirroredStrategy. GPUs are split between the workers (CUDA_VISIBLE_DEVICES). Each
+worker's output is streamed with a "[worker i] " prefix. When one worker fails, the others are
+stopped (they would wait forever for it) and the launch exits non-zero naming the one that failed; with --max_restarts, all workers are started again instead and training
 resumes from its last backup. Ctrl-C stops every worker.
 
 This is for one machine (several processes, e.g. one per GPU, or to test a cluster setup). On a real
@@ -61,6 +61,37 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
 def tf_config(addresses: Sequence[str], index: int) -> str:
     """TF_CONFIG for worker `index` of a cluster of "host:port" `addresses` (worker 0 is the chief)."""
     return json.dumps({"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}})
+
+
+def visible_gpus(env: dict) -> list[str]:
+    """The GPUs workers could use: $CUDA_VISIBLE_DEVICES if set, else those `nvidia-smi -L` lists.
+
+    Found without importing TensorFlow (the launcher must not initialise it); [] where there are none.
+    """
+    if "CUDA_VISIBLE_DEVICES" in env:
+        return [g.strip() for g in env["CUDA_VISIBLE_DEVICES"].split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if listing.returncode != 0:
+        return []
+    return [str(i) for i, line in enumerate(l for l in listing.stdout.splitlines() if l.startswith("GPU "))]
+
+
+def gpu_assignment(num_workers: int, gpus: Sequence[str]) -> list[Optional[str]]:
+    """CUDA_VISIBLE_DEVICES for each worker (None: leave the environment alone).
+
+    With at least as many GPUs as workers, each worker gets its own equal share (MultiWorkerMirrored
+    runs one replica per visible GPU, so workers seeing every GPU would fight over them); with fewer,
+    workers share GPUs round-robin (and must grow their GPU memory instead of each taking it all).
+    """
+    if not gpus:
+        return [None] * num_workers
+    if len(gpus) >= num_workers:
+        share = len(gpus) // num_workers
+        return [",".join(gpus[i * share:(i + 1) * share]) for i in range(num_workers)]
+    return [gpus[i % len(gpus)] for i in range(num_workers)]
 
 
 @dataclasses.dataclass
@@ -139,9 +170,9 @@ def _stop(workers: list[_Worker], grace_s: float) -> None:
         worker.reader.join(timeout=2)
 
 
-def _run_once(num_workers: int, args: Sequence[str], env: dict, deadline: Optional[float],
-              timeout: Optional[float], worker_command: list[str], output: _Output,
-              grace_s: float) -> tuple[int, Optional[int]]:
+def _run_once(num_workers: int, args: Sequence[str], env: dict, gpus: Sequence[str],
+              deadline: Optional[float], timeout: Optional[float], worker_command: list[str],
+              output: _Output, grace_s: float) -> tuple[int, Optional[int]]:
     """One launch of all workers, until `deadline` (time.monotonic()) at the latest.
 
     Returns (exit code, index of the failed worker or None).
@@ -149,12 +180,19 @@ def _run_once(num_workers: int, args: Sequence[str], env: dict, deadline: Option
     addresses = [f"{LOOPBACK}:{port}" for port in free_ports(num_workers)]
     output.line(f"[launch] starting {num_workers} workers: {', '.join(addresses)}")
     commands_env = []
+    devices = gpu_assignment(num_workers, gpus)
     for index in range(num_workers):
         worker_env = dict(env, TF_CONFIG=tf_config(addresses, index), PYTHONUNBUFFERED="1")
         worker_env.setdefault("TQDM_MININTERVAL", "5")
+        if devices[index] is not None:
+            worker_env["CUDA_VISIBLE_DEVICES"] = devices[index]
+            if len(gpus) < num_workers:  # shared GPUs: each worker takes memory as it needs it
+                worker_env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
         commands_env.append(([*worker_command, *args], worker_env))
     workers = _start(commands_env, output)
-    output.line("[launch] " + ", ".join(f"worker {w.index}: pid {w.process.pid}" for w in workers))
+    output.line("[launch] " + ", ".join(
+        f"worker {w.index}: pid {w.process.pid}" + (f" GPU {devices[w.index]}" if devices[w.index] else "")
+        for w in workers))
     try:
         while True:
             codes = [w.process.poll() for w in workers]
@@ -183,7 +221,7 @@ def _run_once(num_workers: int, args: Sequence[str], env: dict, deadline: Option
 def launch_local_workers(num_workers: int, args: Sequence[str], env: Optional[dict] = None,
                          timeout: Optional[float] = None, max_restarts: int = 0,
                          worker_command: Optional[list[str]] = None, stream=None,
-                         grace_s: float = STOP_GRACE_S) -> int:
+                         grace_s: float = STOP_GRACE_S, gpus: Optional[Sequence[str]] = None) -> int:
     """Runs `worker_command + args` as `num_workers` local workers of one TF_CONFIG cluster.
 
     Args:
@@ -196,6 +234,7 @@ def launch_local_workers(num_workers: int, args: Sequence[str], env: Optional[di
       worker_command: the program (default `python -m retrain`, i.e. `qdretrain`).
       stream: where prefixed logs go (default sys.stdout).
       grace_s: seconds between SIGTERM and SIGKILL when stopping workers.
+      gpus: GPU ids to spread over the workers (`gpu_assignment`); default `visible_gpus(env)`.
 
     Returns:
       0 when every worker succeeded; otherwise the failed worker's exit status (1 if it was killed
@@ -211,11 +250,12 @@ def launch_local_workers(num_workers: int, args: Sequence[str], env: Optional[di
     output = _Output(stream or sys.stdout)
     command = list(worker_command or [sys.executable, "-m", "retrain"])
     base_env = dict(os.environ if env is None else env)
+    gpus = list(visible_gpus(base_env) if gpus is None else gpus)
     deadline = None if timeout is None else time.monotonic() + timeout
     restore = _sigterm_as_interrupt()
     try:
         for attempt in range(max_restarts + 1):
-            code, failed = _run_once(num_workers, args, base_env, deadline, timeout, command, output,
+            code, failed = _run_once(num_workers, args, base_env, gpus, deadline, timeout, command, output,
                                      grace_s)
             if code == 0:
                 output.line(f"[launch] all {num_workers} workers finished")

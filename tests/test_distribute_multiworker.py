@@ -49,12 +49,14 @@ def isolated():
         pytest.skip(f"multi-worker tests need a private network namespace: {reason}")
 
 
-def launch_in_netns(worker_args: list[str], num_workers: int = 2, timeout: float = 150,
-                    max_restarts: int = 0, env: dict | None = None) -> subprocess.CompletedProcess:
+def launch_in_netns(worker_args: list[str], tmp: Path, num_workers: int = 2, timeout: float = 150,
+                    max_restarts: int = 0) -> subprocess.CompletedProcess:
+    """Runs the workers; their temporary folders (a killed worker cannot remove its own) go in `tmp`."""
     spec = {"num_workers": num_workers, "args": worker_args, "timeout": timeout, "max_restarts": max_restarts}
     command = netns.wrap([sys.executable, "-c", _DRIVER.format(repo=str(REPO)), json.dumps(spec)])
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60,
-                          env=dict(os.environ if env is None else env), cwd=REPO)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env["TMPDIR"] = str(tmp)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60, env=env, cwd=REPO)
 
 
 def load_weights(results: Path, worker: int) -> dict:
@@ -66,7 +68,7 @@ def load_weights(results: Path, worker: int) -> dict:
 def two_worker_run(isolated, tmp_path_factory):
     root = tmp_path_factory.mktemp("two_workers")
     result = launch_in_netns([MW_WORKER, "--out", str(root / "out"), "--results", str(root / "results"),
-                              "--per_replica_batch", "16", "--learning_rate", "0.1"])
+                              "--per_replica_batch", "16", "--learning_rate", "0.1"], tmp=root)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return root, result.stdout
 
@@ -116,7 +118,7 @@ def test_killed_worker_restarts_and_resumes_from_backup(two_worker_run, tmp_path
     result = launch_in_netns([MW_WORKER, "--out", str(tmp_path / "out"), "--results", str(tmp_path / "results"),
                               "--per_replica_batch", "16", "--learning_rate", "0.1",
                               "--crash_worker", "1", "--crash_after_epoch", "1",
-                              "--crash_marker", str(tmp_path / "crashed")], max_restarts=1)
+                              "--crash_marker", str(tmp_path / "crashed")], tmp=tmp_path, max_restarts=1)
     log = result.stdout
     assert result.returncode == 0, log[-4000:] + result.stderr[-2000:]
     assert "[worker 1] worker 1 crashing on purpose after epoch 1" in log

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from retrain import distribute
-from retrain.launch import free_ports, launch_local_workers, tf_config
+from retrain.launch import free_ports, gpu_assignment, launch_local_workers, tf_config, visible_gpus
 
 # A stand-in worker: behaviour chosen by argv[1]; it knows its index from TF_CONFIG, like a real one.
 WORKER = textwrap.dedent("""
@@ -27,6 +27,8 @@ WORKER = textwrap.dedent("""
         pass
     print("TF_CONFIG=" + os.environ["TF_CONFIG"], flush=True)
     if mode == "ok":
+        print("GPUS=" + os.environ.get("CUDA_VISIBLE_DEVICES", "unset") + " GROWTH="
+              + os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH", "unset"), flush=True)
         print("progress 10%\\rprogress 100%", flush=True)
         sys.exit(0)
     if mode == "fail1":
@@ -73,7 +75,8 @@ def test_free_ports_are_distinct_and_bindable():
 
 def test_each_worker_gets_its_own_task_in_one_cluster(worker, tmp_path):
     stream = io.StringIO()
-    code = launch_local_workers(3, ["ok", str(tmp_path)], worker_command=worker, stream=stream, timeout=60)
+    code = launch_local_workers(3, ["ok", str(tmp_path)], worker_command=worker, stream=stream, timeout=60,
+                                gpus=[])
     out = stream.getvalue()
     assert code == 0, out
     configs = {}
@@ -176,3 +179,27 @@ def test_launch_command_line_errors():
     assert result.exit_code == 0 and "all network interfaces" in " ".join(result.output.split())
     with pytest.raises(ValueError):
         launch_local_workers(0, ["x"])
+
+
+def test_gpus_are_split_between_workers():
+    assert gpu_assignment(2, []) == [None, None]
+    assert gpu_assignment(2, ["0", "1", "2", "3"]) == ["0,1", "2,3"]
+    assert gpu_assignment(3, ["0", "1", "2", "3"]) == ["0", "1", "2"]
+    assert gpu_assignment(2, ["5", "7"]) == ["5", "7"]
+    assert gpu_assignment(3, ["0"]) == ["0", "0", "0"]  # shared
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2, 3"}) == ["2", "3"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+
+
+@pytest.mark.parametrize("gpus, expected", [
+    (["0", "1"], {"[worker 0] ": "GPUS=0 GROWTH=unset", "[worker 1] ": "GPUS=1 GROWTH=unset"}),
+    (["0"], {"[worker 0] ": "GPUS=0 GROWTH=true", "[worker 1] ": "GPUS=0 GROWTH=true"}),
+])
+def test_each_worker_sees_its_gpus(worker, tmp_path, gpus, expected):
+    stream = io.StringIO()
+    assert launch_local_workers(2, ["ok", str(tmp_path)], worker_command=worker, stream=stream, timeout=60,
+                                gpus=gpus) == 0
+    seen = {line[:len("[worker 0] ")]: line[len("[worker 0] "):] for line in stream.getvalue().splitlines()
+            if "GPUS=" in line}
+    assert seen == expected

@@ -108,6 +108,7 @@ def test_killed_worker_is_restarted_and_the_run_resumes_from_its_backup(standin_
         pytest.skip(f"multi-worker tests need a private network namespace: {reason}")
     images = make_image_folder(tmp_path / "images", {"cat": 16, "sea turtle": 16, "apple": 16})
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env["TMPDIR"] = str(tmp_path)  # the killed worker cannot remove its temporary folder
     out = tmp_path / "out"
     # 400 steps: Keras epochs (= backups) of 100 steps; the kill comes after the first backup.
     args = _train_args(standin_module, images, out, tmp_path / "cache", 8, 0.05)
