@@ -119,7 +119,7 @@ def split_items(model_dir: str, split: str) -> list[tuple[str, Optional[str]]]:
     config_path = os.path.join(model_dir, outputs.RUN_CONFIG_FILE)
     config = outputs.read_json(config_path) if os.path.exists(config_path) else {}
     image_dir = splits.get("image_dir") or config.get("image_dir")
-    quickdraw_dir = config.get("quickdraw_dir")
+    quickdraw_dir = splits.get("quickdraw_dir") or config.get("quickdraw_dir")
     items = []
     for relpath in relpaths:
         label = relpath.split("/", 1)[0]

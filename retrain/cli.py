@@ -124,6 +124,10 @@ def _train_options(func):
              help="Name of the output node in the frozen graph."),
         flag("--print_misclassified_test_images", is_flag=True, default=False,
              help="List every misclassified test image."),
+        # retrain.py's distortion flags: accepted so old command lines get advice, not "no such option".
+        flag("--random_crop", type=int, default=None, hidden=True),
+        flag("--random_scale", type=int, default=None, hidden=True),
+        flag("--random_brightness", type=int, default=None, hidden=True),
         flag("--export", "export_formats", default="",
              help="After training, also export these formats, comma-separated "
                   "(tflite,tflite_fp16,tflite_dynamic,tflite_int8,onnx) and verify them."),
@@ -133,10 +137,29 @@ def _train_options(func):
     return func
 
 
+RETRAIN_PY_DISTORTIONS = ("random_crop", "random_scale", "random_brightness")
+
+
+def _check_distortion_flags(ctx: click.Context, options: dict) -> None:
+    """retrain.py distorted images for the head; here augmentation belongs to --fine_tune."""
+    given = [name for name in RETRAIN_PY_DISTORTIONS if options.pop(name) not in (None, 0)]
+    flip_given = ctx.get_parameter_source("flip_left_right") == click.core.ParameterSource.COMMANDLINE
+    if (given or (flip_given and options["flip_left_right"])) and not options["fine_tune"]:
+        names = ", ".join(f"--{n}" for n in given + (["flip_left_right"] if flip_given else []))
+        raise click.UsageError(
+            f"{names}: retrain.py distorted images while training the head (and then could not cache "
+            f"bottlenecks). qdretrain augments while fine-tuning instead: add --fine_tune (rotations, "
+            f"shifts, zoom and, unless --no_flip_left_right, flips).")
+    if given:
+        click.echo(f"Note: {', '.join('--' + n for n in given)} are replaced by --fine_tune's fixed "
+                   f"augmentation (rotation, shift, zoom, flip); their values are ignored.", err=True)
+
+
 @cli.command("train")
 @_train_options
+@click.pass_context
 @user_errors
-def train_command(export_formats, **options):
+def train_command(ctx, export_formats, **options):
     """Retrain a new softmax head (optionally the backbone too) on your images.
 
     \b
@@ -145,6 +168,7 @@ def train_command(export_formats, **options):
     retrained_graph.pb (input `input`, output `final_result`), retrained_labels.txt, a SavedModel,
     model_info.json (the input contract) and run_config.json into --output_dir.
     """
+    _check_distortion_flags(ctx, options)
     formats = tuple(f.strip() for f in export_formats.split(",") if f.strip())
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown:

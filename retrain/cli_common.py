@@ -26,7 +26,9 @@ def flag(name: str, *decls: str, **kwargs):
         return "--" + option[2:].replace("_", "-")
 
     spellings = [name]
-    if dashed(on) != on:
+    if off and dashed(on) == on and dashed(off) != off:
+        spellings.append(f" /{dashed(off)}")  # Click's syntax for an alias of the "off" flag only
+    elif dashed(on) != on:
         spellings.append(f"{dashed(on)}/{dashed(off)}" if off else dashed(on))
     return click.option(*spellings, *decls, *python_name, **kwargs)
 

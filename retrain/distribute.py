@@ -93,11 +93,14 @@ class WorkerInfo:
       task_id: index within task_type.
       num_workers: processes in the cluster (1 when not distributed).
       is_chief: the one that writes the real outputs.
+      rank: position among all processes, 0..num_workers-1 (the chief first, then workers), e.g. to
+        pick this process's shard of the bottleneck cache; task_id alone repeats across task types.
     """
     task_type: str
     task_id: int
     num_workers: int
     is_chief: bool
+    rank: int = 0
 
 
 def parse_tf_config(raw: Optional[str]) -> Optional[ClusterConfig]:
@@ -335,7 +338,18 @@ def worker_info(strategy) -> WorkerInfo:
     spec = resolver.cluster_spec().as_dict()
     num_workers = sum(len(spec.get(kind, [])) for kind in WORKER_TASK_TYPES)
     return WorkerInfo(task_type=resolver.task_type, task_id=int(resolver.task_id), num_workers=num_workers,
-                      is_chief=bool(strategy.extended.should_checkpoint))
+                      is_chief=bool(strategy.extended.should_checkpoint),
+                      rank=global_rank(spec, resolver.task_type, int(resolver.task_id)))
+
+
+def global_rank(cluster: dict, task_type: str, task_id: int) -> int:
+    """0..N-1 over every training process: chiefs first, then workers (TF_CONFIG order)."""
+    rank = 0
+    for kind in ("chief", "worker"):
+        if kind == task_type:
+            return rank + task_id
+        rank += len(cluster.get(kind, []))
+    return task_id
 
 
 def global_batch_size(per_replica: int, num_replicas: int) -> int:

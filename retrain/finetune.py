@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from retrain.errors import ConfigError
+from retrain.errors import ConfigError, DatasetError
 from retrain.tfcompat import keras, tf
 
 
@@ -31,7 +31,7 @@ def augmenter(seed: int, flip_left_right: bool) -> keras.Sequential:
 
 
 def image_dataset(records, num_classes: int, size: int, batch_size: int, training: bool, seed: int,
-                  augment: keras.Sequential = None) -> tf.data.Dataset:
+                  augment: keras.Sequential = None, shuffle: bool = False) -> tf.data.Dataset:
     """Decoded, resized, normalised ([-1, 1]) image batches with one-hot labels.
 
     Undecodable files are dropped (the scan already listed them), never a crash.
@@ -43,8 +43,10 @@ def image_dataset(records, num_classes: int, size: int, batch_size: int, trainin
     paths = [r.source for r in records]
     labels = np.array([r.label_index for r in records], dtype=np.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if training or shuffle:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if training:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.repeat()
     ds = ds.map(lambda p, y: (decode_and_resize(tf.io.read_file(p), size), tf.one_hot(y, num_classes)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.ignore_errors()
@@ -56,9 +58,14 @@ def image_dataset(records, num_classes: int, size: int, batch_size: int, trainin
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def fine_tune(config, spec, module, splits: dict, head, num_classes: int, strategy, info,
-              worker_dir: str, echo: Callable[[str], None]):
+def fine_tune(config, spec, module, splits: dict, head, labels, strategy, info, worker_dir: str,
+              run_dir: str, echo: Callable[[str], None]):
     """Trains the whole classifier, starting from the trained `head`.
+
+    Args:
+      splits: "training" / "validation" / "testing" records whose images decode (the cache's).
+      labels: the class names, in output order.
+      run_dir: this run's TensorBoard folder; this phase logs into run_dir/fine_tune.
 
     Returns:
       (classifier, TrainingResult, test probabilities or None, test records).
@@ -68,7 +75,8 @@ def fine_tune(config, spec, module, splits: dict, head, num_classes: int, strate
     from retrain import distribute
     from retrain import model as model_lib
     from retrain import train
-    from retrain.pipeline import training_params
+    from retrain.pipeline import _run_signature, check_backup, summary_callbacks, training_params
+    num_classes = len(labels)
     params = dataclasses.replace(
         training_params(config, strategy.num_replicas_in_sync, config.effective_fine_tune_learning_rate),
         steps=config.fine_tune_steps,
@@ -83,18 +91,19 @@ def fine_tune(config, spec, module, splits: dict, head, num_classes: int, strate
     next_validation = None
     if val_records:
         val_batch = len(val_records) if params.validation_batch_size < 0 else params.validation_batch_size
+        # Shuffled, so each evaluation scores a random batch (the records are sorted by label).
         next_validation = train.dataset_validation_batches(image_dataset(
             val_records, num_classes, spec.input_size, min(val_batch, len(val_records)), False,
-            config.seed).repeat())
+            config.seed, shuffle=True).repeat())
     # The same on every worker (BackupAndRestore handles non-chief writes itself), see pipeline.py.
     backup_root = config.path("checkpoint_dir")
     echo(f"Fine-tuning backbone and head on images ({params.steps} steps of {params.batch_size}).")
-    from retrain.pipeline import summaries_run_dir, summary_callbacks
-    run_dir = summaries_run_dir(config, info, worker_dir)
-    result = train.fit(classifier, train_ds, next_validation, params,
-                       backup_dir=train.backup_dir_for(backup_root) + "_fine_tune",
-                       extra_callbacks=summary_callbacks(run_dir),
-                       echo=echo, summary_dir=os.path.join(run_dir, "steps"))
+    backup = train.backup_dir_for(backup_root) + "_fine_tune"
+    check_backup(backup, _run_signature(config, module, labels, splits["training"], params, "fine_tune"),
+                 info.is_chief)
+    result = train.fit(classifier, train_ds, next_validation, params, backup_dir=backup,
+                       extra_callbacks=summary_callbacks(os.path.join(run_dir, "fine_tune")),
+                       echo=echo, summary_dir=os.path.join(run_dir, "fine_tune", "steps"))
     echo(f"Fine-tuned in {result.seconds:.1f} s.")
     test_records = splits["testing"]
     probabilities = None
@@ -106,5 +115,6 @@ def fine_tune(config, spec, module, splits: dict, head, num_classes: int, strate
         forward = tf.function(lambda x: classifier(x, training=False), reduce_retracing=True)
         probabilities = np.concatenate([forward(x).numpy() for x, _ in test_ds])
         if len(probabilities) != len(test_records):
-            raise RuntimeError("some test images failed to decode after the scan accepted them")
+            raise DatasetError("Some test images could be read when caching but not now: were files "
+                               "changed during the run? Rerun the same command.")
     return classifier, result, probabilities, test_records

@@ -83,7 +83,7 @@ def cached_features(config: TrainConfig, spec, module, splits: dict, info, strat
     cache = BottleneckCache(config.bottleneck_dir, module, spec)
     everything = [r for name in ("training", "validation", "testing") for r in splits[name]]
     report = cache.compute(everything, batch_size=config.cache_batch_size,
-                           shard_index=info.task_id if info.num_workers > 1 else 0,
+                           shard_index=info.rank if info.num_workers > 1 else 0,
                            shard_count=info.num_workers)
     echo(f"Bottlenecks: {report}")
     if info.num_workers > 1:
@@ -119,10 +119,39 @@ def summary_callbacks(run_dir: str) -> list:
     return [keras.callbacks.TensorBoard(log_dir=run_dir, write_graph=False)]
 
 
-def train_head_on_features(config, spec, features, num_classes, strategy, info, worker_dir):
+def check_backup(backup: str, signature: dict, is_chief: bool) -> None:
+    """A backup is only resumed by the run that made it: same data, labels, module and schedule.
+
+    Raises:
+      ConfigError: the backup in `backup` belongs to a different run.
+    """
+    from retrain import outputs
+    path = backup.rstrip(os.sep) + ".run.json"
+    if os.path.isdir(os.path.join(backup, "chief")) and os.listdir(os.path.join(backup, "chief")):
+        if os.path.exists(path) and outputs.read_json(path) != signature:
+            raise ConfigError(
+                f"{backup} holds the backup of an interrupted run with other settings (data, labels, "
+                f"module or schedule). Rerun that command to finish it, or delete {backup} (and "
+                f"{path}) to start this one from scratch, or pass another --checkpoint_dir.")
+        echo(f"Found a backup in {backup}: resuming the interrupted run from it.")
+    elif is_chief:
+        outputs.write_json(signature, path)
+
+
+def _run_signature(config: TrainConfig, module, labels, records, params, phase: str) -> dict:
+    import hashlib
+    digest = hashlib.sha1("\n".join(r.relpath for r in records).encode()).hexdigest()
+    return {"phase": phase, "module": module.fingerprint, "labels": list(labels), "training_images": digest,
+            "steps": params.steps, "eval_interval": params.eval_interval, "batch_size": params.batch_size,
+            "learning_rate": params.learning_rate, "optimizer": params.optimizer}
+
+
+def train_head_on_features(config, spec, module, features, labels, strategy, info, worker_dir,
+                           run_dir):
     """Builds the head in the strategy's scope and trains it on cached bottlenecks."""
     from retrain import model as model_lib
     from retrain import train
+    num_classes = len(labels)
     params = training_params(config, strategy.num_replicas_in_sync, config.learning_rate)
     with strategy.scope():
         head = model_lib.build_head(spec.feature_size, num_classes, config.dropout, config.seed)
@@ -130,9 +159,14 @@ def train_head_on_features(config, spec, features, num_classes, strategy, info, 
     final_weights = os.path.join(config.path("checkpoint_dir"), "final", "head.weights.h5")
     if config.resume:
         if not os.path.exists(final_weights):
-            raise ConfigError(f"--resume: no finished checkpoint at {final_weights}. Run once without "
-                              f"--resume first (a crashed run resumes from its backup by itself).")
-        head.load_weights(final_weights)
+            raise ConfigError(f"--resume: no finished head at {final_weights}. Run once without "
+                              f"--resume first (a crashed run resumes from its backup by itself; "
+                              f"--fine_tune runs keep no head to resume).")
+        try:
+            head.load_weights(final_weights)
+        except ValueError as error:
+            raise ConfigError(f"--resume: the head in {final_weights} does not fit this run ({error}); "
+                              f"were labels or the module changed? Start without --resume.") from None
         echo(f"Resumed the head from {final_weights}")
     x_train, y_train, _ = features["training"]
     x_val, y_val, _ = features["validation"]
@@ -142,22 +176,22 @@ def train_head_on_features(config, spec, features, num_classes, strategy, info, 
     # The same folder on every worker: BackupAndRestore itself sends non-chief writes to a temporary
     # subfolder, and every worker restores from the chief's backup, so a restarted cluster resumes in step.
     backup = train.backup_dir_for(config.path("checkpoint_dir"))
-    if os.path.isdir(os.path.join(backup, "chief")) and os.listdir(os.path.join(backup, "chief")):
-        echo(f"Found a backup in {backup}: resuming the interrupted run from it.")
-    run_dir = summaries_run_dir(config, info, worker_dir)
-    callbacks = summary_callbacks(run_dir)
+    check_backup(backup, _run_signature(config, module, labels, features["training"][2], params, "head"),
+                 info.is_chief)
+    callbacks = summary_callbacks(os.path.join(run_dir, "head"))
     if config.intermediate_store_frequency > 0 and info.is_chief:
-        callbacks.append(_intermediate_graphs(config, spec, module, head, train.epoch_steps_for(params)))
+        callbacks.append(_intermediate_graphs(config, spec, module, head, train.epoch_steps_for(params),
+                                              params.steps))
     result = train.fit(head, train_ds, next_validation, params, backup_dir=backup,
                        extra_callbacks=callbacks, echo=echo, class_weight=class_weight,
-                       summary_dir=os.path.join(run_dir, "steps"))
+                       summary_dir=os.path.join(run_dir, "head", "steps"))
     if result.resumed_from_epoch:
         echo(f"Resumed from backup at step {result.resumed_from_epoch * result.epoch_steps}.")
     echo(f"Trained the head in {result.seconds:.1f} s.")
     return head, result
 
 
-def _intermediate_graphs(config, spec, module, head, epoch_steps):
+def _intermediate_graphs(config, spec, module, head, epoch_steps, total_steps):
     """retrain.py's --intermediate_store_frequency: intermediate_N.pb graphs while training."""
     from android_export.frozen_graph import write_frozen_graph
     from retrain import model as model_lib
@@ -169,7 +203,7 @@ def _intermediate_graphs(config, spec, module, head, epoch_steps):
         path = os.path.join(folder, f"intermediate_{step}.pb")
         write_frozen_graph(classifier, path, output_node_name=config.final_tensor_name)
         echo(f"Saved intermediate graph {path}")
-    return train.IntermediateGraphs(config.intermediate_store_frequency, epoch_steps, write)
+    return train.IntermediateGraphs(config.intermediate_store_frequency, epoch_steps, total_steps, write)
 
 
 def limit_test_set(features: dict, test_batch_size: int, seed: int) -> dict:
@@ -197,18 +231,29 @@ def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits,
     from android_export.saved_model import save_serving_model
     from retrain import outputs, plots
     os.makedirs(out_dir, exist_ok=True)
-    write_frozen_graph(classifier, config.path("output_graph"), output_node_name=config.final_tensor_name)
-    outputs.write_labels(labels, config.path("output_labels"))
-    # export/android read labels from the model dir whatever --output_labels said.
-    if os.path.abspath(config.path("output_labels")) != os.path.abspath(os.path.join(out_dir, outputs.LABELS_FILE)):
-        outputs.write_labels(labels, os.path.join(out_dir, outputs.LABELS_FILE))
-    save_serving_model(classifier, config.path("saved_model_dir"))
-    info = outputs.model_info(spec, labels, module.handle, module.fingerprint,
-                              quantization="int8" if spec.quantized else "none")
+    # `qdretrain export` / `android` read the model dir, so it always holds the graph, labels and
+    # SavedModel; --output_graph / --output_labels / --saved_model_dir elsewhere get copies too.
+    def elsewhere(option: str, name: str) -> bool:
+        return os.path.abspath(config.path(option)) != os.path.abspath(os.path.join(out_dir, name))
+
+    graph_path = os.path.join(out_dir, "retrained_graph.pb")
+    write_frozen_graph(classifier, graph_path, output_node_name=config.final_tensor_name)
+    if elsewhere("output_graph", "retrained_graph.pb"):
+        os.makedirs(os.path.dirname(os.path.abspath(config.path("output_graph"))), exist_ok=True)
+        shutil.copyfile(graph_path, config.path("output_graph"))
+    outputs.write_labels(labels, os.path.join(out_dir, outputs.LABELS_FILE))
+    if elsewhere("output_labels", outputs.LABELS_FILE):
+        outputs.write_labels(labels, config.path("output_labels"))
+    save_serving_model(classifier, os.path.join(out_dir, "saved_model"))
+    if elsewhere("saved_model_dir", "saved_model"):
+        save_serving_model(classifier, config.path("saved_model_dir"))
+    # The float artifacts' contract; quantized exports add their own entries under "exports".
+    info = outputs.model_info(spec, labels, module.handle, module.fingerprint, quantization="none")
     info["output_tensor"] = config.final_tensor_name
     outputs.write_json(info, os.path.join(out_dir, outputs.MODEL_INFO_FILE))
     outputs.write_json(dataclasses.asdict(config), os.path.join(out_dir, outputs.RUN_CONFIG_FILE))
     outputs.write_json({"image_dir": os.path.abspath(config.image_dir) if config.image_dir else None,
+                        "quickdraw_dir": os.path.abspath(config.quickdraw_dir) if config.quickdraw_dir else None,
                         **{name: [r.relpath for r in records] for name, records in splits.items()}},
                        os.path.join(out_dir, "splits.json"))
     if index.skipped:
@@ -225,7 +270,8 @@ def evaluate_and_report(config, labels, probabilities, test_records, out_dir, sp
     """Top-1/top-5, per-class accuracy, confusion matrix, misclassified grid; prints the summary."""
     from retrain import evaluate, outputs, plots
     if probabilities is None:
-        echo("No test images (--testing_percentage 0): skipping the final evaluation.")
+        echo("No test images (the test split is empty: raise --testing_percentage or add images): "
+             "skipping the final evaluation.")
         return None
     true = np.array([r.label_index for r in test_records])
     result = evaluate.evaluate(probabilities, true, list(labels), [r.relpath for r in test_records])
@@ -265,17 +311,20 @@ def run(config: TrainConfig) -> RunResult:
         # The head trains on cached bottlenecks first, also before fine-tuning: fine-tuning from a
         # random head would push large, noisy gradients into the pretrained backbone.
         features = cached_features(config, spec, module, splits, info, strategy)
-        head, result = train_head_on_features(config, spec, features, len(labels), strategy, info,
-                                              worker_dir)
+        run_dir = summaries_run_dir(config, info, worker_dir)
+        head, result = train_head_on_features(config, spec, module, features, labels, strategy, info,
+                                              worker_dir, run_dir)
+        features = limit_test_set(features, config.test_batch_size, config.seed)
         if config.fine_tune:
             from retrain.finetune import fine_tune
+            # Only images the cache could decode: the scan's checks already listed the others.
+            usable = {name: features[name][2] for name in ("training", "validation", "testing")}
             classifier, tuned, probabilities, test_records = fine_tune(
-                config, spec, module, splits, head, len(labels), strategy, info, worker_dir, echo)
+                config, spec, module, usable, head, labels, strategy, info, worker_dir, run_dir, echo)
             result = _concatenate_results(result, tuned)
         else:
             from retrain import model as model_lib
             classifier = model_lib.build_classifier(spec, module, head)
-            features = limit_test_set(features, config.test_batch_size, config.seed)
             probabilities = predict_test(head, features)
             test_records = features["testing"][2]
         # Every worker saves (MultiWorkerMirroredStrategy needs all of them to take part); only the

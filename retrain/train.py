@@ -185,6 +185,10 @@ class _Evaluator(keras.callbacks.Callback):
         index = math.ceil(step / self._params.eval_interval)
         if index % every == 0 or step == self._params.steps:
             self._echo(line + f" ({time.monotonic() - self._started:.1f} s)")
+        if step >= self._params.steps:
+            # Epochs are whole blocks; stop at exactly --how_many_training_steps (rounded up to a whole
+            # eval interval, the unit steps run in).
+            self.model.stop_training = True
 
 
 def _outputs_logits(model: keras.Model) -> bool:
@@ -219,8 +223,8 @@ def epoch_steps_for(params: TrainingParams) -> int:
 def fit(model: keras.Model, train_ds, next_validation_batch: Optional[Callable], params: TrainingParams,
         backup_dir: Optional[str], extra_callbacks: list, echo: Callable[[str], None],
         class_weight: Optional[dict] = None, summary_dir: Optional[str] = None) -> TrainingResult:
-    """Runs `model.fit` for params.steps steps (rounded up to whole eval intervals), validating every
-    params.eval_interval steps.
+    """Runs `model.fit` for params.steps steps (rounded up to a whole eval interval, the unit steps
+    run in), validating every params.eval_interval steps.
 
     Args:
       model: compiled model (created and compiled inside the strategy's scope, with
@@ -278,8 +282,9 @@ class IntermediateGraphs(keras.callbacks.Callback):
     Checked once per eval interval (steps_per_execution), so N is rounded up to a whole interval.
     """
 
-    def __init__(self, every_steps: int, epoch_steps: int, write: Callable[[int], None]):
+    def __init__(self, every_steps: int, epoch_steps: int, total_steps: int, write: Callable[[int], None]):
         super().__init__()
+        self._total = total_steps
         self._every = every_steps
         self._epoch_steps = epoch_steps
         self._write = write
@@ -290,7 +295,7 @@ class IntermediateGraphs(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self._epoch * self._epoch_steps + batch + 1
+        step = min(self._epoch * self._epoch_steps + batch + 1, self._total)
         if step // self._every > self._last // self._every:
             self._write(step)
         self._last = step

@@ -111,7 +111,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, image_folder, stan
                                       "--input_size", "32", "--output_dir", str(tmp_path / "fresh"),
                                       "--bottleneck_dir", str(tmp_path / "b"), "--resume"])
     assert result.exit_code != 0
-    assert "no finished checkpoint" in result.output
+    assert "no finished head" in result.output
 
 
 def test_one_class_is_a_clear_error(tmp_path, standin_module):
@@ -171,3 +171,51 @@ def test_dashed_and_underscore_spellings_are_the_same_flag(tmp_path, image_folde
     for spelling in ("--testing_percentage", "--testing-percentage"):
         result = runner.invoke(cli, ["--image_dir", str(image_folder), spelling, "95"])
         assert result.exit_code == 2 and "percentage" in result.output
+
+
+def test_retrain_py_distortion_flags_point_to_fine_tune(tmp_path, image_folder):
+    runner = CliRunner()
+    for flags in (["--random_crop", "10"], ["--flip_left_right"], ["--random-brightness", "5"]):
+        result = runner.invoke(cli, ["--image_dir", str(image_folder), *flags])
+        assert result.exit_code == 2, result.output
+        assert "--fine_tune" in result.output
+
+
+def test_dashed_boolean_pairs(tmp_path, image_folder):
+    result = CliRunner().invoke(cli, ["train", "--help"])
+    for spelling in ("--no-augment", "--no-resume", "--fine-tune", "--no_fine_tune"):
+        assert spelling in result.output
+
+
+def test_intermediate_graphs_and_exact_step_count(tmp_path, standin_module):
+    images = make_image_folder(tmp_path / "images", {"cat": 20, "fish": 20})
+    _train(tmp_path, images, standin_module, "--intermediate_store_frequency", "40", steps=150)
+    graphs = {p.name for p in (tmp_path / "model" / "intermediate_graphs").iterdir()}
+    assert graphs == {"intermediate_40.pb", "intermediate_80.pb", "intermediate_120.pb"}, graphs
+    history = json.loads((tmp_path / "model" / "training_history.json").read_text())
+    # Steps run 20 at a time (the eval interval); training stops at the interval that reaches 150,
+    # not at the end of a whole epoch (200).
+    assert history["steps"] == [20, 40, 60, 80, 100, 120, 140, 150], history["steps"]
+
+
+def test_outputs_outside_output_dir_keep_the_model_dir_complete(tmp_path, standin_module):
+    images = make_image_folder(tmp_path / "images", {"cat": 20, "fish": 20})
+    _train(tmp_path, images, standin_module, "--output_graph", str(tmp_path / "elsewhere" / "g.pb"),
+           "--output_labels", str(tmp_path / "elsewhere" / "l.txt"),
+           "--saved_model_dir", str(tmp_path / "elsewhere" / "sm"), steps=20)
+    for path in ("elsewhere/g.pb", "elsewhere/l.txt", "elsewhere/sm/saved_model.pb",
+                 "model/retrained_graph.pb", "model/retrained_labels.txt", "model/saved_model/saved_model.pb"):
+        assert (tmp_path / path).exists(), path
+    assert (tmp_path / "elsewhere" / "g.pb").read_bytes() == (tmp_path / "model" / "retrained_graph.pb").read_bytes()
+
+
+def test_backup_of_another_run_is_refused(tmp_path, standin_module):
+    from retrain import pipeline
+    backup = tmp_path / "ckpt" / "backup"
+    (backup / "chief").mkdir(parents=True)
+    (backup / "chief" / "checkpoint").write_text("x")
+    from retrain import outputs
+    outputs.write_json({"steps": 100}, str(backup) + ".run.json")
+    with pytest.raises(Exception, match="other settings"):
+        pipeline.check_backup(str(backup), {"steps": 200}, is_chief=True)
+    pipeline.check_backup(str(backup), {"steps": 100}, is_chief=True)  # same run: resumes
