@@ -49,8 +49,17 @@ def load_keras_model(export_dir: str):
     """
     import tensorflow_hub as hub
 
-    from retrain.tfcompat import keras
-    return keras.models.load_model(export_dir, custom_objects={"KerasLayer": hub.KerasLayer}, compile=False)
+    from retrain.tfcompat import keras, tf
+    # The nested head was compiled for training, and tf_keras warns that its metrics are not built yet
+    # while restoring it; the warning says nothing about the model, so keep it off the user's screen.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        return keras.models.load_model(export_dir, custom_objects={"KerasLayer": hub.KerasLayer},
+                                       compile=False)
+    finally:
+        logger.setLevel(level)
 
 
 def load_serving_signature(export_dir: str):
