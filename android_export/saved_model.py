@@ -30,8 +30,10 @@ def save_serving_model(model, export_dir: str) -> None:
     old = None
     try:
         staged = os.path.join(tmp, "saved_model")
-        model.save(staged, save_format="tf", include_optimizer=False,
-                   signatures={SERVING_SIGNATURE: serving_function(model)})
+        from retrain.tfcompat import quiet_tf_warnings
+        with quiet_tf_warnings():
+            model.save(staged, save_format="tf", include_optimizer=False,
+                       signatures={SERVING_SIGNATURE: serving_function(model)})
         if os.path.exists(export_dir):
             # os.replace cannot replace a non-empty folder: move the old one aside first.
             old = os.path.join(tmp, "old")
@@ -49,17 +51,11 @@ def load_keras_model(export_dir: str):
     """
     import tensorflow_hub as hub
 
-    from retrain.tfcompat import keras, tf
-    # The nested head was compiled for training, and tf_keras warns that its metrics are not built yet
-    # while restoring it; the warning says nothing about the model, so keep it off the user's screen.
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")
-    try:
+    from retrain.tfcompat import keras, quiet_tf_warnings
+    # The nested head was compiled for training; tf_keras warns that its metrics are not built yet.
+    with quiet_tf_warnings():
         return keras.models.load_model(export_dir, custom_objects={"KerasLayer": hub.KerasLayer},
                                        compile=False)
-    finally:
-        logger.setLevel(level)
 
 
 def load_serving_signature(export_dir: str):

@@ -20,3 +20,22 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 __all__ = ["tf", "keras"]
+
+
+class quiet_tf_warnings:
+    """Context manager: TensorFlow's Python WARNINGs off while it is active (errors still show).
+
+    For warnings that say nothing about the user's model, e.g. tf_keras' "Compiled the loaded model,
+    but the compiled metrics have yet to be built" when saving or reloading a model that nests the
+    compiled head.
+    """
+
+    def __enter__(self):
+        self._logger = tf.get_logger()
+        self._level = self._logger.level
+        self._logger.setLevel("ERROR")
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
+        return False
