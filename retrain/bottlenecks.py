@@ -54,7 +54,8 @@ META_FILE = "meta.json"
 KEY_LENGTH = 40            # sha1 hex
 STALE_TMP_SECONDS = 24 * 3600  # a temp part this old belongs to a process that died; safe to delete
 # What reading a damaged .npz can raise (truncated, overwritten, bad CRC, missing member, bad header).
-_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError, zipfile.BadZipFile,
+               zlib.error)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,8 +360,13 @@ class BottleneckCache:
         new_failures: dict[str, str] = {}
         compute_seconds = 0.0
         if mine:
-            os.makedirs(self.dir, exist_ok=True)
-            self._write_meta()
+            try:
+                os.makedirs(self.dir, exist_ok=True)
+                self._write_meta()
+            except OSError as error:
+                reason = error.strerror or str(error)
+                raise DatasetError(f"Cannot write the bottleneck cache in {self.dir} ({reason}). Pass "
+                                   f"--bottleneck_dir with a writable folder.") from None
             self._clean_stale_tmp()
             pairs = sorted(((records[first[k]], k) for k in mine),
                            key=lambda pair: (pair[0].source, pair[0].row or 0))

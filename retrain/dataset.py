@@ -114,6 +114,12 @@ def _tail_looks_complete(fmt: str, head: bytes, tail: bytes, size: int) -> bool:
     return False
 
 
+def _palette_bmp(head: bytes) -> bool:
+    """BMPs of 8 bits per pixel or fewer index a colour table, which TensorFlow's decoder ignores
+    (it returns the indices as grey levels), so they would train as near-black images."""
+    return len(head) >= 30 and int.from_bytes(head[28:30], "little") <= 8
+
+
 def _full_decode_problem(path: str) -> Optional[str]:
     """Decodes the whole file with Pillow; returns the problem, or None if it decodes."""
     from PIL import Image, ImageFile
@@ -156,6 +162,8 @@ def check_image_file(path: str) -> Optional[str]:
         return "not an image (unknown file signature)"
     if fmt not in IMAGE_EXTENSIONS.values():
         return f"{fmt} data, not one of JPEG/PNG/BMP/GIF (convert it, or fix its extension)"
+    if fmt == "BMP" and _palette_bmp(head):
+        return "palette (8-bit or less) BMP: TensorFlow decodes it wrongly; save it as 24-bit BMP or PNG"
     if _tail_looks_complete(fmt, head, tail, size):
         return None
     problem = _full_decode_problem(path)
@@ -253,7 +261,18 @@ def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
             skipped.append((entry.path, "folder name has a line break; it cannot be a label"))
             continue
         items = records.setdefault(label, [])
-        for folder, dirs, files in os.walk(entry.path):
+        seen_dirs: set[str] = set()
+
+        def unreadable(error: OSError) -> None:
+            skipped.append((error.filename, f"folder cannot be read ({error.strerror or error})"))
+
+        # Follows symlinked folders (datasets are often assembled from links), guarding against loops.
+        for folder, dirs, files in os.walk(entry.path, followlinks=True, onerror=unreadable):
+            real = os.path.realpath(folder)
+            if real in seen_dirs:
+                dirs[:] = []
+                continue
+            seen_dirs.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if name.startswith("."):
@@ -267,6 +286,11 @@ def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
                     skipped.append((path, problem))
                     continue
                 relpath = os.path.relpath(path, root).replace(os.sep, "/")
+                try:
+                    relpath.encode("utf-8")
+                except UnicodeEncodeError:
+                    skipped.append((path, "file name is not valid UTF-8; rename it"))
+                    continue
                 items.append((relpath, path, None))
     return build_index(records, skipped, image_dir)
 

@@ -41,7 +41,7 @@ def hub_cache_dir() -> str:
     """Where tensorflow_hub stores downloads: $TFHUB_CACHE_DIR, else its default temp folder."""
     explicit = os.environ.get("TFHUB_CACHE_DIR")
     if explicit:
-        return explicit
+        return os.path.expanduser(explicit)
     try:
         from tensorflow_hub import resolver
         return resolver.tfhub_cache_dir(use_temp=True)
@@ -58,7 +58,10 @@ def fingerprint_module(path: str) -> str:
     """Hashes every file of a SavedModel folder (names and contents), in a stable order."""
     digest = hashlib.sha256()
     root = Path(path)
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    # os.walk with followlinks: rglob skips symlinked folders (variables/ is often a link).
+    files = sorted(Path(folder, name) for folder, _, names in os.walk(root, followlinks=True)
+                   for name in names)
+    for file in files:
         digest.update(str(file.relative_to(root)).encode())
         with open(file, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):

@@ -283,8 +283,9 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    # SIGHUP too: a closed terminal or dropped ssh session must not leave workers unsupervised.
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
 
 
 @click.command("launch", context_settings={"ignore_unknown_options": True})

@@ -19,7 +19,6 @@ the non-blank lines for .ndjson.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Optional, Union
 
 import numpy as np
@@ -103,7 +102,8 @@ def scan(path: str, per_class: int = 1000, seed: int = 0):
                            f"https://quickdraw.withgoogle.com/data (numpy_bitmap or simplified) into it.")
     records: dict[str, list[tuple[str, str, Optional[int]]]] = {}
     for source in discovery.sources:
-        file = str(Path(source.path).resolve())
+        # abspath, not resolve(): a symlink to a content-addressed blob must keep its .npy name.
+        file = os.path.abspath(str(source.path))
         try:
             if source.kind == "npy":
                 total = sources.open_bitmaps(file).shape[0]

@@ -11,6 +11,7 @@ photos of one object) always land in the same set.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import re
 from typing import Iterable
 
@@ -23,8 +24,13 @@ _NOHASH = re.compile(r"_nohash_.*$")
 
 
 def hash_name(relpath: str) -> str:
-    """The part of a relative path the split hashes: "/" separators, `_nohash_...` removed."""
-    return _NOHASH.sub("", relpath.replace("\\", "/"))
+    """The part of a relative path the split hashes: "/" separators, NFC Unicode (macOS writes NFD),
+    and `_nohash_...` removed from the file name only, as retrain.py did (a folder named
+    `x_nohash_y` must not put its whole class in one set)."""
+    path = unicodedata.normalize("NFC", relpath.replace("\\", "/"))
+    folder, _, name = path.rpartition("/")
+    name = _NOHASH.sub("", name)
+    return f"{folder}/{name}" if folder else name
 
 
 def percentage_hash(relpath: str) -> float:

@@ -1,0 +1,61 @@
+"""Data edge cases found in review: each once silently mis-trained or crashed."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from retrain import dataset, split
+from retrain.errors import DatasetError
+from tests.conftest import make_image_folder
+
+
+def test_nohash_applies_to_the_file_name_not_the_folder():
+    # retrain.py stripped `_nohash_...` from the base name; a folder named like it is not a group.
+    assert split.hash_name("my_nohash_class/img1.jpg") == "my_nohash_class/img1.jpg"
+    assert split.hash_name("cat/bob_nohash_1.jpg") == split.hash_name("cat/bob_nohash_2.jpg") == "cat/bob"
+
+
+def test_unicode_normalisation_does_not_move_images():
+    nfc, nfd = "caf\u00e9/x.jpg", "cafe\u0301/x.jpg"
+    assert split.which_set(nfc, 10, 10) == split.which_set(nfd, 10, 10)
+
+
+def test_palette_bmp_is_skipped_with_advice(tmp_path):
+    root = make_image_folder(tmp_path / "images", {"cat": 3, "fish": 3})
+    palette = Image.new("P", (20, 20))
+    palette.putpalette([255, 0, 0] * 256)
+    palette.save(root / "cat" / "palette.bmp")
+    Image.new("RGB", (20, 20), (255, 0, 0)).save(root / "cat" / "truecolour.bmp")
+    with pytest.warns(dataset.DatasetWarning):
+        index = dataset.scan_image_dir(str(root))
+    reasons = dict(index.skipped)
+    assert "palette" in reasons[str(root / "cat" / "palette.bmp")]
+    assert any(r.relpath == "cat/truecolour.bmp" for r in index.records)
+
+
+def test_symlinked_subfolders_are_followed(tmp_path):
+    root = make_image_folder(tmp_path / "images", {"cat": 3, "fish": 3})
+    extra = make_image_folder(tmp_path / "extra", {"more": 2}) / "more"
+    os.symlink(extra, root / "cat" / "linked")
+    os.symlink(root / "cat", root / "cat" / "loop")  # a loop must not hang the scan
+    with pytest.warns(dataset.DatasetWarning):
+        index = dataset.scan_image_dir(str(root))
+    assert sum(r.relpath.startswith("cat/linked/") for r in index.records) == 2
+
+
+def test_unwritable_bottleneck_dir_is_a_clear_error(tmp_path, standin_module):
+    from retrain import architectures, hub_modules
+    from retrain.bottlenecks import BottleneckCache
+    spec = architectures.with_overrides(architectures.get("mobilenet_0.25_224"), input_size=32, feature_size=8)
+    module = hub_modules.resolve_module(spec, standin_module)
+    root = make_image_folder(tmp_path / "images", {"cat": 2, "fish": 2})
+    with pytest.warns(dataset.DatasetWarning):
+        index = dataset.scan_image_dir(str(root))
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(DatasetError, match="writable folder"):
+        BottleneckCache(str(not_a_folder / "cache"), module, spec).compute(list(index.records), progress=False)
