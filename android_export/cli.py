@@ -25,7 +25,8 @@ def _formats(value: str) -> tuple:
 
 def _export_options(func):
     options = [
-        flag("--opset", type=int, default=15, show_default=True, help="ONNX opset."),
+        flag("--opset", type=click.IntRange(9, 18), default=15, show_default=True,
+             help="ONNX opset (tf2onnx 1.17 converts 9 to 18)."),
         flag("--calibration_dir", type=click.Path(exists=True, file_okay=False), default=None,
              help="Images to calibrate int8 on when the training images (splits.json) are not here."),
         flag("--calibration_images", type=int, default=200, show_default=True,

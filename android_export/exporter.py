@@ -27,6 +27,7 @@ TFLITE_FORMATS = {"tflite": ("model.tflite", "float32"), "tflite_fp16": ("model_
                   "tflite_int8": ("model_int8.tflite", "int8")}
 FORMATS = (*TFLITE_FORMATS, "onnx", "frozen_graph", "saved_model")
 ONNX_FILE = "model.onnx"
+ONNX_OPSETS = (9, 18)  # what tf2onnx 1.17 converts
 GRAPH_FILE = "retrained_graph.pb"
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
@@ -67,6 +68,9 @@ class ExportConfig:
         if unknown or not self.formats:
             raise ConfigError(f"Unknown export format(s) {', '.join(unknown) or '(none given)'}; choose from "
                               f"{', '.join(FORMATS)}.")
+        if not ONNX_OPSETS[0] <= self.opset <= ONNX_OPSETS[1]:
+            raise ConfigError(f"--opset {self.opset}: tf2onnx 1.17 converts opsets {ONNX_OPSETS[0]} to "
+                              f"{ONNX_OPSETS[1]} (default 15).")
         if self.calibration_images < 1 or self.max_test_images < 1 or self.tolerance <= 0:
             raise ConfigError("--calibration_images and --max_test_images must be at least 1, --tolerance > 0.")
 
@@ -123,7 +127,13 @@ def read_model_dir(model_dir: str) -> ModelDir:
     if missing:
         raise QdretrainError(f"{model_dir} is not a qdretrain model dir: missing {', '.join(missing)}. Pass "
                              f"the --output_dir of a finished `qdretrain train` run.")
-    info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
+    try:
+        info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
+        for key in ("input_height", "input_width", "input_mean", "input_std"):
+            float(info[key])
+    except (ValueError, KeyError, TypeError) as error:
+        raise QdretrainError(f"{model_dir}/model_info.json is damaged ({type(error).__name__}: {error}). "
+                             f"Re-run training to write it again.") from None
     labels = tuple(outputs.read_labels(os.path.join(model_dir, outputs.LABELS_FILE)))
     if int(info.get("label_count", len(labels))) != len(labels):
         raise QdretrainError(f"model_info.json says {info['label_count']} labels but retrained_labels.txt has "
@@ -231,10 +241,12 @@ def write_artifacts(keras_model, model: ModelDir, config: ExportConfig) -> dict:
             outputs.atomic_write_bytes(path, graph_def_to_onnx(graph_def, model.output_name, config.opset))
         elif name == "frozen_graph":
             path = os.path.join(out, GRAPH_FILE)
-            # Training already wrote it into the model dir; re-freeze when it is absent or goes elsewhere.
-            if not os.path.exists(path):
+            # Training already wrote it into the model dir; anywhere else, always write a fresh one
+            # (an older model's graph or labels there must never be verified or shipped instead).
+            in_model_dir = os.path.abspath(out) == os.path.abspath(model.path)
+            if not in_model_dir or not os.path.exists(path):
                 frozen_graph.write_frozen_graph(keras_model, path, model.output_name)
-            if not os.path.exists(os.path.join(out, outputs.LABELS_FILE)):
+            if not in_model_dir or not os.path.exists(os.path.join(out, outputs.LABELS_FILE)):
                 outputs.write_labels(model.labels, os.path.join(out, outputs.LABELS_FILE))
         else:  # saved_model
             path = os.path.join(out, SAVED_MODEL_DIR)

@@ -63,6 +63,10 @@ def load_pixels(path: str, height: int, width: int) -> np.ndarray:
     Raises:
       QdretrainError: unreadable or not an image.
     """
+    composited = _on_white_if_transparent(path)
+    if composited is not None:
+        from retrain.tfcompat import tf
+        return np.clip(tf.image.resize(composited, [height, width], method="bilinear").numpy(), 0.0, 255.0)
     if height == width:
         from retrain.architectures import INPUT_MEAN, INPUT_STD
         from retrain.images import load_image_file
@@ -84,12 +88,31 @@ def load_pixels(path: str, height: int, width: int) -> np.ndarray:
     return np.clip(tf.image.resize(pixels, [height, width], method="bilinear").numpy(), 0.0, 255.0)
 
 
+def _on_white_if_transparent(path: str) -> Optional[np.ndarray]:
+    """RGB pixels of an image with transparency, composited on white; None for an opaque image.
+
+    A canvas drawing saved as a PNG is often black strokes on a *transparent* background; dropping
+    alpha (what decoders do) would make it black on black. Doodles are drawn on white, so composite.
+    """
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("RGBA", "LA", "PA") and not (image.mode == "P" and "transparency" in image.info):
+                return None
+            rgba = image.convert("RGBA")
+    except OSError as error:
+        raise QdretrainError(f"Cannot read image {path}: {error}") from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), np.float32)
+
+
 def list_image_files(folder: str) -> list[str]:
-    """Image files under `folder` (recursive), sorted."""
+    """Image files under `folder` (recursive), sorted; hidden files (e.g. macOS `._x.jpg`) skipped."""
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
     return found
 
 
@@ -139,7 +162,9 @@ def _load_source_pixels(source: str, height: int, width: int) -> np.ndarray:
         from retrain import quickdraw_source
         from retrain.tfcompat import tf
         path, row = source.rsplit("#", 1)
-        drawing = quickdraw_source.read_drawings(path, [int(row)])[int(row)]
+        drawing = _QUICKDRAW_ROWS.pop((path, int(row)), None)
+        if drawing is None:
+            drawing = quickdraw_source.read_drawings(path, [int(row)])[int(row)]
         pixels = quickdraw_source.render(drawing).astype(np.float32)
         return np.clip(tf.image.resize(pixels, [height, width], method="bilinear").numpy(), 0.0, 255.0)
     return load_pixels(source, height, width)
@@ -162,8 +187,35 @@ def load_items(items: Sequence[tuple[str, Optional[str]]], labels: Sequence[str]
     if limit is not None and len(items) > limit:
         order = np.random.default_rng(seed).permutation(len(items))[:limit]
         items = [items[i] for i in sorted(order)]
-    images = np.zeros((len(items), height, width, 3), np.float32)
-    for i, (source, _) in enumerate(items):
-        images[i] = (_load_source_pixels(source, height, width) - mean) / std
-    indices = np.array([label_index(label, labels) for _, label in items], dtype=np.int64)
-    return LabelledImages(names=tuple(s for s, _ in items), images=images, label_indices=indices)
+    _prefetch_quickdraw_rows(items)
+    kept, pixels = [], []
+    for source, label in items:
+        try:
+            pixels.append((_load_source_pixels(source, height, width) - mean) / std)
+            kept.append((source, label))
+        except QdretrainError as error:
+            # One unreadable file must not stop a whole check; say which and go on.
+            import warnings
+            warnings.warn(f"skipped {error}", stacklevel=2)
+    images = np.stack(pixels).astype(np.float32) if pixels else np.zeros((0, height, width, 3), np.float32)
+    indices = np.array([label_index(label, labels) for _, label in kept], dtype=np.int64)
+    return LabelledImages(names=tuple(s for s, _ in kept), images=images, label_indices=indices)
+
+
+_QUICKDRAW_ROWS: dict = {}
+
+
+def _prefetch_quickdraw_rows(items) -> None:
+    """Reads every QuickDraw row needed from each file in one pass (an .ndjson file is scanned whole
+    per read, so row-by-row reads of 700 drawings would scan a 100 MB file 700 times)."""
+    from retrain import quickdraw_source
+    wanted: dict[str, set[int]] = {}
+    for source, _ in items:
+        if "#" in source and not os.path.exists(source):
+            path, row = source.rsplit("#", 1)
+            wanted.setdefault(path, set()).add(int(row))
+    for path, rows in wanted.items():
+        missing = sorted(r for r in rows if (path, r) not in _QUICKDRAW_ROWS)
+        if missing:
+            for row, drawing in quickdraw_source.read_drawings(path, missing).items():
+                _QUICKDRAW_ROWS[(path, row)] = drawing

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Optional, Sequence
 
+import click
 import numpy as np
 
 from retrain.errors import QdretrainError
@@ -89,13 +90,19 @@ def resolve_labels(artifact: str, labels_path: Optional[str]) -> list[str]:
     from retrain import outputs
     if labels_path:
         return outputs.read_labels(labels_path)
+    # The artifact's own folder first, then its embedded labels, and only then the parent folder:
+    # app/model.tflite must not take ../retrained_labels.txt over app/labels.txt.
+    folder = artifact if os.path.isdir(artifact) else os.path.dirname(os.path.abspath(artifact))
+    for name in LABEL_FILES:
+        if os.path.exists(os.path.join(folder, name)):
+            return outputs.read_labels(os.path.join(folder, name))
+    meta = _tflite_metadata(artifact)
+    if meta and meta.get("labels"):
+        return list(meta["labels"])
     for name in LABEL_FILES:
         found = _beside(artifact, name)
         if found:
             return outputs.read_labels(found)
-    meta = _tflite_metadata(artifact)
-    if meta and meta.get("labels"):
-        return list(meta["labels"])
     raise QdretrainError(f"No labels file found beside {artifact}. Pass --labels retrained_labels.txt.")
 
 
@@ -126,7 +133,14 @@ def classify(runner, paths: Sequence[str], labels: Sequence[str], contract: Inpu
     from android_export.images import load_pixels
     predictions = []
     for path in paths:
-        batch = ((load_pixels(path, contract.height, contract.width) - contract.mean) / contract.std)[None]
+        try:
+            pixels = load_pixels(path, contract.height, contract.width)
+        except QdretrainError as error:
+            if len(paths) == 1:
+                raise
+            click.echo(f"skipped: {error}", err=True)  # one bad file must not stop a folder
+            continue
+        batch = ((pixels - contract.mean) / contract.std)[None]
         start = time.perf_counter()
         scores = runner.predict(batch.astype(np.float32))[0]
         seconds = time.perf_counter() - start

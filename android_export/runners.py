@@ -122,7 +122,11 @@ class TFLiteRunner(Runner):
 
     def predict(self, batch):
         batch = np.asarray(batch, np.float32)
-        if self.quantized_input:
+        if self.quantized_input and self.input["dtype"] == np.uint8:
+            # What an app feeds the uint8 model: the raw 0-255 pixels (undo the [-1, 1] normalisation),
+            # not values re-quantized with the model's own scale, so verification tests the contract.
+            batch = np.clip(np.round(batch * 127.5 + 127.5), 0, 255).astype(np.uint8)
+        elif self.quantized_input:
             scale, zero_point = self.input["quantization"]
             info = np.iinfo(self.input["dtype"])
             batch = np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(self.input["dtype"])

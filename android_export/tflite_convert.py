@@ -53,6 +53,12 @@ def convert(model, precision: str,
             raise ValueError("int8 conversion needs calibration images (real training images).")
 
         def representative_dataset():
+            # An all-black and an all-white image first pin the input range to exactly [-1, 1], so
+            # the uint8 input's scale is 2/255 with zero point ~128: an app then feeds raw 0-255
+            # pixels, whatever pixel values the calibration images happen to contain.
+            first = np.asarray(next(iter(calibration_images())), np.float32)
+            for value in (-1.0, 1.0):
+                yield [np.full((1, *first.shape), value, np.float32)]
             for image in calibration_images():
                 yield [np.asarray(image, np.float32)[None]]
 
@@ -62,4 +68,29 @@ def convert(model, precision: str,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    return bytes(converter.convert())
+    converted = bytes(converter.convert())
+    if precision == "int8":
+        check_raw_pixel_input(converted)
+    return converted
+
+
+RAW_PIXEL_SCALE = 2.0 / 255.0
+
+
+def check_raw_pixel_input(model_bytes: bytes) -> None:
+    """The int8 model's uint8 input must mean raw pixels: scale 2/255 and zero point 127 or 128.
+
+    Raises:
+      ExportVerificationError: calibration did not pin the range (an app feeding raw bytes would get
+        wrong answers).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    from retrain.errors import ExportVerificationError
+    details = Interpreter(model_content=model_bytes).get_input_details()[0]
+    scale, zero_point = details["quantization"]
+    if abs(scale - RAW_PIXEL_SCALE) > 0.01 * RAW_PIXEL_SCALE or zero_point not in (127, 128):
+        raise ExportVerificationError(
+            f"The int8 model's input quantization is scale {scale:.6f}, zero point {zero_point}; an app "
+            f"feeding raw 0-255 pixels needs scale {RAW_PIXEL_SCALE:.6f} and zero point 127/128. "
+            f"Re-export; if it persists, report it with your calibration images.")

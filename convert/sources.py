@@ -203,6 +203,10 @@ def open_bitmaps(path: Path | str) -> np.ndarray:
     if size < needed:
         raise SourceError(f"{path} is truncated: its header promises {rows} drawings ({needed} bytes) "
                           f"but it has {size} bytes. Download it again.")
+    if fortran_order and shape[1:] != (BITMAP_PIXELS,):
+        # Mapping a Fortran-ordered (N, 28, 28) file as (N, 784) would transpose every drawing.
+        raise SourceError(f"{path} is a Fortran-ordered {shape} array; save it in C order "
+                          f"(np.save(path, np.ascontiguousarray(a))) or as (N, 784).")
     return np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(rows, BITMAP_PIXELS),
                      order="F" if fortran_order else "C")
 
