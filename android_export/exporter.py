@@ -162,9 +162,11 @@ def test_images(model: ModelDir, config: ExportConfig):
     from android_export import images
     height, width = model.size
     mean, std = model.mean_std
-    items, source = images.split_items(model.path, "testing"), "the test split in splits.json"
-    if not items and config.test_dir:
+    # An explicit --test_dir wins; else the held-back split the model was trained with.
+    if config.test_dir:
         items, source = images.folder_items(config.test_dir), f"--test_dir {config.test_dir}"
+    else:
+        items, source = images.split_items(model.path, "testing"), "the test split in splits.json"
     if items:
         data = images.load_items(items, model.labels, height, width, mean, std, config.max_test_images, config.seed)
         return data, source
@@ -186,9 +188,11 @@ def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
     from android_export import images
     height, width = model.size
     mean, std = model.mean_std
-    items = images.split_items(model.path, "training")
-    if not items and config.calibration_dir:
-        items = images.folder_items(config.calibration_dir)
+    # An explicit --calibration_dir wins; else the training images of the run.
+    if config.calibration_dir:
+        items, source = images.folder_items(config.calibration_dir), f"--calibration_dir {config.calibration_dir}"
+    else:
+        items, source = images.split_items(model.path, "training"), "training images"
     if not items:
         raise QdretrainError(
             "int8 export needs real images to calibrate on: the training images listed in splits.json are "
@@ -196,7 +200,10 @@ def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
             "tflite_int8 out of --formats.")
     data = images.load_items(items, model.labels, height, width, mean, std, config.calibration_images,
                              config.seed)
-    _echo(f"Calibrating int8 on {len(data)} training images.")
+    _echo(f"Calibrating int8 on {len(data)} {source}.")
+    if len(data) < 50:
+        _echo(f"WARNING: only {len(data)} calibration images; int8 accuracy may suffer (a few hundred "
+              f"typical images are best).")
     return lambda: iter(data.images)
 
 
