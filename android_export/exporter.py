@@ -293,10 +293,31 @@ def verify_artifacts(artifacts: dict, reference_scores: np.ndarray, data, tolera
     for name, path in artifacts.items():
         precision = TFLITE_FORMATS[name][1] if name in TFLITE_FORMATS else "float32"
         kind = "tflite" if name in TFLITE_FORMATS else name
-        scores = runner_for(name, path, output_name).predict_in_batches(data.images)
-        checks.append(verify.check(name, path, RUNTIMES[kind], precision, _size(path), reference_scores, scores,
-                                   data.label_indices if data.has_labels else None, tolerance))
+        try:
+            scores = runner_for(name, path, output_name).predict_in_batches(data.images)
+            checks.append(verify.check(name, path, RUNTIMES[kind], precision, _size(path), reference_scores,
+                                       scores, data.label_indices if data.has_labels else None, tolerance))
+        except Exception as error:  # an artifact its runtime cannot load or run fails its check, loudly
+            _echo(f"{name}: {RUNTIMES[kind]} could not run {path} ({type(error).__name__}: {error})")
+            checks.append(verify.ArtifactCheck(
+                name=name, path=path, runtime=RUNTIMES[kind], precision=precision, held_to_tolerance=True,
+                size_bytes=_size(path) if os.path.exists(path) else 0, max_abs_diff=float("inf"),
+                top1_agreement=0.0, accuracy=None, passed=False))
     return checks
+
+
+def forget_exports(out: str, formats) -> None:
+    """Drops model_info.json's "exports" entries for formats about to be re-exported, so an export
+    interrupted half-way never leaves a claim that an unverified file was verified."""
+    from retrain import outputs
+    path = os.path.join(out, outputs.MODEL_INFO_FILE)
+    if not os.path.exists(path):
+        return
+    info = outputs.read_json(path)
+    exports = info.get("exports", {})
+    if any(name in exports for name in formats):
+        info["exports"] = {k: v for k, v in exports.items() if k not in formats}
+        outputs.write_json(info, path)
 
 
 def raise_if_failed(checks, tolerance: float) -> None:
@@ -337,7 +358,8 @@ def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) ->
         "checks": [dataclasses.asdict(c) for c in report.checks], "quantization": report.quantization,
     }, os.path.join(config.out, REPORT_FILE))
     info = dict(model.info)
-    exports = dict(info.get("exports", {}))
+    # Entries for the formats just exported are replaced by this run's results, failures dropped.
+    exports = {k: v for k, v in info.get("exports", {}).items() if k not in report.artifacts}
     for c in report.checks:
         if not c.passed:
             continue
@@ -365,7 +387,14 @@ def run_export(config: ExportConfig) -> ExportReport:
         from android_export.onnx_export import require_onnx
         for package in ("tf2onnx", "onnx", "onnxruntime"):
             require_onnx(package)
-    reference = KerasRunner(model.saved_model)
+    try:
+        reference = KerasRunner(model.saved_model)
+    except Exception as error:
+        raise QdretrainError(f"Cannot load the trained model in {model.saved_model} ({type(error).__name__}: "
+                             f"{error}). It is damaged or incomplete: re-run training.") from None
+    forget_exports(config.out, config.formats)
+    model = dataclasses.replace(model, info={**model.info, "exports": {
+        k: v for k, v in model.info.get("exports", {}).items() if k not in config.formats}})
     artifacts = write_artifacts(reference.model, model, config)
     data, source = test_images(model, config)
     reference_scores = reference.predict_in_batches(data.images)

@@ -78,3 +78,19 @@ def test_fortran_ordered_3d_bitmaps_are_refused(tmp_path):
     np.save(tmp_path / "cat.npy", drawings)
     with pytest.raises(SourceError, match="Fortran"):
         open_bitmaps(tmp_path / "cat.npy")
+
+
+def test_an_artifact_its_runtime_cannot_load_fails_its_check(exported_model_dir, tmp_path):
+    from android_export import exporter, images
+    from retrain import outputs
+    broken = tmp_path / "model.tflite"
+    broken.write_bytes(b"TFL3 but not really a model")
+    data = images.LabelledImages(("a",), np.zeros((1, 32, 32, 3), np.float32), np.array([0]))
+    checks = exporter.verify_artifacts({"tflite": str(broken)}, np.full((1, 3), 1 / 3, np.float32), data, 1e-3)
+    assert len(checks) == 1 and not checks[0].passed and checks[0].max_abs_diff == float("inf")
+    # A re-export first forgets the old "verified" claims for the formats it redoes.
+    info_path = tmp_path / "model_info.json"
+    outputs.write_json({"exports": {"tflite": {"file": "model.tflite"}, "onnx": {"file": "model.onnx"}}},
+                       str(info_path))
+    exporter.forget_exports(str(tmp_path), ("tflite",))
+    assert outputs.read_json(str(info_path))["exports"] == {"onnx": {"file": "model.onnx"}}
