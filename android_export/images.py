@@ -97,6 +97,8 @@ def _on_white_if_transparent(path: str) -> Optional[np.ndarray]:
     from PIL import Image
     try:
         with Image.open(path) as image:
+            if image.format == "BMP":  # as in training: 32-bit BMPs usually leave alpha 0, so ignore it
+                return None
             if image.mode not in ("RGBA", "LA", "PA") and not (image.mode == "P" and "transparency" in image.info):
                 return None
             rgba = image.convert("RGBA")

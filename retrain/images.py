@@ -16,7 +16,7 @@ from retrain.architectures import INPUT_MEAN, INPUT_STD
 
 # Part of the bottleneck cache key: bump when decoding/resizing/normalisation below changes, so
 # features computed the old way are never reused.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2  # 2: transparent PNG/GIF pixels composited on white
 
 
 def pixels_to_input(pixels, size: int):
@@ -40,13 +40,34 @@ def pixels_to_input(pixels, size: int):
 def decode_and_resize(image_bytes, size: int):
     """Encoded JPEG/PNG/BMP/GIF bytes (scalar string tensor) -> float32 [size, size, 3] in [-1, 1].
 
-    Grayscale and RGBA images become RGB (alpha dropped); an animated GIF gives its first frame.
-    Usable inside tf.data / tf.function. A corrupt image raises tf.errors.InvalidArgumentError when run.
+    Grayscale images become RGB; transparent pixels (PNG/GIF alpha) are composited on white, because a
+    doodle saved from a drawing canvas is often black strokes on a transparent background, and dropping
+    alpha would make it black on black. (BMP alpha is ignored: 32-bit BMPs usually leave it 0.) An
+    animated GIF gives its first frame. Usable inside tf.data / tf.function. A corrupt image raises
+    tf.errors.InvalidArgumentError when run.
     """
     from retrain.tfcompat import tf
-    pixels = tf.io.decode_image(image_bytes, channels=3, expand_animations=False, dtype=tf.uint8)
-    pixels.set_shape([None, None, 3])
-    return pixels_to_input(pixels, size)
+    pixels = tf.io.decode_image(image_bytes, channels=0, expand_animations=False, dtype=tf.uint8)
+    is_bmp = tf.equal(tf.strings.substr(image_bytes, 0, 2), "BM")
+    rgb = _rgb_on_white(tf.cast(pixels, tf.float32), is_bmp)
+    rgb.set_shape([None, None, 3])
+    return pixels_to_input(rgb, size)
+
+
+def _rgb_on_white(pixels, ignore_alpha):
+    """[h, w, 1|2|3|4] float pixels -> [h, w, 3] RGB, any alpha composited on white (unless ignored)."""
+    from retrain.tfcompat import tf
+
+    def on_white(rgb, alpha):
+        opacity = alpha / 255.0
+        return tf.where(ignore_alpha, rgb, rgb * opacity + 255.0 * (1.0 - opacity))
+
+    return tf.switch_case(tf.shape(pixels)[-1] - 1, [
+        lambda: tf.image.grayscale_to_rgb(pixels[..., :1]),
+        lambda: on_white(tf.image.grayscale_to_rgb(pixels[..., :1]), pixels[..., 1:2]),
+        lambda: pixels[..., :3],
+        lambda: on_white(pixels[..., :3], pixels[..., 3:4]),
+    ])
 
 
 def load_image_file(path: str, size: int):

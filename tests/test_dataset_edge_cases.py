@@ -59,3 +59,34 @@ def test_unwritable_bottleneck_dir_is_a_clear_error(tmp_path, standin_module):
     not_a_folder.write_text("x")
     with pytest.raises(DatasetError, match="writable folder"):
         BottleneckCache(str(not_a_folder / "cache"), module, spec).compute(list(index.records), progress=False)
+
+
+def test_transparent_png_trains_as_strokes_on_white(tmp_path):
+    from retrain.images import load_image_file
+    canvas = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    canvas.paste((0, 0, 0, 255), (8, 14, 24, 18))  # black stroke, transparent background
+    canvas.save(tmp_path / "doodle.png")
+    image = load_image_file(str(tmp_path / "doodle.png"), 32)
+    assert np.allclose(image[0, 0], 1.0)          # background: white, i.e. +1 after normalisation
+    assert image[16, 16].max() < -0.9             # stroke: black, i.e. -1
+    Image.new("LA", (32, 32), (0, 0)).save(tmp_path / "clear.png")
+    assert np.allclose(load_image_file(str(tmp_path / "clear.png"), 32), 1.0)
+
+
+def test_32_bit_bmp_alpha_is_ignored(tmp_path):
+    from retrain.images import load_image_file
+    # Pillow writes RGBA BMPs with a real alpha channel; 0 here would whiten a composited image.
+    Image.new("RGBA", (16, 16), (10, 200, 30, 0)).save(tmp_path / "x.bmp")
+    image = load_image_file(str(tmp_path / "x.bmp"), 16)
+    np.testing.assert_allclose(image[0, 0], (np.array([10, 200, 30]) - 127.5) / 127.5, atol=1e-5)
+
+
+def test_opaque_images_decode_as_before(tmp_path):
+    from retrain.images import load_image_file
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, size=(20, 20, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    Image.fromarray(pixels[..., 0]).save(tmp_path / "g.png")
+    np.testing.assert_allclose(load_image_file(str(tmp_path / "x.png"), 20), (pixels - 127.5) / 127.5, atol=1e-5)
+    gray = load_image_file(str(tmp_path / "g.png"), 20)
+    np.testing.assert_allclose(gray[..., 1], (pixels[..., 0] - 127.5) / 127.5, atol=1e-5)
