@@ -73,9 +73,6 @@ class TrainConfig:
         if bool(self.image_dir) == bool(self.quickdraw_dir):
             raise ConfigError("Pass exactly one of --image_dir (folders of images, one per label) or "
                               "--quickdraw_dir (QuickDraw .npy/.ndjson files).")
-        if self.fine_tune and self.quickdraw_dir:
-            raise ConfigError("--fine_tune reads image files: convert the QuickDraw files first "
-                              "(`qdretrain convert ... --output_dir Output`) and pass --image_dir Output.")
         if not 0 <= self.testing_percentage < 100 or not 0 <= self.validation_percentage < 100 or \
                 self.testing_percentage + self.validation_percentage >= 100:
             raise ConfigError("--testing_percentage and --validation_percentage must each be in [0, 100) "

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from retrain.errors import ConfigError, DatasetError
+from retrain.errors import DatasetError
 from retrain.tfcompat import keras, tf
 
 
@@ -30,26 +30,53 @@ def augmenter(seed: int, flip_left_right: bool) -> keras.Sequential:
     return keras.Sequential(layers, name="augmentation")
 
 
+def render_drawings(records) -> np.ndarray:
+    """QuickDraw records as uint8 RGB pixels [n, h, w, 3], one read per source file (~12 KB each).
+
+    Raises:
+      DatasetError: a file can no longer be read (it changed since the scan).
+    """
+    from retrain import quickdraw_source
+    by_source: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        by_source.setdefault(record.source, []).append(i)
+    pixels = [None] * len(records)
+    for source, indices in by_source.items():
+        try:
+            read = quickdraw_source.read_drawings(source, [records[i].row for i in indices])
+            for i in indices:
+                pixels[i] = quickdraw_source.render(read[records[i].row])
+        except Exception as error:
+            raise DatasetError(f"Cannot read drawings from {source} any more ({type(error).__name__}: "
+                               f"{error}); did it change during the run? Rerun the same command.") from None
+    return np.stack(pixels).astype(np.uint8)
+
+
 def image_dataset(records, num_classes: int, size: int, batch_size: int, training: bool, seed: int,
                   augment: keras.Sequential = None, shuffle: bool = False) -> tf.data.Dataset:
     """Decoded, resized, normalised ([-1, 1]) image batches with one-hot labels.
 
-    Undecodable files are dropped (the scan already listed them), never a crash.
+    Image files are decoded as they stream (undecodable ones are dropped: the scan already listed
+    them); QuickDraw rows (--quickdraw_dir) are rendered once up front, at convert's default 64 px.
     """
-    from retrain.images import decode_and_resize
-    if any(r.row is not None for r in records):
-        raise ConfigError("--fine_tune reads image files: convert the QuickDraw files first "
-                          "(`qdretrain convert ... --output_dir Output`) and pass --image_dir Output.")
-    paths = [r.source for r in records]
+    from retrain.images import decode_and_resize, pixels_to_input
     labels = np.array([r.label_index for r in records], dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    drawings = any(r.row is not None for r in records)
+    if drawings:
+        ds = tf.data.Dataset.from_tensor_slices((render_drawings(records), labels))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(([r.source for r in records], labels))
     if training or shuffle:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(records), seed=seed, reshuffle_each_iteration=True)
     if training:
         ds = ds.repeat()
-    ds = ds.map(lambda p, y: (decode_and_resize(tf.io.read_file(p), size), tf.one_hot(y, num_classes)),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.ignore_errors()
+    if drawings:
+        ds = ds.map(lambda p, y: (pixels_to_input(p, size), tf.one_hot(y, num_classes)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda p, y: (decode_and_resize(tf.io.read_file(p), size), tf.one_hot(y, num_classes)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.ignore_errors()
     ds = ds.batch(batch_size, drop_remainder=training)
     if training and augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -219,3 +219,22 @@ def test_backup_of_another_run_is_refused(tmp_path, standin_module):
     with pytest.raises(Exception, match="other settings"):
         pipeline.check_backup(str(backup), {"steps": 200}, is_chief=True)
     pipeline.check_backup(str(backup), {"steps": 100}, is_chief=True)  # same run: resumes
+
+
+def test_fine_tune_straight_from_quickdraw_files(tmp_path, standin_module):
+    rng = np.random.default_rng(1)
+    source = tmp_path / "qd"
+    source.mkdir()
+    for label, offset in (("cat", 0), ("sea turtle", 14)):
+        bitmaps = np.zeros((30, 28, 28), np.uint8)
+        bitmaps[:, offset:offset + 14, :] = rng.integers(100, 255, size=(30, 14, 28))
+        np.save(source / f"{label}.npy", bitmaps.reshape(30, 784))
+    result = CliRunner().invoke(cli, [
+        "--quickdraw_dir", str(source), "--tfhub_module", standin_module, "--input_size", "32",
+        "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
+        "--how_many_training_steps", "20", "--eval_step_interval", "10", "--train_batch_size", "8",
+        "--fine_tune", "--fine_tune_steps", "20", "--fine_tune_batch_size", "8"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    history = json.loads((tmp_path / "m" / "training_history.json").read_text())
+    assert history["steps"][-1] == 40
+    assert not list(tmp_path.rglob("*.jpg"))
