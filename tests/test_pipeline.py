@@ -135,14 +135,19 @@ def test_fine_tune_trains_backbone_and_writes_outputs(tmp_path, standin_module):
     assert history["steps"][-1] == 40
 
 
-def test_quickdraw_dir_trains_without_writing_jpgs(tmp_path, standin_module):
-    rng = np.random.default_rng(0)
-    source = tmp_path / "qd"
-    source.mkdir()
+def _quickdraw_files(folder, count: int, prefix: str = "", seed: int = 0):
+    """Two fake numpy_bitmap classes whose ink sits in different halves (separable on any features)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
     for label, offset in (("cat", 0), ("sea turtle", 14)):
-        bitmaps = np.zeros((40, 28, 28), np.uint8)
-        bitmaps[:, offset:offset + 14, :] = rng.integers(100, 255, size=(40, 14, 28))
-        np.save(source / f"full_numpy_bitmap_{label}.npy", bitmaps.reshape(40, 784))
+        bitmaps = np.zeros((count, 28, 28), np.uint8)
+        bitmaps[:, offset:offset + 14, :] = rng.integers(100, 255, size=(count, 14, 28))
+        np.save(folder / f"{prefix}{label}.npy", bitmaps.reshape(count, 784))
+    return folder
+
+
+def test_quickdraw_dir_trains_without_writing_jpgs(tmp_path, standin_module):
+    source = _quickdraw_files(tmp_path / "qd", 40, prefix="full_numpy_bitmap_")
     result = CliRunner().invoke(cli, [
         "--quickdraw_dir", str(source), "--quickdraw_per_class", "30", "--tfhub_module", standin_module,
         "--input_size", "32", "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
@@ -222,13 +227,7 @@ def test_backup_of_another_run_is_refused(tmp_path, standin_module):
 
 
 def test_fine_tune_straight_from_quickdraw_files(tmp_path, standin_module):
-    rng = np.random.default_rng(1)
-    source = tmp_path / "qd"
-    source.mkdir()
-    for label, offset in (("cat", 0), ("sea turtle", 14)):
-        bitmaps = np.zeros((30, 28, 28), np.uint8)
-        bitmaps[:, offset:offset + 14, :] = rng.integers(100, 255, size=(30, 14, 28))
-        np.save(source / f"{label}.npy", bitmaps.reshape(30, 784))
+    source = _quickdraw_files(tmp_path / "qd", 30, seed=1)
     result = CliRunner().invoke(cli, [
         "--quickdraw_dir", str(source), "--tfhub_module", standin_module, "--input_size", "32",
         "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
