@@ -153,8 +153,16 @@ def _size(path: str) -> int:
     return os.path.getsize(path)
 
 
+def _items(model: ModelDir, folder: Optional[str], option: str, split: str, split_source: str):
+    """(items, where they came from): an explicit folder option wins over the run's own split."""
+    from android_export import images
+    if folder:
+        return images.folder_items(folder), f"{option} {folder}"
+    return images.split_items(model.path, split), split_source
+
+
 def test_images(model: ModelDir, config: ExportConfig):
-    """The verification images: the test split, else --test_dir, else random inputs (with a warning).
+    """The verification images: --test_dir, else the test split, else random inputs (with a warning).
 
     Returns:
       (LabelledImages, description of where they came from).
@@ -162,11 +170,7 @@ def test_images(model: ModelDir, config: ExportConfig):
     from android_export import images
     height, width = model.size
     mean, std = model.mean_std
-    # An explicit --test_dir wins; else the held-back split the model was trained with.
-    if config.test_dir:
-        items, source = images.folder_items(config.test_dir), f"--test_dir {config.test_dir}"
-    else:
-        items, source = images.split_items(model.path, "testing"), "the test split in splits.json"
+    items, source = _items(model, config.test_dir, "--test_dir", "testing", "the test split in splits.json")
     if items:
         data = images.load_items(items, model.labels, height, width, mean, std, config.max_test_images, config.seed)
         return data, source
@@ -180,7 +184,7 @@ def test_images(model: ModelDir, config: ExportConfig):
 
 
 def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
-    """A callable yielding int8 calibration images: training images, else --calibration_dir.
+    """A callable yielding int8 calibration images: --calibration_dir, else the training images.
 
     Raises:
       QdretrainError: neither is available.
@@ -188,11 +192,7 @@ def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
     from android_export import images
     height, width = model.size
     mean, std = model.mean_std
-    # An explicit --calibration_dir wins; else the training images of the run.
-    if config.calibration_dir:
-        items, source = images.folder_items(config.calibration_dir), f"--calibration_dir {config.calibration_dir}"
-    else:
-        items, source = images.split_items(model.path, "training"), "training images"
+    items, source = _items(model, config.calibration_dir, "--calibration_dir", "training", "training images")
     if not items:
         raise QdretrainError(
             "int8 export needs real images to calibrate on: the training images listed in splits.json are "

@@ -159,15 +159,23 @@ def split_items(model_dir: str, split: str) -> list[tuple[str, Optional[str]]]:
     return items
 
 
-def _load_source_pixels(source: str, height: int, width: int) -> np.ndarray:
-    if "#" in source and not os.path.exists(source):
-        from retrain import quickdraw_source
+def _is_quickdraw(source: str) -> bool:
+    return "#" in source and not os.path.exists(source)
+
+
+def _render_quickdraw(sources: Sequence[str]) -> dict[str, np.ndarray]:
+    """"<file>#<row>" sources -> rendered uint8 pixels, each file read once (retrain.images)."""
+    from retrain.dataset import ImageRecord
+    from retrain.images import render_drawings
+    records = [ImageRecord(label="", label_index=0, relpath=s, source=s.rsplit("#", 1)[0],
+                           row=int(s.rsplit("#", 1)[1])) for s in sources]
+    return dict(zip(sources, render_drawings(records))) if records else {}
+
+
+def _load_source_pixels(source: str, height: int, width: int, rendered: dict) -> np.ndarray:
+    if source in rendered:
         from retrain.tfcompat import tf
-        path, row = source.rsplit("#", 1)
-        drawing = _QUICKDRAW_ROWS.pop((path, int(row)), None)
-        if drawing is None:
-            drawing = quickdraw_source.read_drawings(path, [int(row)])[int(row)]
-        pixels = quickdraw_source.render(drawing).astype(np.float32)
+        pixels = rendered[source].astype(np.float32)
         return np.clip(tf.image.resize(pixels, [height, width], method="bilinear").numpy(), 0.0, 255.0)
     return load_pixels(source, height, width)
 
@@ -189,11 +197,11 @@ def load_items(items: Sequence[tuple[str, Optional[str]]], labels: Sequence[str]
     if limit is not None and len(items) > limit:
         order = np.random.default_rng(seed).permutation(len(items))[:limit]
         items = [items[i] for i in sorted(order)]
-    _prefetch_quickdraw_rows(items)
+    rendered = _render_quickdraw([source for source, _ in items if _is_quickdraw(source)])
     kept, pixels = [], []
     for source, label in items:
         try:
-            pixels.append((_load_source_pixels(source, height, width) - mean) / std)
+            pixels.append((_load_source_pixels(source, height, width, rendered) - mean) / std)
             kept.append((source, label))
         except QdretrainError as error:
             # One unreadable file must not stop a whole check; say which and go on.
@@ -203,21 +211,3 @@ def load_items(items: Sequence[tuple[str, Optional[str]]], labels: Sequence[str]
     indices = np.array([label_index(label, labels) for _, label in kept], dtype=np.int64)
     return LabelledImages(names=tuple(s for s, _ in kept), images=images, label_indices=indices)
 
-
-_QUICKDRAW_ROWS: dict = {}
-
-
-def _prefetch_quickdraw_rows(items) -> None:
-    """Reads every QuickDraw row needed from each file in one pass (an .ndjson file is scanned whole
-    per read, so row-by-row reads of 700 drawings would scan a 100 MB file 700 times)."""
-    from retrain import quickdraw_source
-    wanted: dict[str, set[int]] = {}
-    for source, _ in items:
-        if "#" in source and not os.path.exists(source):
-            path, row = source.rsplit("#", 1)
-            wanted.setdefault(path, set()).add(int(row))
-    for path, rows in wanted.items():
-        missing = sorted(r for r in rows if (path, r) not in _QUICKDRAW_ROWS)
-        if missing:
-            for row, drawing in quickdraw_source.read_drawings(path, missing).items():
-                _QUICKDRAW_ROWS[(path, row)] = drawing

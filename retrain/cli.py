@@ -14,7 +14,7 @@ from android_export.cli import android_command, export_command, label_image_comm
 from convert.cli import convert_command, preview_command
 from retrain import __version__, architectures
 from retrain.cache_cli import cache_command
-from retrain.cli_common import flag, user_errors
+from retrain.cli_common import apply_options, data_and_module_options, flag, user_errors
 from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
 from retrain.launch import launch_command
@@ -50,27 +50,7 @@ def cli():
 
 def _train_options(func):
     """retrain.py's flags (underscore and dashed spellings) plus what later tools added."""
-    options = [
-        flag("--image_dir", type=click.Path(exists=True, file_okay=False),
-             help="Folder of labelled images: one subfolder per label (JPEG, PNG, BMP, GIF)."),
-        flag("--quickdraw_dir", type=click.Path(exists=True),
-             help="Instead of --image_dir: QuickDraw .npy/.ndjson files (or a folder of them), read "
-                  "directly with no JPGs written."),
-        flag("--quickdraw_per_class", type=int, default=1000, show_default=True,
-             help="Drawings per class taken from --quickdraw_dir."),
-        flag("--architecture", default=architectures.DEFAULT_ARCHITECTURE, show_default=True,
-             help="Backbone name from the registry (`qdretrain architectures` lists them). "
-                  "mobilenet_0.25_224 ships with qdretrain and works offline."),
-        flag("--tfhub_module", default=None,
-             help="TF-Hub handle or local module folder; overrides the architecture's handle. "
-                  "Downloads go to $TFHUB_CACHE_DIR."),
-        flag("--input_size", type=int, default=None,
-             help="Input side in pixels, only for a --tfhub_module whose size differs from the "
-                  "architecture's."),
-        flag("--bottleneck_dir", default="bottlenecks", show_default=True,
-             help="Cache of feature vectors, reused across runs and safe to share."),
-        flag("--cache_batch_size", type=int, default=32, show_default=True,
-             help="Images per forward pass while caching bottlenecks."),
+    options = data_and_module_options() + [
         flag("--how_many_training_steps", type=int, default=4000, show_default=True,
              help="Training steps (batches)."),
         flag("--learning_rate", type=float, default=0.01, show_default=True),
@@ -132,9 +112,7 @@ def _train_options(func):
              help="After training, also export these formats, comma-separated "
                   "(tflite,tflite_fp16,tflite_dynamic,tflite_int8,onnx) and verify them."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return apply_options(options, func)
 
 
 RETRAIN_PY_DISTORTIONS = ("random_crop", "random_scale", "random_brightness")

@@ -45,3 +45,40 @@ def user_errors(func):
             click.echo("\nInterrupted. Finished work is kept; rerun the same command to go on.", err=True)
             sys.exit(130)
     return wrapper
+
+
+def data_and_module_options() -> list:
+    """The options `train` and `cache` share: where the images are, which module, where the cache is.
+
+    One definition, so both commands accept the same spellings, defaults and help.
+    """
+    from retrain import architectures
+    return [
+        flag("--image_dir", type=click.Path(exists=True, file_okay=False),
+             help="Folder of labelled images: one subfolder per label (JPEG, PNG, BMP, GIF)."),
+        flag("--quickdraw_dir", type=click.Path(exists=True),
+             help="Instead of --image_dir: QuickDraw .npy/.ndjson files (or a folder of them), read "
+                  "directly with no JPGs written."),
+        flag("--quickdraw_per_class", type=int, default=1000, show_default=True,
+             help="Drawings per class taken from --quickdraw_dir."),
+        flag("--architecture", default=architectures.DEFAULT_ARCHITECTURE, show_default=True,
+             help="Backbone name from the registry (`qdretrain architectures` lists them). "
+                  "mobilenet_0.25_224 ships with qdretrain and works offline."),
+        flag("--tfhub_module", default=None,
+             help="TF-Hub handle or local module folder; overrides the architecture's handle. "
+                  "Downloads go to $TFHUB_CACHE_DIR."),
+        flag("--input_size", type=int, default=None,
+             help="Input side in pixels, only for a --tfhub_module whose size differs from the "
+                  "architecture's."),
+        flag("--bottleneck_dir", default="bottlenecks", show_default=True,
+             help="Cache of feature vectors, reused across runs and safe to share."),
+        flag("--cache_batch_size", type=int, default=32, show_default=True,
+             help="Images per forward pass while caching bottlenecks."),
+    ]
+
+
+def apply_options(options: list, func):
+    """Decorates `func` with `options`, first in the list first in --help."""
+    for option in reversed(options):
+        func = option(func)
+    return func

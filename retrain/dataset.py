@@ -312,9 +312,3 @@ def scan_quickdraw_dir(path: str, per_class: int = 1000, seed: int = 0) -> Image
     """
     from retrain import quickdraw_source
     return quickdraw_source.scan(path, per_class=per_class, seed=seed)
-
-
-def load_record_image(record: ImageRecord, size: int):
-    """One record as model input (numpy float32 [size, size, 3] in [-1, 1]); see retrain/images.py."""
-    from retrain.images import load_record_image as load
-    return load(record, size)

@@ -30,28 +30,6 @@ def augmenter(seed: int, flip_left_right: bool) -> keras.Sequential:
     return keras.Sequential(layers, name="augmentation")
 
 
-def render_drawings(records) -> np.ndarray:
-    """QuickDraw records as uint8 RGB pixels [n, h, w, 3], one read per source file (~12 KB each).
-
-    Raises:
-      DatasetError: a file can no longer be read (it changed since the scan).
-    """
-    from retrain import quickdraw_source
-    by_source: dict[str, list[int]] = {}
-    for i, record in enumerate(records):
-        by_source.setdefault(record.source, []).append(i)
-    pixels = [None] * len(records)
-    for source, indices in by_source.items():
-        try:
-            read = quickdraw_source.read_drawings(source, [records[i].row for i in indices])
-            for i in indices:
-                pixels[i] = quickdraw_source.render(read[records[i].row])
-        except Exception as error:
-            raise DatasetError(f"Cannot read drawings from {source} any more ({type(error).__name__}: "
-                               f"{error}); did it change during the run? Rerun the same command.") from None
-    return np.stack(pixels).astype(np.uint8)
-
-
 def image_dataset(records, num_classes: int, size: int, batch_size: int, training: bool, seed: int,
                   augment: keras.Sequential = None, shuffle: bool = False) -> tf.data.Dataset:
     """Decoded, resized, normalised ([-1, 1]) image batches with one-hot labels.
@@ -59,7 +37,7 @@ def image_dataset(records, num_classes: int, size: int, batch_size: int, trainin
     Image files are decoded as they stream (undecodable ones are dropped: the scan already listed
     them); QuickDraw rows (--quickdraw_dir) are rendered once up front, at convert's default 64 px.
     """
-    from retrain.images import decode_and_resize, pixels_to_input
+    from retrain.images import decode_and_resize, pixels_to_input, render_drawings
     labels = np.array([r.label_index for r in records], dtype=np.int32)
     drawings = any(r.row is not None for r in records)
     if drawings:

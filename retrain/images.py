@@ -107,6 +107,37 @@ def load_record_image(record, size: int) -> np.ndarray:
     return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
 
 
+def render_drawings(records: Sequence) -> np.ndarray:
+    """QuickDraw records as uint8 RGB pixels [n, h, w, 3], reading each source file once (an .ndjson
+    file is scanned whole per read, so row-by-row reads would scan it once per drawing).
+
+    Raises:
+      DatasetError: a file can no longer be read (it changed since the scan).
+    """
+    from retrain import quickdraw_source
+    from retrain.errors import DatasetError
+    by_source: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        by_source.setdefault(record.source, []).append(i)
+    pixels = [None] * len(records)
+    for source, indices in by_source.items():
+        try:
+            read = quickdraw_source.read_drawings(source, [records[i].row for i in indices])
+            for i in indices:
+                pixels[i] = quickdraw_source.render(read[records[i].row])
+        except Exception as error:
+            raise DatasetError(f"Cannot read drawings from {source} any more ({type(error).__name__}: "
+                               f"{error}); did it change during the run? Rerun the same command.") from None
+    return np.stack(pixels).astype(np.uint8)
+
+
+def load_record_images(records: Sequence, size: int) -> list[np.ndarray]:
+    """Several records as model inputs (see `load_record_image`), QuickDraw files read once each."""
+    drawings = [r for r in records if r.row is not None]
+    rendered = iter(pixels_to_input(render_drawings(drawings), size).numpy()) if drawings else iter(())
+    return [next(rendered) if r.row is not None else load_image_file(r.source, size) for r in records]
+
+
 def record_images_dataset(records: Sequence, size: int, deterministic: bool = False):
     """A tf.data.Dataset of (index into `records`, float32 [size, size, 3] image) for any records.
 

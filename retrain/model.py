@@ -56,8 +56,3 @@ def build_classifier(spec: ArchitectureSpec, module: ResolvedModule, head: keras
     logits = head(features)
     probabilities = keras.layers.Softmax(name=OUTPUT_NAME)(logits)
     return keras.Model(image, probabilities, name="qdretrain_classifier")
-
-
-def normalize_pixels(pixels):
-    """uint8/float RGB pixels in [0, 255] -> the model's input range. Works on numpy and tf tensors."""
-    return (pixels - INPUT_MEAN) / INPUT_STD

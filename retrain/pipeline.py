@@ -8,7 +8,6 @@ import dataclasses
 import datetime
 import os
 import shutil
-import tempfile
 from typing import Optional
 
 import click
@@ -51,16 +50,22 @@ def resolve_architecture(config: TrainConfig):
 
 def load_index(config: TrainConfig):
     """Scans --image_dir (or --quickdraw_dir) and reports skipped files."""
+    import warnings
+
     from retrain import dataset
-    if config.image_dir:
-        index = dataset.scan_image_dir(config.image_dir)
-    else:
-        index = dataset.scan_quickdraw_dir(config.quickdraw_dir, config.quickdraw_per_class, config.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", dataset.DatasetWarning)
+        if config.image_dir:
+            index = dataset.scan_image_dir(config.image_dir)
+        else:
+            index = dataset.scan_quickdraw_dir(config.quickdraw_dir, config.quickdraw_per_class, config.seed)
+    for warning in caught:  # one clean line each, not Python's "file:line: Warning" format
+        echo(f"Warning: {warning.message}")
     echo(f"Found {len(index.records)} images in {len(index.labels)} classes.")
     if index.skipped:
         echo(f"Skipped {len(index.skipped)} unusable files:")
         for path, reason in index.skipped[:20]:
-            echo(f"  {path}: {reason}")
+            echo(f"  skipped {path}: {reason}")
         if len(index.skipped) > 20:
             echo(f"  ... and {len(index.skipped) - 20} more (all listed in skipped_files.txt)")
     return index
@@ -146,6 +151,11 @@ def _run_signature(config: TrainConfig, module, labels, records, params, phase: 
             "learning_rate": params.learning_rate, "optimizer": params.optimizer}
 
 
+def final_head_path(config: TrainConfig) -> str:
+    """Where a finished head-only run keeps its head, for --resume."""
+    return os.path.join(config.path("checkpoint_dir"), "final", "head.weights.h5")
+
+
 def train_head_on_features(config, spec, module, features, labels, strategy, info, worker_dir,
                            run_dir):
     """Builds the head in the strategy's scope and trains it on cached bottlenecks."""
@@ -156,7 +166,7 @@ def train_head_on_features(config, spec, module, features, labels, strategy, inf
     with strategy.scope():
         head = model_lib.build_head(spec.feature_size, num_classes, config.dropout, config.seed)
         train.compile_for_training(head, params, from_logits=True)
-    final_weights = os.path.join(config.path("checkpoint_dir"), "final", "head.weights.h5")
+    final_weights = final_head_path(config)
     if config.resume:
         if not os.path.exists(final_weights):
             raise ConfigError(f"--resume: no finished head at {final_weights}. Run once without "
@@ -224,9 +234,10 @@ def predict_test(head, features) -> Optional[np.ndarray]:
     return tf.nn.softmax(logits).numpy()
 
 
-def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits, result, evaluation,
-                  out_dir: str, index) -> None:
-    """Chief only: graph, labels, SavedModel, model_info.json, run_config.json, splits, evaluation."""
+def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits, result, out_dir: str,
+                  index) -> None:
+    """Graph, labels, SavedModel, model_info.json, run_config.json, splits, curves (into `out_dir`;
+    a non-chief worker passes its temporary folder)."""
     from android_export.frozen_graph import write_frozen_graph
     from android_export.saved_model import save_serving_model
     from retrain import outputs, plots
@@ -269,6 +280,7 @@ def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits,
 def evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec) -> object:
     """Top-1/top-5, per-class accuracy, confusion matrix, misclassified grid; prints the summary."""
     from retrain import evaluate, outputs, plots
+    from retrain.images import load_record_images
     if probabilities is None:
         echo("No test images (the test split is empty: raise --testing_percentage or add images): "
              "skipping the final evaluation.")
@@ -279,16 +291,11 @@ def evaluate_and_report(config, labels, probabilities, test_records, out_dir, sp
     evaluate.write_evaluation(result, out_dir)
     shown = result.misclassified[:32]
     by_name = {r.relpath: r for r in test_records}
-    images = [_record_image(by_name[m.name], spec.input_size) for m in shown]
+    images = load_record_images([by_name[m.name] for m in shown], spec.input_size)
     titles = [f"{m.true_label} -> {m.predicted_label}" for m in shown]
     outputs.atomic_write_bytes(os.path.join(out_dir, "misclassified.png"),
                                plots.plot_misclassified_grid(images, titles))
     return result
-
-
-def _record_image(record, size: int) -> np.ndarray:
-    from retrain.images import load_record_image
-    return load_record_image(record, size)
 
 
 def run(config: TrainConfig) -> RunResult:
@@ -334,11 +341,9 @@ def run(config: TrainConfig) -> RunResult:
         evaluation = None
         if info.is_chief:
             evaluation = evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec)
-        write_outputs(effective, spec, module, labels, classifier, splits, result, evaluation, out_dir,
-                      index)
+        write_outputs(effective, spec, module, labels, classifier, splits, result, out_dir, index)
         if not config.fine_tune:
-            from retrain import train
-            final = os.path.join(effective.path("checkpoint_dir"), "final", "head.weights.h5")
+            final = final_head_path(effective)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             head.save_weights(final)
     finally:

@@ -8,7 +8,7 @@ from PIL import Image
 
 from retrain.dataset import ImageRecord
 from retrain.images import load_image_file, load_record_image, record_images_dataset
-from retrain.model import normalize_pixels
+from retrain.architectures import INPUT_MEAN, INPUT_STD
 
 
 @pytest.mark.parametrize("fmt,suffix", [("JPEG", "jpg"), ("PNG", "png"), ("BMP", "bmp"), ("GIF", "gif")])
@@ -25,7 +25,7 @@ def test_normalisation_is_the_models_and_same_size_is_untouched(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "x.png")
     np.testing.assert_allclose(load_image_file(str(tmp_path / "x.png"), 32),
-                               normalize_pixels(pixels.astype(np.float32)), atol=1e-6)
+                               (pixels.astype(np.float32) - INPUT_MEAN) / INPUT_STD, atol=1e-6)
 
 
 def test_gray_rgba_and_animated_inputs_become_three_channels(tmp_path):

@@ -237,3 +237,20 @@ def test_fine_tune_straight_from_quickdraw_files(tmp_path, standin_module):
     history = json.loads((tmp_path / "m" / "training_history.json").read_text())
     assert history["steps"][-1] == 40
     assert not list(tmp_path.rglob("*.jpg"))
+
+
+def test_export_of_a_quickdraw_trained_model_checks_on_its_held_back_drawings(tmp_path, standin_module):
+    source = _quickdraw_files(tmp_path / "qd", 40)
+    train = CliRunner().invoke(cli, [
+        "--quickdraw_dir", str(source), "--tfhub_module", standin_module, "--input_size", "32",
+        "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
+        "--how_many_training_steps", "20", "--train_batch_size", "8", "--testing_percentage", "25"],
+        catch_exceptions=False)
+    assert train.exit_code == 0, train.output
+    result = CliRunner().invoke(cli, ["export", "--model_dir", str(tmp_path / "m"), "--formats", "tflite"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "m" / "export_report.json").read_text())
+    splits = json.loads((tmp_path / "m" / "splits.json").read_text())
+    assert report["test_source"] == "the test split in splits.json"
+    assert report["test_images"] == len(splits["testing"]) > 0
