@@ -61,8 +61,13 @@ def load_pixels(path: str, height: int, width: int) -> np.ndarray:
     """An image file as float32 RGB pixels [height, width, 3] in [0, 255] (bilinear resize, like training).
 
     Raises:
-      QdretrainError: unreadable or not an image.
+      QdretrainError: unreadable, not an image, or above the pixel limit (checked from the header,
+        before decoding, so an image bomb is refused instead of taking gigabytes).
     """
+    from retrain.dataset import image_size_problem
+    too_large = image_size_problem(path)
+    if too_large:
+        raise QdretrainError(f"Cannot read image {path}: {too_large}.")
     composited = _on_white_if_transparent(path)
     if composited is not None:
         from retrain.tfcompat import tf

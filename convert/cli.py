@@ -92,6 +92,8 @@ def _report(summary: ConvertSummary, output_dir: Path, per_class: int) -> None:
     """Warnings to stderr, then the one-line summary to stdout."""
     for path, reason in summary.refused_files:
         click.echo(f"Warning: refused {path}: {reason}", err=True)
+    for note in summary.notes:
+        click.echo(f"Warning: {note}", err=True)
     for report in summary.classes:
         for note in report.notes:
             click.echo(f"Warning: {report.label!r} ({report.source.name}): {note}", err=True)

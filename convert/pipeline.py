@@ -95,9 +95,11 @@ class ConvertSummary:
     Attributes:
         classes: one report per converted class, sorted by label.
         refused_files: `(path, reason)` for inputs refused whole.
+        notes: warnings about the inputs as a whole (files in no known format), one line each.
     """
     classes: tuple[ClassReport, ...]
     refused_files: tuple[tuple[Path, str], ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def written(self) -> int:
@@ -152,18 +154,22 @@ def convert(inputs: Sequence[Path | str], config: ConvertConfig, progress: bool 
             other render settings.
     """
     discovery = sources.discover_sources(inputs)
+    notes = tuple(filter(None, [sources.unknown_files_note(discovery.unknown)]))
     if not discovery.sources:
         reasons = "".join(f"\n  {path}: {reason}" for path, reason in discovery.refused)
-        raise ConvertError("no QuickDraw .npy or .ndjson files found in the inputs." + reasons)
+        raise ConvertError("no QuickDraw .npy or .ndjson files found in the inputs."
+                           + "".join(f"\n  {note}" for note in notes) + reasons)
     output_dir = Path(config.output_dir)
     _claim_output_dir(output_dir, config)
 
     reports: list[ClassReport] = []
     refused_files = list(discovery.refused)
     plans: list[tuple[Source, ClassReport, list]] = []
+    limit = writer.name_max(output_dir)
     for source in tqdm(discovery.sources, desc="Choosing drawings", unit="file", disable=_bar(progress),
                        file=sys.stderr, leave=False):
         try:
+            _check_names(source, output_dir, limit)
             report, todo = _plan_class(source, output_dir, config)
         except SourceError as error:
             refused_files.append((source.path, str(error)))
@@ -172,7 +178,8 @@ def convert(inputs: Sequence[Path | str], config: ConvertConfig, progress: bool 
         plans.append((source, report, todo))
     if not reports:
         reasons = "".join(f"\n  {path}: {reason}" for path, reason in refused_files)
-        raise ConvertError("none of the inputs could be converted:" + reasons)
+        raise ConvertError("none of the inputs could be converted:" + reasons
+                           + "".join(f"\n  {note}" for note in notes))
 
     by_label = {report.label: report for report in reports}
     total = sum(len(todo) for _, _, todo in plans)
@@ -186,7 +193,7 @@ def convert(inputs: Sequence[Path | str], config: ConvertConfig, progress: bool 
             if result.first_problem and not any("could not render" in n for n in report.notes):
                 report.notes.append(f"could not render some drawings (first: {result.first_problem})")
             bar.update(result.written + result.refused)
-    return ConvertSummary(classes=tuple(reports), refused_files=tuple(refused_files))
+    return ConvertSummary(classes=tuple(reports), refused_files=tuple(refused_files), notes=notes)
 
 
 def _bar(progress: bool) -> bool | None:
@@ -229,6 +236,29 @@ def _claim_output_dir(output_dir: Path, config: ConvertConfig) -> None:
         os.replace(temporary, path)
     except OSError as error:
         raise ConvertError(f"cannot write into {output_dir}: {error.strerror or error}.") from None
+
+
+def _check_names(source: Source, output_dir: Path, limit: int) -> None:
+    """Refuses a class whose folder would not lie inside `output_dir` or whose file names are too long.
+
+    Checked before anything of the class is written, so one such class is refused with its reason and
+    the others still convert (a too-long name would otherwise stop the whole run with ENAMETOOLONG).
+
+    Raises:
+        SourceError: the class name is unusable here.
+    """
+    problem = sources.label_problem(source.label)
+    if problem:
+        raise SourceError(f"{problem}; rename the file.")
+    needed = writer.longest_name_bytes(source.label)
+    if needed > limit:
+        raise SourceError(f"its class name is {len(os.fsencode(source.label))} bytes long, so its file "
+                          f"names would be up to {needed} bytes, beyond this file system's {limit}; "
+                          "rename the file to a shorter class name.")
+    if not writer.inside(output_dir / source.label, output_dir) or \
+            os.path.realpath(output_dir / source.label) == os.path.realpath(output_dir):
+        raise SourceError(f"its class folder {output_dir / source.label} resolves outside "
+                          f"{output_dir} (a link?); remove it or rename the file.")
 
 
 def _plan_class(source: Source, output_dir: Path, config: ConvertConfig) -> tuple[ClassReport, list]:

@@ -77,7 +77,9 @@ def collect(inputs: Sequence[Path | str], samples: int, mean_count: int, seed: i
         if path.is_dir() and not any(p.suffix in sources.SUFFIXES for p in path.iterdir()):
             folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
             if not folders:
-                raise PreviewError(f"{path} holds neither class folders nor .npy/.ndjson files.")
+                note = sources.unknown_files_note(sources.discover_sources([path]).unknown)
+                raise PreviewError(f"{path} holds neither class folders nor .npy/.ndjson files"
+                                   + (f" ({note})" if note else "") + ".")
             loaders.extend((folder.name, functools.partial(_from_image_folder, folder, samples,
                                                            mean_count, seed)) for folder in folders)
         else:
@@ -85,6 +87,7 @@ def collect(inputs: Sequence[Path | str], samples: int, mean_count: int, seed: i
     if quickdraw_inputs:
         discovery = sources.discover_sources(quickdraw_inputs)
         warnings.extend(f"skipped {path}: {reason}" for path, reason in discovery.refused)
+        warnings.extend(filter(None, [sources.unknown_files_note(discovery.unknown)]))
         options = RenderOptions(size=CELL, polarity=polarity)
         loaders.extend((source.label, functools.partial(_from_source, source, samples, mean_count, seed,
                                                         options)) for source in discovery.sources)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import zlib
 from pathlib import Path
@@ -37,6 +38,11 @@ ACCEPTED_SHAPES = "(N, 784), (N, 28, 28) or (N, 1, 784)"
 MAX_HEADER_SIZE = 10_000
 _RECOGNIZED_FALSE = re.compile(rb'"recognized"\s*:\s*false')
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+# Coordinates beyond this are not drawings (the canvas is 256 wide; raw files stay within a few
+# thousand): treating them as malformed keeps a hostile line from making a huge or overflowing render.
+MAX_COORDINATE = 1e6
+# What a Kaggle competition download holds (train_simplified/<class>.csv): worth naming when skipped.
+KAGGLE_CSV_HINT = "Kaggle train_simplified CSV: not read here; use Google's .ndjson or .npy files"
 
 
 class SourceError(QdretrainError):
@@ -75,10 +81,14 @@ class Discovery:
 
     Attributes:
         sources: usable files, sorted by label; one file per label.
-        refused: `(path, reason)` for inputs that are not QuickDraw files or repeat a class.
+        refused: `(path, reason)` for inputs that are not QuickDraw files, repeat a class, are hidden,
+            or whose name cannot be a class name.
+        unknown: `(extension, count)` of files in the given folders that are in no known format
+            (see `unknown_files_note`), sorted by extension.
     """
     sources: tuple[Source, ...]
     refused: tuple[tuple[Path, str], ...]
+    unknown: tuple[tuple[str, int], ...] = ()
 
 
 def class_name(path: Path | str) -> str:
@@ -101,6 +111,53 @@ def class_name(path: Path | str) -> str:
     return name
 
 
+def label_problem(label: str) -> str | None:
+    """Why `label` cannot be a class name, or None.
+
+    A class name becomes a folder and a file-name prefix (`<output_dir>/<label>/<label>_<id>.jpg`), so a
+    name like `..` (from `full_numpy_bitmap_..npy` or `..npy`) would write outside the output folder.
+
+    Returns:
+        A one-line reason (empty, `.`/`..`, path separator, NUL or line break), or None if usable.
+    """
+    if not label.strip():
+        return "its class name is empty"
+    if label in (".", ".."):
+        return f"its class name {label!r} is not a folder name"
+    bad = [c for c in ("/", "\\", "\0", "\n", "\r") if c in label]
+    if bad:
+        return f"its class name {label!r} holds {', '.join(map(repr, bad))}, which cannot be in a folder name"
+    return None
+
+
+def unknown_files_note(counts: Iterable[tuple[str, int]]) -> str:
+    """One line saying which files in a folder were skipped as in no known format, or "".
+
+    Args:
+        counts: `(extension, count)` pairs, e.g. `[(".csv", 2), (".txt", 1)]`; "" for no extension.
+
+    Returns:
+        e.g. "skipped 3 files not in a known format (.csv x2, .txt x1; .csv: Kaggle train_simplified
+        CSV: ...)".
+    """
+    counts = [(extension, count) for extension, count in counts if count]
+    if not counts:
+        return ""
+    total = sum(count for _, count in counts)
+    listed = ", ".join(f"{extension or '(no extension)'} x{count}" for extension, count in counts)
+    hint = f"; .csv: {KAGGLE_CSV_HINT}" if any(extension == ".csv" for extension, _ in counts) else ""
+    return (f"skipped {total} file{'s' * (total != 1)} not in a known format ({listed}{hint}); "
+            "QuickDraw files are .npy (numpy_bitmap) or .ndjson (simplified)")
+
+
+def _count_unknown(folder: Path, counter: dict[str, int]) -> None:
+    """Adds the non-hidden files of `folder` that are not QuickDraw files to `counter` by extension."""
+    for path in folder.iterdir():
+        if path.suffix not in SUFFIXES and not path.name.startswith(".") and path.is_file():
+            extension = path.suffix.lower()
+            counter[extension] = counter.get(extension, 0) + 1
+
+
 def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
     """Lists the QuickDraw files among `inputs` (files, or folders whose .npy/.ndjson files are taken).
 
@@ -116,11 +173,17 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
     """
     candidates: list[Path] = []
     refused: list[tuple[Path, str]] = []
+    unknown: dict[str, int] = {}
     for given in inputs:
         path = Path(given)
         if path.is_dir():
-            candidates.extend(sorted(p for p in path.iterdir()
-                                     if p.suffix in SUFFIXES and not p.name.startswith(".")))
+            for found in sorted(p for p in path.iterdir() if p.suffix in SUFFIXES):
+                if found.name.startswith("."):
+                    # Hidden (macOS `._cat.npy`, or a crafted `..%2f..%2fetc.npy`): said, not read.
+                    refused.append((found, "hidden file (its name starts with '.'), skipped"))
+                else:
+                    candidates.append(found)
+            _count_unknown(path, unknown)
         elif path.suffix in SUFFIXES:
             # A broken link or unreadable file is kept here and refused, with its reason, when read.
             if not path.exists() and not path.is_symlink():
@@ -137,6 +200,10 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
     for path in candidates:
         kind = path.suffix[1:]
         source = Source(path=path, label=class_name(path), kind=kind)
+        problem = label_problem(source.label)
+        if problem:
+            refused.append((path, f"{problem}; rename the file to <class>{path.suffix}"))
+            continue
         if source.label in by_label:
             first = by_label[source.label].path
             refused.append((path, f"class {source.label!r} already comes from {first}; "
@@ -144,7 +211,7 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
             continue
         by_label[source.label] = source
     return Discovery(sources=tuple(by_label[label] for label in sorted(by_label)),
-                     refused=tuple(refused))
+                     refused=tuple(refused), unknown=tuple(sorted(unknown.items())))
 
 
 def open_bitmaps(path: Path | str) -> np.ndarray:
@@ -272,9 +339,10 @@ def parse_drawing(line: bytes, line_number: int) -> tuple[Drawing, bool]:
         The drawing and whether the game recognised it (True where the line does not say).
 
     Raises:
-        ValueError: not JSON, no `drawing`, or strokes that are not `[[xs], [ys]]` number lists.
+        ValueError: not JSON, no `drawing`, or strokes that are not `[[xs], [ys]]` number lists, or
+            coordinates that are not finite or beyond +-MAX_COORDINATE (`1e309`, `Infinity`, `NaN`).
     """
-    record = json.loads(line)
+    record = json.loads(line, parse_constant=_refuse_constant)
     if not isinstance(record, dict) or "drawing" not in record:
         raise ValueError("no 'drawing' field")
     strokes = []
@@ -286,12 +354,20 @@ def parse_drawing(line: bytes, line_number: int) -> tuple[Drawing, bool]:
         if (not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys) or not xs
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs + ys)):
             raise ValueError("a stroke's xs and ys are not equal-length number lists")
+        # `1e309` parses as inf, which int(round()) cannot take (OverflowError would end the run).
+        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in xs + ys):
+            raise ValueError(f"a coordinate is not finite or beyond +-{MAX_COORDINATE:g}")
         strokes.append((tuple(int(round(v)) for v in xs), tuple(int(round(v)) for v in ys)))
     if not strokes:
         raise ValueError("the drawing has no strokes")
     key = record.get("key_id")
     key_id = _UNSAFE_NAME_CHARS.sub("_", str(key))[:40] if key not in (None, "") else f"line{line_number}"
     return Drawing(key_id=key_id, strokes=tuple(strokes)), record.get("recognized", True) is not False
+
+
+def _refuse_constant(name: str):
+    """json.loads hook: `NaN`, `Infinity` and `-Infinity` are not JSON and not coordinates."""
+    raise ValueError(f"{name} is not a coordinate")
 
 
 @dataclasses.dataclass(frozen=True)

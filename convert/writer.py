@@ -22,6 +22,31 @@ def jpg_name(label: str, item_id: str | int) -> str:
     return f"{label}_{item_id}.jpg"
 
 
+# The longest drawing id a name can hold: Drawing.key_id is cut to 40 characters; row numbers are shorter.
+MAX_ID_CHARS = 40
+# Used where the file system does not say its name limit (os.pathconf is missing or refuses).
+DEFAULT_NAME_MAX = 255
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, the file system holding `folder` accepts."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no limit reported
+        return DEFAULT_NAME_MAX
+
+
+def longest_name_bytes(label: str) -> int:
+    """Bytes of the longest file name a class writes: the temporary `.<label>_<id>.jpg.<pid>.part`."""
+    return len(os.fsencode(f".{jpg_name(label, 'x' * MAX_ID_CHARS)}.{'9' * 7}{PART_SUFFIX}"))
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path`, with every link resolved, is `root` itself or lies under it."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
 def existing_jpgs(folder: Path) -> set[str]:
     """Names of the finished JPGs in `folder` (empty when it does not exist yet)."""
     try:

@@ -29,6 +29,12 @@ IMAGE_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP
 # retrain.py warned below 20 images a class: too few to train or to put any in validation/testing.
 MIN_IMAGES_PER_CLASS = 20
 
+# Images above this many pixels are refused before decoding: a 120 KB 10000x10000 PNG decodes to
+# ~1.6 GB of pixels per copy. 50 megapixels is far above any photo a classifier needs (they are resized
+# to ~224 anyway); QDRETRAIN_MAX_IMAGE_PIXELS raises or lowers it.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_PIXELS_ENV = "QDRETRAIN_MAX_IMAGE_PIXELS"
+
 
 class DatasetWarning(UserWarning):
     """A dataset that trains, but probably badly (tiny classes, skipped files)."""
@@ -135,7 +141,53 @@ def _full_decode_problem(path: str) -> Optional[str]:
         ImageFile.LOAD_TRUNCATED_IMAGES = relaxed
 
 
-def check_image_file(path: str) -> Optional[str]:
+def max_image_pixels(environ: Optional[dict] = None) -> int:
+    """The pixel limit: QDRETRAIN_MAX_IMAGE_PIXELS if set (a positive integer), else the default.
+
+    Raises:
+      DatasetError: the variable is set to something that is not a positive integer.
+    """
+    value = (os.environ if environ is None else environ).get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        limit = int(value.replace("_", ""))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise DatasetError(f"{MAX_IMAGE_PIXELS_ENV}={value!r} is not a positive whole number of pixels; "
+                           f"unset it for the default {DEFAULT_MAX_IMAGE_PIXELS}.")
+    return limit
+
+
+def image_size_problem(path: str, max_pixels: Optional[int] = None) -> Optional[str]:
+    """Why an image is too large to decode, from its header alone (Pillow opens lazily), or None.
+
+    Args:
+      path: the image file.
+      max_pixels: the limit (None: `max_image_pixels()`).
+
+    Returns:
+      A one-line reason, or None (also when the header cannot be read: other checks report that).
+    """
+    from PIL import Image
+    limit = max_image_pixels() if max_pixels is None else max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own DecompressionBombWarning: we decide here
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as error:
+        return f"too large to decode ({error})"
+    except Exception:  # not parseable: the format checks say why
+        return None
+    if width * height > limit:
+        return (f"too large: {width}x{height} = {width * height / 1e6:.0f} megapixels, above the limit of "
+                f"{limit / 1e6:g} ({MAX_IMAGE_PIXELS_ENV}); shrink it, or raise the limit")
+    return None
+
+
+def check_image_file(path: str, max_pixels: Optional[int] = None) -> Optional[str]:
     """Why an image file cannot be used, or None if it looks fine.
 
     Reads the first and last few bytes; decodes the whole file only when its end looks wrong
@@ -143,9 +195,12 @@ def check_image_file(path: str) -> Optional[str]:
 
     Args:
       path: the file.
+      max_pixels: refuse images with more pixels than this (None: `max_image_pixels()`); read from the
+        header, before anything is decoded.
 
     Returns:
-      A one-line reason ("empty file", "WEBP data, not JPEG/PNG/BMP/GIF", "truncated ...") or None.
+      A one-line reason ("empty file", "WEBP data, not JPEG/PNG/BMP/GIF", "truncated ...", "too
+      large ...") or None.
     """
     try:
         size = os.path.getsize(path)
@@ -164,6 +219,9 @@ def check_image_file(path: str) -> Optional[str]:
         return f"{fmt} data, not one of JPEG/PNG/BMP/GIF (convert it, or fix its extension)"
     if fmt == "BMP" and _palette_bmp(head):
         return "palette (8-bit or less) BMP: TensorFlow decodes it wrongly; save it as 24-bit BMP or PNG"
+    too_large = image_size_problem(path, max_pixels)
+    if too_large:
+        return too_large
     if _tail_looks_complete(fmt, head, tail, size):
         return None
     problem = _full_decode_problem(path)
@@ -227,16 +285,29 @@ def build_index(records_by_label: dict[str, list[tuple[str, str, Optional[int]]]
     return result
 
 
-def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
+def _is_within(path: str, folder: str) -> bool:
+    """Whether real path `path` is `folder` or lies under it (both already resolved)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def scan_image_dir(image_dir: str, check_files: bool = True,
+                   max_pixels: Optional[int] = None) -> ImageIndex:
     """Finds the labelled images under `image_dir`: one subfolder per label (searched recursively).
 
     Labels are the subfolder names as they are (spaces kept: "sea turtle"), sorted. Files with an image
     extension (JPEG, PNG, BMP, GIF, any case) are checked; unusable ones go to `skipped` with the
     reason. Hidden files and folders are ignored; other files are listed in `skipped`.
 
+    Symlinked folders are followed (datasets are often assembled from links), each real folder once,
+    but never one that points back at an ancestor or at the dataset root (a loop such as
+    `cat/loop -> ..` would count other classes' images as cats) nor into another label's folder; each
+    real file (by device and inode) is counted once. Those left out are in `skipped` and named in a
+    DatasetWarning.
+
     Args:
       image_dir: the dataset root.
       check_files: run the cheap per-file check (see `check_image_file`).
+      max_pixels: refuse images above this many pixels (None: `max_image_pixels()`).
 
     Returns:
       The index; relpaths are relative to `image_dir`, so the split does not change if it moves.
@@ -248,11 +319,16 @@ def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
     if not os.path.isdir(root):
         raise DatasetError(f"Image directory {image_dir} does not exist. Pass --image_dir with a folder "
                            f"that has one subfolder of images per label.")
+    limit = max_image_pixels() if max_pixels is None and check_files else max_pixels
+    real_root = os.path.realpath(root)
+    entries = [e for e in sorted(os.scandir(root), key=lambda e: e.name) if not e.name.startswith(".")]
+    label_reals = {e.name: os.path.realpath(e.path) for e in entries if e.is_dir()}
     records: dict[str, list[tuple[str, str, Optional[int]]]] = {}
     skipped: list[tuple[str, str]] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.name.startswith("."):
-            continue
+    repeated: list[str] = []  # loops and duplicates, for the warning
+    seen_dirs: set[str] = set()
+    seen_files: dict[tuple[int, int], str] = {}
+    for entry in entries:
         if not entry.is_dir():
             skipped.append((entry.path, "not inside a label folder (images go in <image_dir>/<label>/)"))
             continue
@@ -261,19 +337,42 @@ def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
             skipped.append((entry.path, "folder name has a line break; it cannot be a label"))
             continue
         items = records.setdefault(label, [])
-        seen_dirs: set[str] = set()
+        others = [real for name, real in label_reals.items() if name != label]
 
         def unreadable(error: OSError) -> None:
             skipped.append((error.filename, f"folder cannot be read ({error.strerror or error})"))
 
-        # Follows symlinked folders (datasets are often assembled from links), guarding against loops.
-        for folder, dirs, files in os.walk(entry.path, followlinks=True, onerror=unreadable):
-            real = os.path.realpath(folder)
+        def refuse_folder(path: str, real: str, folder_real: str) -> Optional[str]:
+            if _is_within(real_root, real) or _is_within(folder_real, real):
+                return f"symlinked folder loops back to {real} (an ancestor); not followed"
+            if any(_is_within(real, other) for other in others) or (
+                    _is_within(real, real_root) and not _is_within(real, label_reals[label])):
+                return f"symlinked folder points into another label's folder ({real}); not followed"
             if real in seen_dirs:
-                dirs[:] = []
-                continue
-            seen_dirs.add(real)
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                return f"folder {real} was already scanned through another path; not scanned again"
+            return None
+
+        if label_reals[label] in seen_dirs or _is_within(real_root, label_reals[label]):
+            problem = f"label folder is the same as an earlier one ({label_reals[label]}); not scanned"
+            skipped.append((entry.path, problem))
+            repeated.append(f"{entry.path}: {problem}")
+            continue
+        for folder, dirs, files in os.walk(entry.path, followlinks=True, onerror=unreadable):
+            folder_real = os.path.realpath(folder)
+            seen_dirs.add(folder_real)
+            kept = []
+            for name in sorted(d for d in dirs if not d.startswith(".")):
+                path = os.path.join(folder, name)
+                real = os.path.realpath(path)
+                problem = refuse_folder(path, real, folder_real) if os.path.islink(path) or \
+                    real in seen_dirs else None
+                if problem:
+                    skipped.append((path, problem))
+                    repeated.append(f"{path}: {problem}")
+                else:
+                    kept.append(name)
+                    seen_dirs.add(real)  # a second link to it, later in the walk, is not followed
+            dirs[:] = kept
             for name in sorted(files):
                 if name.startswith("."):
                     continue
@@ -281,7 +380,17 @@ def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
                 if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
                     skipped.append((path, "not a .jpg/.jpeg/.png/.bmp/.gif file"))
                     continue
-                problem = check_image_file(path) if check_files else None
+                try:
+                    stat = os.stat(path)
+                    identity = (stat.st_dev, stat.st_ino)
+                except OSError:
+                    identity = None  # a broken link: check_image_file says why
+                if identity is not None and identity in seen_files:
+                    problem = f"same file as {seen_files[identity]} (a link); counted once"
+                    skipped.append((path, problem))
+                    repeated.append(f"{path}: {problem}")
+                    continue
+                problem = check_image_file(path, limit) if check_files else None
                 if problem:
                     skipped.append((path, problem))
                     continue
@@ -291,7 +400,14 @@ def scan_image_dir(image_dir: str, check_files: bool = True) -> ImageIndex:
                 except UnicodeEncodeError:
                     skipped.append((path, "file name is not valid UTF-8; rename it"))
                     continue
+                if identity is not None:
+                    seen_files[identity] = path
                 items.append((relpath, path, None))
+    if repeated:
+        warnings.warn(f"{len(repeated)} folder(s)/file(s) in {image_dir} were reached more than once "
+                      f"through links and counted once, e.g. {repeated[0]}. Remove the links (a loop or "
+                      f"a second path would put the same images under several labels, or in both "
+                      f"training and testing).", DatasetWarning, stacklevel=2)
     return build_index(records, skipped, image_dir)
 
 

@@ -82,9 +82,14 @@ def load_image_file(path: str, size: int):
 
     Raises:
       OSError: the file cannot be read.
-      ValueError: the file is not a decodable JPEG/PNG/BMP/GIF image.
+      ValueError: the file is not a decodable JPEG/PNG/BMP/GIF image, or has more pixels than
+        `retrain.dataset.max_image_pixels()` (read from its header, before decoding).
     """
+    from retrain.dataset import image_size_problem
     from retrain.tfcompat import tf
+    too_large = image_size_problem(path)
+    if too_large:
+        raise ValueError(f"{path} is {too_large}")
     with open(path, "rb") as handle:
         data = handle.read()
     try:

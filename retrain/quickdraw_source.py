@@ -88,7 +88,7 @@ def render(drawing: Drawing) -> np.ndarray:
 
 def scan(path: str, per_class: int = 1000, seed: int = 0):
     """Builds the ImageIndex for QuickDraw files (see `retrain.dataset.scan_quickdraw_dir`)."""
-    from retrain.dataset import build_index
+    from retrain.dataset import DatasetWarning, build_index
     if per_class < 1:
         raise DatasetError("--quickdraw_per_class must be at least 1.")
     try:
@@ -97,9 +97,16 @@ def scan(path: str, per_class: int = 1000, seed: int = 0):
         raise DatasetError(f"{error} Pass --quickdraw_dir with a folder of <category>.npy or "
                            f"<category>.ndjson files (Google's numpy_bitmap / simplified).") from None
     skipped: list[tuple[str, str]] = [(str(p), reason) for p, reason in discovery.refused]
+    unknown = sources.unknown_files_note(discovery.unknown)
     if not discovery.sources:
-        raise DatasetError(f"No .npy or .ndjson files in {path}. Download categories from "
-                           f"https://quickdraw.withgoogle.com/data (numpy_bitmap or simplified) into it.")
+        raise DatasetError(f"No .npy or .ndjson files to use in {path}"
+                           + (f" ({unknown})" if unknown else "")
+                           + "".join(f"; {p}: {reason}" for p, reason in skipped[:3])
+                           + ". Download categories from https://quickdraw.withgoogle.com/data "
+                             "(numpy_bitmap or simplified) into it.")
+    if unknown:
+        import warnings
+        warnings.warn(f"{path}: {unknown}.", DatasetWarning, stacklevel=3)
     records: dict[str, list[tuple[str, str, Optional[int]]]] = {}
     for source in discovery.sources:
         # abspath, not resolve(): a symlink to a content-addressed blob must keep its .npy name.
