@@ -211,3 +211,16 @@ def test_unknown_files_beside_quickdraw_files_warn_in_training_scan(tmp_path):
     (tmp_path / "fish.csv").write_text("x\n")
     with pytest.warns(dataset.DatasetWarning, match=r"\.csv x1"):
         dataset.scan_quickdraw_dir(str(tmp_path), per_class=25)
+
+
+def test_class_folder_linking_outside_output_dir_is_refused(tmp_path):
+    write_npy(tmp_path / "in" / "cat.npy", bitmap_rows(2))
+    write_npy(tmp_path / "in" / "dog.npy", bitmap_rows(2))
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, out / "cat")
+    summary = convert([tmp_path / "in"], ConvertConfig(output_dir=out, per_class=2), progress=False)
+    assert [r.label for r in summary.classes] == ["dog"]
+    assert any("outside" in reason for _, reason in summary.refused_files)
+    assert list(elsewhere.iterdir()) == []
