@@ -73,9 +73,21 @@ From a drawing canvas (Quick, Draw! doodles): draw black strokes on a **white** 
 training drawings are, and give the grayscale image to the model as three equal channels
 (R = G = B = gray); do not invert it and do not pass one channel.
 
+## Gradle dependencies (app/build.gradle.kts)
+```kotlin
+dependencies {{
+    implementation("org.tensorflow:tensorflow-lite-task-vision:0.4.4")  // Task Library ImageClassifier
+    implementation("org.tensorflow:tensorflow-lite-support:0.4.4")      // FileUtil, TensorImage
+    implementation("com.google.ai.edge.litert:litert:1.4.0")            // LiteRT Interpreter
+}}
+android {{ androidResources {{ noCompress += "tflite" }} }}  // so the model can be memory-mapped
+```
+
 ## Task Library (reads the metadata: resize, normalisation and labels are done for you)
 ```kotlin
-// implementation("org.tensorflow:tensorflow-lite-task-vision:0.4.4")
+import org.tensorflow.lite.support.image.TensorImage
+import org.tensorflow.lite.task.vision.classifier.ImageClassifier
+
 val options = ImageClassifier.ImageClassifierOptions.builder().setMaxResults(5).build()
 val classifier = ImageClassifier.createFromFileAndOptions(context, "model.tflite", options)
 val results = classifier.classify(TensorImage.fromBitmap(bitmap))   // ARGB_8888 bitmap, any size
@@ -84,7 +96,11 @@ val top = results[0].categories  // label + score, best first
 
 ## Plain Interpreter
 ```kotlin
-// implementation("com.google.ai.edge.litert:litert:<version>")  (or org.tensorflow:tensorflow-lite)
+import android.graphics.Bitmap
+import android.util.Log
+import org.tensorflow.lite.Interpreter
+import org.tensorflow.lite.support.common.FileUtil
+
 val interpreter = Interpreter(FileUtil.loadMappedFile(context, "model.tflite"),
                               Interpreter.Options().setNumThreads(4))
 val labels = context.assets.open("labels.txt").bufferedReader().readLines().filter {{ it.isNotBlank() }}
@@ -96,7 +112,7 @@ Log.i("qdretrain", "${{labels[best]}} ${{scores[best]}}")
 ```
 
 ## Old TensorFlow Android app (TensorFlowInferenceInterface)
-`retrained_graph.pb` with INPUT_SIZE = {h}, IMAGE_MEAN = {mean:g}, IMAGE_STD = {std:g}f, INPUT_NAME = "input",
+`retrained_graph.pb` with INPUT_SIZE = {h}, IMAGE_MEAN = {float(mean)!r}f, IMAGE_STD = {float(std)!r}f, INPUT_NAME = "input",
 OUTPUT_NAME = "{info.get('output_tensor', 'final_result')}", LABEL_FILE = "labels.txt".
 """
 

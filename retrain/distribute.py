@@ -439,3 +439,18 @@ def barrier(strategy, timeout_s: Optional[float] = None) -> None:
     if int(round(float(total))) != strategy.num_replicas_in_sync:
         raise RuntimeError(f"barrier counted {float(total)} replicas, expected {strategy.num_replicas_in_sync}")
 
+
+
+_FRIENDLY_STRATEGY_NAMES = {
+    "_DefaultDistributionStrategy": "default (one device)",
+    "MirroredStrategy": "mirrored",
+    "MultiWorkerMirroredStrategy": "multi_worker",
+    "CollectiveAllReduceStrategy": "multi_worker",
+}
+
+
+def strategy_name(strategy) -> str:
+    """The name `--strategy` uses for `strategy`, e.g. "default (one device)" for TF's private
+    `_DefaultDistributionStrategy`; unknown classes keep their class name."""
+    name = type(strategy).__name__
+    return _FRIENDLY_STRATEGY_NAMES.get(name, name)

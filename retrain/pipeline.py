@@ -90,7 +90,7 @@ def cached_features(config: TrainConfig, spec, module, splits: dict, info, strat
     report = cache.compute(everything, batch_size=config.cache_batch_size,
                            shard_index=info.rank if info.num_workers > 1 else 0,
                            shard_count=info.num_workers)
-    echo(f"Bottlenecks: {report}")
+    echo(str(report))  # its first line already says "Bottlenecks in <dir>: ..."
     if info.num_workers > 1:
         distribute.barrier(strategy)  # every shard is on disk before anyone reads the whole cache
     features = {}
@@ -303,7 +303,7 @@ def run(config: TrainConfig) -> RunResult:
     # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     strategy = distribute.create_strategy(config.strategy)
     info = distribute.worker_info(strategy)
-    echo(f"Strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+    echo(f"Strategy: {distribute.strategy_name(strategy)}, {strategy.num_replicas_in_sync} replica(s)"
          + (f", worker {info.task_id} of {info.num_workers}" if info.num_workers > 1 else ""))
     from retrain.tfcompat import keras
     keras.utils.set_random_seed(config.seed)
