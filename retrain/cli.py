@@ -181,6 +181,19 @@ def architectures_command():
         click.echo(f"{name:30s} {spec.input_size:4d}px {spec.feature_size:5d} features  {spec.handle}{shipped}")
 
 
+@cli.command("predict")
+@click.option("--model_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="A training run's --output_dir.")
+@click.option("--input", "input_csv", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Kaggle test_simplified.csv (key_id,countrycode,drawing).")
+@click.option("--output", "output_csv", default="submission.csv", show_default=True)
+@user_errors
+def predict_command(model_dir, input_csv, output_csv):
+    """Write a Kaggle submission: key_id,word with the top 3 words (spaces as underscores)."""
+    from retrain.native.predict import predict_csv
+    predict_csv(model_dir, input_csv, output_csv, echo=lambda m: click.echo(m, err=True))
+
+
 for _command in (convert_command, preview_command, cache_command, export_command, android_command,
                  label_image_command, launch_command):
     cli.add_command(_command)

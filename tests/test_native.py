@@ -166,3 +166,29 @@ def test_every_native_net_trains_exports_and_verifies(tmp_path, name):
     report = json.load(open(os.path.join(out, "export_report.json")))
     assert "tflite" in json.dumps(report)
     assert os.path.exists(os.path.join(out, "native_evaluation.json"))
+
+
+def test_submission_words_top3_with_underscores():
+    from retrain.native.predict import submission_words
+    p = np.array([[0.1, 0.6, 0.3, 0.0]])
+    assert submission_words(p, ["sea turtle", "cat", "The Eiffel Tower", "dog"]) == \
+        ["cat The_Eiffel_Tower sea_turtle"]
+
+
+def test_predict_writes_a_kaggle_submission(tmp_path):
+    from retrain.cli import cli
+    data = _bars(str(tmp_path / "d"))
+    out = str(tmp_path / "model")
+    assert CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn_small", "--quickdraw_dir",
+                                    data, "--how_many_training_steps", "2", "--train_batch_size", "8",
+                                    "--output_dir", out]).exit_code == 0
+    good = '"[[[0,50,100],[0,80,20]]]"'
+    test = _write_csv(tmp_path / "test_simplified.csv", [f"9001,US,{good}", "9002,US,broken",
+                                                         f"9003,GB,{good}"], header="key_id,countrycode,drawing")
+    sub = str(tmp_path / "submission.csv")
+    result = CliRunner().invoke(cli, ["predict", "--model_dir", out, "--input", test, "--output", sub])
+    assert result.exit_code == 0, result.output
+    lines = open(sub).read().splitlines()
+    assert lines[0] == "key_id,word" and [l.split(",")[0] for l in lines[1:]] == ["9001", "9003"]
+    assert all(len(l.split(",")[1].split(" ")) == 3 for l in lines[1:])
+    assert "skipped 1 malformed" in result.output
