@@ -192,3 +192,28 @@ def test_predict_writes_a_kaggle_submission(tmp_path):
     assert lines[0] == "key_id,word" and [l.split(",")[0] for l in lines[1:]] == ["9001", "9003"]
     assert all(len(l.split(",")[1].split(" ")) == 3 for l in lines[1:])
     assert "skipped 1 malformed" in result.output
+
+
+def _synthetic(folder, classes, rows):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        np.save(os.path.join(folder, f"class{c}.npy"),
+                (rng.random((rows, 784)) < 0.1).astype(np.uint8) * 255)
+    return folder
+
+
+@pytest.mark.slow
+def test_streaming_memory_does_not_grow_with_the_number_of_drawings(tmp_path):
+    """20k vs 400k drawings streamed through the same pipeline: peak anonymous RSS within 60 MB."""
+    import subprocess
+    import sys
+    peaks = {}
+    for rows in (5_000, 100_000):
+        folder = _synthetic(str(tmp_path / f"d{rows}"), 4, rows)
+        out = subprocess.run([sys.executable, "-m", "retrain.native.memprobe", folder], check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        result = json.loads(out)
+        assert result["drawings"] > 0.75 * 4 * rows
+        peaks[rows] = result["peak_rss_anon_mb"]
+    assert peaks[100_000] - peaks[5_000] < 60, peaks
