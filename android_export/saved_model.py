@@ -51,6 +51,7 @@ def load_keras_model(export_dir: str):
     """
     import tensorflow_hub as hub
 
+    import retrain.native.layers  # noqa: F401 (registers the native nets' layers for loading)
     from retrain.tfcompat import keras, quiet_tf_warnings
     # The nested head was compiled for training; tf_keras warns that its metrics are not built yet.
     with quiet_tf_warnings():

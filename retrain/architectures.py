@@ -21,6 +21,8 @@ TFHUB = "https://tfhub.dev/google/imagenet"
 # The exported models' input normalisation: (pixel - MEAN) / STD. See the module docstring.
 INPUT_MEAN = 127.5
 INPUT_STD = 127.5
+# The model families: how an entry trains (see ArchitectureSpec.trainer).
+FAMILIES = ("tfhub_head", "native")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +39,12 @@ class ArchitectureSpec:
         so these use the float module and default the TFLite export to full-integer int8.
       embedded_module: folder name under retrain/modules/ of a copy shipped with the package, used
         (offline) when no --tfhub_module is given.
-      family: "mobilenet_v1" | "mobilenet_v2" | "mobilenet_v3" | "inception_v3".
+      family: "mobilenet_v1" | "mobilenet_v2" | "mobilenet_v3" | "inception_v3" | "native".
+      trainer: the model family's way of training, one of FAMILIES: "tfhub_head" (cached bottlenecks
+        of a TF-Hub module + a softmax head) or "native" (a net trained end to end from random
+        initialisation on streamed drawings, retrain/native/). `pipeline.run` branches on it once.
+      channels: channels the network itself sees (native gray nets: 1). The exported input is RGB
+        whatever this is; a single-channel net converts to gray inside the model.
     """
 
     name: str
@@ -48,6 +55,12 @@ class ArchitectureSpec:
     module_range: tuple = (0.0, 1.0)
     quantized: bool = False
     embedded_module: Optional[str] = None
+    trainer: str = "tfhub_head"
+    channels: int = 3
+
+    @property
+    def is_native(self) -> bool:
+        return self.trainer == "native"
 
     @property
     def input_mean(self) -> float:
@@ -101,10 +114,17 @@ def _mobilenet_v3_entries() -> list[ArchitectureSpec]:
     return entries
 
 
+def _native_entries() -> list[ArchitectureSpec]:
+    from retrain.native.registry import ENTRIES
+    return [ArchitectureSpec(name=e.name, handle="", input_size=e.input_size, feature_size=e.embedding_size,
+                             family="native", trainer="native", channels=e.channels) for e in ENTRIES]
+
+
 def _build_registry() -> dict[str, ArchitectureSpec]:
     entries = [ArchitectureSpec(name="inception_v3", handle=f"{TFHUB}/inception_v3/feature_vector/5",
                                 input_size=299, feature_size=2048, family="inception_v3")]
     entries += _mobilenet_v1_entries() + _mobilenet_v2_entries() + _mobilenet_v3_entries()
+    entries += _native_entries()
     registry = {}
     for entry in entries:
         if entry.name in registry:

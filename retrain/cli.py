@@ -18,6 +18,7 @@ from retrain.cli_common import apply_options, data_and_module_options, flag, use
 from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
 from retrain.launch import launch_command
+from retrain.native.cli_options import native_config, native_options
 
 
 class DefaultToTrainGroup(click.Group):
@@ -111,7 +112,7 @@ def _train_options(func):
         flag("--export", "export_formats", default="",
              help="After training, also export these formats, comma-separated "
                   "(tflite,tflite_fp16,tflite_dynamic,tflite_int8,onnx) and verify them."),
-    ]
+    ] + native_options()
     return apply_options(options, func)
 
 
@@ -147,13 +148,18 @@ def train_command(ctx, export_formats, **options):
     model_info.json (the input contract) and run_config.json into --output_dir.
     """
     _check_distortion_flags(ctx, options)
+    try:
+        is_native = architectures.get(options["architecture"]).is_native
+    except KeyError as error:
+        raise click.UsageError(error.args[0]) from None
+    native = native_config(ctx, options, is_native)
     formats = tuple(f.strip() for f in export_formats.split(",") if f.strip())
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown:
         raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
                                  f"{', '.join(EXPORT_FORMATS)}", param_hint="--export")
     try:
-        config = TrainConfig(export_formats=formats, **options)
+        config = TrainConfig(export_formats=formats, native=native, **options)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     from retrain.pipeline import run  # imports TensorFlow
@@ -165,8 +171,27 @@ def architectures_command():
     """List the registered architectures: input size, feature size, TF-Hub handle."""
     for name in architectures.names():
         spec = architectures.get(name)
+        if spec.is_native:
+            from retrain.native.registry import ENTRIES
+            line = next(e.description for e in ENTRIES if e.name == name)
+            click.echo(f"{name:30s} {spec.input_size:4d}px {spec.feature_size:5d} embedding {spec.channels}ch "
+                       f"native, trained from scratch: {line}")
+            continue
         shipped = "  (ships with qdretrain)" if spec.embedded_module else ""
         click.echo(f"{name:30s} {spec.input_size:4d}px {spec.feature_size:5d} features  {spec.handle}{shipped}")
+
+
+@cli.command("predict")
+@click.option("--model_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="A training run's --output_dir.")
+@click.option("--input", "input_csv", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Kaggle test_simplified.csv (key_id,countrycode,drawing).")
+@click.option("--output", "output_csv", default="submission.csv", show_default=True)
+@user_errors
+def predict_command(model_dir, input_csv, output_csv):
+    """Write a Kaggle submission: key_id,word with the top 3 words (spaces as underscores)."""
+    from retrain.native.predict import predict_csv
+    predict_csv(model_dir, input_csv, output_csv, echo=lambda m: click.echo(m, err=True))
 
 
 for _command in (convert_command, preview_command, cache_command, export_command, android_command,

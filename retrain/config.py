@@ -12,7 +12,7 @@ from typing import Optional
 
 from retrain.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adamw")  # adamw: native architectures only
 CLASS_WEIGHTS = ("none", "balanced")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 EXPORT_FORMATS = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx")
@@ -67,6 +67,8 @@ class TrainConfig:
     final_tensor_name: str = "final_result"
     print_misclassified_test_images: bool = False
     export_formats: tuple = ()               # --export: run `qdretrain export` at the end
+    # --- native family (retrain/native/): its own options, None for TF-Hub architectures ---
+    native: Optional[object] = None          # a retrain.native.train.NativeConfig
 
     def __post_init__(self):
         # Only checks of values against each other; nothing here touches disk or devices.
@@ -111,6 +113,9 @@ class TrainConfig:
             architectures.get(self.architecture)
         except KeyError as error:
             raise ConfigError(error.args[0]) from None
+        if self.optimizer == "adamw" and not architectures.get(self.architecture).is_native:
+            raise ConfigError("--optimizer adamw is for native architectures; TF-Hub heads take "
+                              "sgd, momentum, adam or rmsprop.")
         unknown = [f for f in self.export_formats if f not in EXPORT_FORMATS]
         if unknown:
             raise ConfigError(f"Unknown export format(s) {', '.join(unknown)}; choose from "

@@ -40,6 +40,9 @@ def resolve_architecture(config: TrainConfig):
         spec = architectures.get(config.architecture)
     except KeyError as error:
         raise ConfigError(str(error.args[0])) from None
+    if spec.is_native:
+        raise ConfigError(f"{spec.name} is a native net trained from scratch: it has no TF-Hub module and "
+                          f"no bottleneck cache. Train it with `qdretrain train --architecture {spec.name}`.")
     spec = architectures.with_overrides(spec, input_size=config.input_size)
     module = hub_modules.resolve_module(spec, config.tfhub_module)
     if config.tfhub_module or config.input_size:
@@ -300,6 +303,9 @@ def evaluate_and_report(config, labels, probabilities, test_records, out_dir, sp
 
 def run(config: TrainConfig) -> RunResult:
     """Runs the whole job. Raises QdretrainError subclasses for problems the user can fix."""
+    # The one branch point between model families (retrain.architectures.FAMILIES).
+    if architectures.get(config.architecture).is_native:
+        return run_native(config)
     # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     strategy = distribute.create_strategy(config.strategy)
     info = distribute.worker_info(strategy)
@@ -358,6 +364,18 @@ def run(config: TrainConfig) -> RunResult:
     return RunResult(output_dir=config.output_dir, labels=labels,
                      test_top1=evaluation.top1 if evaluation else None,
                      test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief)
+
+
+def run_native(config: TrainConfig) -> RunResult:
+    """The native family: a net trained end to end on streamed drawings (retrain/native/train.py)."""
+    from retrain.native.train import NativeConfig
+    from retrain.native.train import run as train_native
+    result = train_native(config, config.native or NativeConfig(), echo)
+    if config.export_formats:
+        from android_export.exporter import export_model_dir
+        export_model_dir(config.output_dir, formats=config.export_formats)
+    return RunResult(output_dir=config.output_dir, labels=tuple(result["labels"]), test_top1=result["top1"],
+                     test_top5=result["top5"], is_chief=True)
 
 
 def _concatenate_results(head_phase, fine_tune_phase):
