@@ -357,6 +357,9 @@ def run(config: TrainConfig) -> RunResult:
         evaluation = None
         if info.is_chief:
             evaluation = evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec)
+            if evaluation is not None:  # the same test drawings under other renderings (retrain/panel.py)
+                from retrain.panel import report_panel
+                report_panel(classifier, test_records, spec.input_size, out_dir, echo)
         write_outputs(effective, spec, module, labels, classifier, splits, result, out_dir, index)
         if not config.fine_tune:
             final = final_head_path(effective)
