@@ -212,3 +212,46 @@ def report_panel(classifier, records: Sequence, input_size: int, output_dir: str
     write_json({**data, "panel": to_json(rows)}, path)
     atomic_write_bytes(os.path.join(output_dir, PANEL_PNG), plot_panel(rows))
     return rows
+
+
+def split_test_records(model_dir: str, labels: Sequence[str], limit: int) -> list:
+    """The model dir's test split (splits.json) as records again, at most `limit`, [] when unavailable."""
+    import os
+
+    from retrain.dataset import ImageRecord
+    from retrain.outputs import read_json
+    path = os.path.join(model_dir, "splits.json")
+    if not os.path.exists(path):
+        return []
+    splits = read_json(path)
+    records = []
+    for relpath in splits.get("testing", [])[:limit]:
+        label = relpath.split("/", 1)[0]
+        if label not in labels:
+            continue
+        if splits.get("quickdraw_dir"):
+            name, row = relpath.split("/", 1)[1].rsplit("#", 1)
+            root = splits["quickdraw_dir"]
+            source = os.path.join(root, name) if os.path.isdir(root) else root
+            records.append(ImageRecord(label, list(labels).index(label), relpath, source, int(row)))
+        elif splits.get("image_dir"):
+            records.append(ImageRecord(label, list(labels).index(label), relpath,
+                                       os.path.join(splits["image_dir"], relpath)))
+    return [r for r in records if os.path.exists(r.source)]
+
+
+def export_panels(model_dir: str, labels: Sequence[str], input_size: int, runners: dict,
+                  limit: int = 300) -> dict:
+    """The panel for each exported artifact on the test split: {artifact: to_json(rows)}.
+
+    Args:
+      model_dir: a training output dir with splits.json.
+      labels: the model's labels.
+      input_size: the model's input side.
+      runners: {artifact name: runner with .predict(float batch) -> scores}.
+      limit: test drawings used (keeps export quick).
+    """
+    records = split_test_records(model_dir, labels, limit)
+    if not records:
+        return {}
+    return {name: to_json(run_panel(runner.predict, records, input_size)) for name, runner in runners.items()}

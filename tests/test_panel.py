@@ -63,3 +63,16 @@ def test_a_tiny_run_shows_the_panel(tmp_path, standin_module):
     assert set(evaluation["panel"]["rows"]) == set(panel.ROWS)
     assert evaluation["panel"]["worst"]["name"] in panel.ROWS
     assert (tmp_path / "m" / panel.PANEL_PNG).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_runs_the_panel_on_each_tflite_artifact(tmp_path, standin_module):
+    source = _quickdraw_files(tmp_path / "qd", 20)
+    assert _train(tmp_path, source, standin_module, "--renderings", "1").exit_code == 0
+    from retrain.cli import cli
+    from click.testing import CliRunner
+    result = CliRunner().invoke(cli, ["export", "--model_dir", str(tmp_path / "m"), "--formats", "tflite"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Rendering panel tflite:" in result.output
+    report = json.loads((tmp_path / "m" / "export_report.json").read_text())
+    assert set(report["rendering_panels"]["tflite"]["rows"]) == set(panel.ROWS)
