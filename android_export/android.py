@@ -114,6 +114,14 @@ Log.i("qdretrain", "${{labels[best]}} ${{scores[best]}}")
 ## Old TensorFlow Android app (TensorFlowInferenceInterface)
 `retrained_graph.pb` with INPUT_SIZE = {h}, IMAGE_MEAN = {float(mean)!r}f, IMAGE_STD = {float(std)!r}f, INPUT_NAME = "input",
 OUTPUT_NAME = "{info.get('output_tensor', 'final_result')}", LABEL_FILE = "labels.txt".
+
+## Drawings: draw what the model learned from
+`DrawingRenderer.kt` is the drawing contract (`drawing_contract` in model_info.json) ported line by line:
+keep the user's strokes and call `DrawingRenderer.render(strokes, contract)`, then feed that bitmap as above.
+`golden/` holds strokes with the exact image the Python renderer draws: unit-test the port against them
+(with a small tolerance: Android's anti-aliasing is not PIL's). With only a bitmap of the canvas, crop it
+to the ink's bounding box first, pad it to a square with a white margin, then scale it — never feed the
+whole canvas with thin strokes.
 """
 
 
@@ -167,7 +175,26 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
                                                             **{k: v for k, v in tflite_io.items() if k != "file"}})
     outputs.write_json(app_info, os.path.join(output, outputs.MODEL_INFO_FILE))
     written.append(os.path.join(output, outputs.MODEL_INFO_FILE))
+    written += _place_drawing_renderer(output)
     outputs.atomic_write_bytes(os.path.join(output, "README.md"),
                                android_readme(info, precision, tflite_io).encode("utf-8"))
     written.append(os.path.join(output, "README.md"))
+    return written
+
+
+KOTLIN_RENDERER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "DrawingRenderer.kt")
+
+
+def _place_drawing_renderer(output: str) -> list[str]:
+    """The drawing contract's Kotlin port and its golden files (strokes + the exact PNG the Python
+    renderer makes), so the app can unit-test its drawing code against what the model learned from."""
+    from convert.make_golden import GOLDEN_DIR
+    written = []
+    shutil.copyfile(KOTLIN_RENDERER, os.path.join(output, "DrawingRenderer.kt"))
+    written.append(os.path.join(output, "DrawingRenderer.kt"))
+    os.makedirs(os.path.join(output, "golden"), exist_ok=True)
+    for name in sorted(os.listdir(GOLDEN_DIR)):
+        if name.endswith((".json", ".png")):
+            shutil.copyfile(os.path.join(GOLDEN_DIR, name), os.path.join(output, "golden", name))
+            written.append(os.path.join(output, "golden", name))
     return written

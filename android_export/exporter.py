@@ -408,9 +408,26 @@ def run_export(config: ExportConfig) -> ExportReport:
     _echo(verify.format_table(checks, reference_accuracy, len(data)) + f"  (images: {source})")
     if len(report.quantization) > 1:
         _echo(verify.format_quantization_report(report.quantization))
+    _export_panels(model, artifacts, config)
     raise_if_failed(checks, config.tolerance)
     _echo(f"Exported and verified {len(checks)} artifact(s) into {config.out} in {time.time() - start:.0f}s.")
     return report
+
+
+def _export_panels(model: ModelDir, artifacts: dict, config: ExportConfig) -> None:
+    """The rendering panel (retrain/panel.py) on each TFLite artifact: what int8 does to thin strokes."""
+    from retrain import outputs, panel
+    tflite = {name: runner_for(name, path) for name, path in artifacts.items() if name in TFLITE_FORMATS}
+    panels = panel.export_panels(model.path, model.labels, model.size[0], tflite, config.max_test_images)
+    if not panels:
+        return
+    for name, result in panels.items():
+        worst = result["worst"]
+        _echo(f"Rendering panel {name}: " + ", ".join(
+            f"{row} {100 * v['top1']:.1f}%" for row, v in result["rows"].items() if v["top1"] is not None)
+            + (f"; worst {worst['name']} {100 * worst['top1']:.1f}%" if worst else ""))
+    path = os.path.join(config.out, REPORT_FILE)
+    outputs.write_json({**outputs.read_json(path), "rendering_panels": panels}, path)
 
 
 def export_model_dir(model_dir: str, formats=FORMATS, **options) -> ExportReport:

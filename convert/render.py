@@ -10,19 +10,12 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
+# One table of filters and polarities for bitmaps and strokes alike (the drawing contract's).
+from convert.drawing import POLARITIES, RESAMPLING
 from convert.sources import BITMAP_SIDE
 
-RESAMPLING = {
-    "nearest": Image.Resampling.NEAREST,
-    "box": Image.Resampling.BOX,
-    "bilinear": Image.Resampling.BILINEAR,
-    "hamming": Image.Resampling.HAMMING,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-POLARITIES = ("white_on_black", "black_on_white")
 # Simplified drawings live on a 256x256 canvas (coordinates 0..255).
 CANVAS = 256.0
 
@@ -81,13 +74,17 @@ def render_bitmap(row: np.ndarray, options: RenderOptions) -> Image.Image:
     return _finish(image, options)
 
 
+def contract_for(options: RenderOptions):
+    """The drawing contract (convert/drawing.py) these options stand for."""
+    from convert.drawing import DrawingContract
+    return DrawingContract(size=options.size, fit="bbox", frame=CANVAS, stroke_width=options.stroke_width,
+                           margin=options.padding, supersample=options.supersample,
+                           resample=options.resample, polarity=options.polarity)
+
+
 def render_strokes(strokes: Sequence[tuple[Sequence[float], Sequence[float]]],
                    options: RenderOptions) -> Image.Image:
-    """Renders simplified strokes, anti-aliased, centred with a margin.
-
-    Drawn at `size * supersample` with the line width scaled to match, round joins and caps (a disc at
-    every point), then downsampled with `options.resample`: far sharper than upscaling a 28x28 bitmap.
-    Drawings larger than the 256 canvas (raw files) are scaled down to fit.
+    """Renders simplified strokes by the drawing contract (convert.drawing.render_strokes), as an image.
 
     Args:
         strokes: `(xs, ys)` per stroke.
@@ -99,34 +96,5 @@ def render_strokes(strokes: Sequence[tuple[Sequence[float], Sequence[float]]],
     Raises:
         ValueError: no points at all.
     """
-    points = [np.column_stack([np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)])
-              for xs, ys in strokes if len(xs)]
-    if not points:
-        raise ValueError("the drawing has no points")
-    every = np.concatenate(points)
-    low = every.min(axis=0)
-    extent = float((every.max(axis=0) - low).max())
-    # Simplified drawings are already scaled to the canvas; only raw ones need shrinking to fit.
-    fit = (CANVAS - 1) / extent if extent > CANVAS - 1 else 1.0
-    # Centre the drawing's box on the canvas, as Google's bitmap rendering does.
-    centre = (every.max(axis=0) - low) * fit / 2
-    big = options.size * options.supersample
-    scale = big / (CANVAS + 2 * options.padding + options.stroke_width)
-    width = options.stroke_width * scale
-    shift = CANVAS / 2 - centre
-    margin = options.padding + options.stroke_width / 2
-
-    canvas = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(canvas)
-    radius = width / 2
-    for stroke in points:
-        xy = ((stroke - low) * fit + shift + margin) * scale
-        coords = [tuple(p) for p in xy.tolist()]
-        if len(coords) > 1:
-            draw.line(coords, fill=255, width=max(1, int(round(width))), joint="curve")
-        # Discs at the points give round caps and joins (PIL's line ends are square cuts).
-        for x, y in coords:
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    small = canvas.resize((options.size, options.size), RESAMPLING[options.resample]) \
-        if options.supersample > 1 else canvas
-    return _finish(small, options)
+    from convert.drawing import render_strokes as render_by_contract
+    return Image.fromarray(render_by_contract(strokes, contract_for(options)))

@@ -36,6 +36,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from convert.drawing_augment import AUGMENT_VERSION
 from retrain import quickdraw_source
 from retrain.architectures import INPUT_MEAN, INPUT_STD, ArchitectureSpec
 from retrain.dataset import ImageRecord
@@ -213,6 +214,10 @@ class BottleneckCache:
                         hashlib.sha1(content).hexdigest()
             for i in indices:
                 keys[i] = self._key_memo[(source, records[i].row, stat.st_size, stat.st_mtime_ns)]
+        for i, record in enumerate(records):
+            if record.rendering:  # a random rendering is its own image: content + how it was drawn
+                keys[i] = hashlib.sha1(f"{keys[i]}|aug{AUGMENT_VERSION}|seed{record.augment_seed}|"
+                                       f"r{record.rendering}".encode()).hexdigest()
         return keys  # type: ignore[return-value]
 
     # -------------------------------------------------------------------------------------------
@@ -544,7 +549,7 @@ def _failure_reason(record: ImageRecord, input_size: int) -> str:
             load_image_file(record.source, input_size)
         else:
             drawing = quickdraw_source.read_drawings(record.source, [record.row])[record.row]
-            quickdraw_source.render(drawing)
+            quickdraw_source.render(drawing, record.rendering, record.augment_seed)
     except Exception as error:  # the message is the point: show whatever it was
         return str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
     return "could not be decoded in the batch pipeline"

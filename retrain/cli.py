@@ -73,6 +73,11 @@ def _train_options(func):
              help="balanced: weight each class by 1/frequency (for unbalanced folders)."),
         flag("--seed", type=int, default=0, show_default=True,
              help="Seed for initialisers, shuffling and augmentation."),
+        flag("--renderings", type=int, default=3, show_default=True,
+             help="Cached renderings per training drawing (1 canonical + random stroke width, resampling, "
+                  "blur, binarisation, position/scale, JPEG), one bottleneck each. Drawings only "
+                  "(--quickdraw_dir, or an --image_dir that looks like drawings); photos get none. "
+                  "1: no rendering augmentation."),
         flag("--fine_tune/--no_fine_tune", default=False, show_default=True,
              help="After training the head on bottlenecks, fine-tune backbone and head together on "
                   "augmented images (slow on CPU: no cache in that phase)."),

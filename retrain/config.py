@@ -45,6 +45,7 @@ class TrainConfig:
     dropout: float = 0.0
     class_weights: str = "none"              # "balanced" weights classes by 1/frequency
     seed: int = 0                            # initializers, shuffling and augmentation
+    renderings: int = 3                      # cached renderings per training drawing (retrain/renderings.py)
     # --- fine-tuning ---
     fine_tune: bool = False                  # then train the backbone too, on augmented images
     fine_tune_steps: int = 500               # steps of the fine-tuning phase (after the head's)
@@ -91,7 +92,7 @@ class TrainConfig:
         positive = {"--learning_rate": self.learning_rate, "--cache_batch_size": self.cache_batch_size,
                     "--fine_tune_steps": self.fine_tune_steps,
                     "--fine_tune_batch_size": self.fine_tune_batch_size,
-                    "--quickdraw_per_class": self.quickdraw_per_class}
+                    "--quickdraw_per_class": self.quickdraw_per_class, "--renderings": self.renderings}
         if self.fine_tune_learning_rate is not None:
             positive["--fine_tune_learning_rate"] = self.fine_tune_learning_rate
         if self.input_size is not None:

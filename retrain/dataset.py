@@ -51,6 +51,9 @@ class ImageRecord:
         so moving the whole folder does not reshuffle it. QuickDraw: "<label>/<file name>#<row>".
       source: absolute path of the file (image, .npy or .ndjson).
       row: None for image files; the drawing's index in a QuickDraw file.
+      rendering: 0 = the canonical rendering; k > 0 = the k-th random rendering of a drawing
+        (convert/drawing_augment.py), a training-only copy with its own cached bottleneck.
+      augment_seed: the run's seed, with the content and `rendering` seeding that random rendering.
     """
 
     label: str
@@ -58,6 +61,8 @@ class ImageRecord:
     relpath: str
     source: str
     row: Optional[int] = None
+    rendering: int = 0
+    augment_seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

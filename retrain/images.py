@@ -106,10 +106,38 @@ def load_record_image(record, size: int) -> np.ndarray:
       OSError / ValueError: the image cannot be read or decoded.
     """
     if record.row is None:
+        if record.rendering:
+            return pixels_to_input(augmented_file_pixels(record), size).numpy()
         return load_image_file(record.source, size)
     from retrain import quickdraw_source
     drawing = quickdraw_source.read_drawings(record.source, [record.row])[record.row]
-    return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
+    return pixels_to_input(quickdraw_source.render(drawing, record.rendering, record.augment_seed),
+                           size).numpy()
+
+
+def augmented_file_pixels(record) -> np.ndarray:
+    """A random rendering (convert/drawing_augment.py) of a drawing image file: uint8 RGB [h, w, 3].
+
+    Seeded by (the run's seed, the file's bytes, the rendering index), like QuickDraw rows.
+
+    Raises:
+      OSError / ValueError: the file cannot be read or decoded.
+    """
+    import io
+
+    from PIL import Image
+
+    from convert import drawing_augment
+    with open(record.source, "rb") as handle:
+        data = handle.read()
+    image = Image.open(io.BytesIO(data))
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+        paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image)
+    gray = np.asarray(image.convert("L"), dtype=np.uint8)
+    rng = drawing_augment.rng_for(record.augment_seed, b"file:" + data, record.rendering)
+    return np.repeat(drawing_augment.augment_bitmap(gray, rng)[:, :, None], 3, axis=2)
 
 
 def render_drawings(records: Sequence) -> np.ndarray:
@@ -129,7 +157,8 @@ def render_drawings(records: Sequence) -> np.ndarray:
         try:
             read = quickdraw_source.read_drawings(source, [records[i].row for i in indices])
             for i in indices:
-                pixels[i] = quickdraw_source.render(read[records[i].row])
+                pixels[i] = quickdraw_source.render(read[records[i].row], records[i].rendering,
+                                                    records[i].augment_seed)
         except Exception as error:
             raise DatasetError(f"Cannot read drawings from {source} any more ({type(error).__name__}: "
                                f"{error}); did it change during the run? Rerun the same command.") from None
@@ -161,8 +190,9 @@ def record_images_dataset(records: Sequence, size: int, deterministic: bool = Fa
     from retrain import quickdraw_source
     from retrain.tfcompat import tf
     autotune = tf.data.AUTOTUNE
-    files = [i for i, r in enumerate(records) if r.row is None]
+    files = [i for i, r in enumerate(records) if r.row is None and not r.rendering]
     drawings = [i for i, r in enumerate(records) if r.row is not None]
+    augmented_files = [i for i, r in enumerate(records) if r.row is None and r.rendering]
     parts = []
     if files:
         ds = tf.data.Dataset.from_tensor_slices(
@@ -182,7 +212,8 @@ def record_images_dataset(records: Sequence, size: int, deterministic: bool = Fa
                     continue
                 for i in indices:
                     try:
-                        yield i, quickdraw_source.render(read[records[i].row])
+                        yield i, quickdraw_source.render(read[records[i].row], records[i].rendering,
+                                                         records[i].augment_seed)
                     except Exception:  # one bad drawing is dropped, not fatal
                         continue
         ds = tf.data.Dataset.from_generator(generate, output_signature=(
@@ -190,7 +221,21 @@ def record_images_dataset(records: Sequence, size: int, deterministic: bool = Fa
         ds = ds.map(lambda i, pixels: (i, pixels_to_input(pixels, size)),
                     num_parallel_calls=autotune, deterministic=deterministic)
         parts.append(ds)
+    if augmented_files:
+        def generate_augmented():
+            for i in augmented_files:
+                try:
+                    yield i, augmented_file_pixels(records[i])
+                except Exception:  # an unreadable file is dropped; the caller reports it
+                    continue
+        ds = tf.data.Dataset.from_generator(generate_augmented, output_signature=(
+            tf.TensorSpec([], tf.int64), tf.TensorSpec([None, None, 3], tf.uint8)))
+        parts.append(ds.map(lambda i, pixels: (i, pixels_to_input(pixels, size)),
+                            num_parallel_calls=autotune, deterministic=deterministic))
     if not parts:
         return tf.data.Dataset.from_tensor_slices(
             (np.zeros([0], np.int64), np.zeros([0, size, size, 3], np.float32)))
-    return parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.concatenate(part)
+    return combined

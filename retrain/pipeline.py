@@ -85,6 +85,16 @@ def split_index(index, config: TrainConfig) -> dict:
     return splits
 
 
+def rendered_splits(config: TrainConfig, index, splits: dict) -> dict:
+    """Training drawings x --renderings (retrain/renderings.py); photos and other splits unchanged."""
+    from retrain import renderings
+    drawings = renderings.looks_like_drawings(index.records)
+    if config.renderings > 1:
+        echo(f"Renderings: {config.renderings} per training drawing" if drawings else
+             "Renderings: none (the images do not look like drawings; photos get no rendering augmentation)")
+    return renderings.expand_training(splits, config.renderings, config.seed, drawings)
+
+
 def cached_features(config: TrainConfig, spec, module, splits: dict, info, strategy):
     """Bottlenecks for every split: each worker computes its shard, then all read the whole cache."""
     from retrain.bottlenecks import BottleneckCache
@@ -264,6 +274,11 @@ def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits,
     # The float artifacts' contract; quantized exports add their own entries under "exports".
     info = outputs.model_info(spec, labels, module.handle, module.fingerprint, quantization="none")
     info["output_tensor"] = config.final_tensor_name
+    from convert.render import contract_for
+    from retrain.quickdraw_source import RENDER_OPTIONS
+    # How strokes must be drawn for this model (convert/drawing.py; DrawingRenderer.kt in the bundle).
+    info["drawing_contract"] = contract_for(RENDER_OPTIONS).to_json()
+    info["renderings"] = config.renderings
     outputs.write_json(info, os.path.join(out_dir, outputs.MODEL_INFO_FILE))
     outputs.write_json(dataclasses.asdict(config), os.path.join(out_dir, outputs.RUN_CONFIG_FILE))
     outputs.write_json({"image_dir": os.path.abspath(config.image_dir) if config.image_dir else None,
@@ -323,7 +338,8 @@ def run(config: TrainConfig) -> RunResult:
     try:
         # The head trains on cached bottlenecks first, also before fine-tuning: fine-tuning from a
         # random head would push large, noisy gradients into the pretrained backbone.
-        features = cached_features(config, spec, module, splits, info, strategy)
+        features = cached_features(config, spec, module, rendered_splits(config, index, splits), info,
+                                   strategy)
         run_dir = summaries_run_dir(config, info, worker_dir)
         head, result = train_head_on_features(config, spec, module, features, labels, strategy, info,
                                               worker_dir, run_dir)
@@ -347,6 +363,9 @@ def run(config: TrainConfig) -> RunResult:
         evaluation = None
         if info.is_chief:
             evaluation = evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec)
+            if evaluation is not None:  # the same test drawings under other renderings (retrain/panel.py)
+                from retrain.panel import report_panel
+                report_panel(classifier, test_records, spec.input_size, out_dir, echo)
         write_outputs(effective, spec, module, labels, classifier, splits, result, out_dir, index)
         if not config.fine_tune:
             final = final_head_path(effective)

@@ -24,14 +24,16 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from convert import sources
-from convert.render import RenderOptions, render_bitmap, render_strokes
+from convert import drawing_augment
+from convert.drawing import render_strokes as render_by_contract
+from convert.render import RenderOptions, contract_for, render_bitmap
 from retrain.errors import DatasetError
 
 # convert's default look (`qdretrain convert` with no rendering options).
 RENDER_OPTIONS = RenderOptions()
 # Part of every QuickDraw bottleneck key, with RENDER_OPTIONS: bump when rendering changes in a way the
 # options do not show, so stale features computed from the old pixels are never reused.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: strokes drawn by the drawing contract (convert/drawing.py)
 
 Drawing = Union[np.ndarray, tuple]  # a (784,) uint8 bitmap row, or strokes ((xs, ys), ...)
 
@@ -73,17 +75,33 @@ def content_bytes(drawing: Drawing) -> bytes:
     return tag + b"strokes:" + repr(drawing).encode()
 
 
-def render(drawing: Drawing) -> np.ndarray:
-    """A drawing as uint8 RGB pixels [64, 64, 3], black ink on white, exactly as convert draws it.
+def render(drawing: Drawing, rendering: int = 0, seed: int = 0) -> np.ndarray:
+    """A drawing as uint8 RGB pixels [64, 64, 3], black ink on white.
+
+    Args:
+      drawing: a bitmap row or strokes.
+      rendering: 0 = exactly as convert draws it (the drawing contract); k > 0 = the k-th random
+        rendering (convert/drawing_augment.py), seeded by (seed, content, k): strokes are redrawn at a
+        random width, then every drawing gets a random bitmap rendering.
+      seed: the run's seed.
 
     Raises:
       ValueError: a stroke drawing with no points.
     """
-    if isinstance(drawing, np.ndarray):
-        image = render_bitmap(drawing, RENDER_OPTIONS)
+    if not rendering:
+        if isinstance(drawing, np.ndarray):
+            image = np.asarray(render_bitmap(drawing, RENDER_OPTIONS), dtype=np.uint8)
+        else:
+            image = render_by_contract(drawing, contract_for(RENDER_OPTIONS))
     else:
-        image = render_strokes(drawing, RENDER_OPTIONS)
-    return np.repeat(np.asarray(image, dtype=np.uint8)[:, :, None], 3, axis=2)
+        rng = drawing_augment.rng_for(seed, content_bytes(drawing), rendering)
+        if isinstance(drawing, np.ndarray):
+            image = np.asarray(render_bitmap(drawing, RENDER_OPTIONS), dtype=np.uint8)
+        else:
+            image = render_by_contract(drawing_augment.augment_strokes(drawing, rng),
+                                       drawing_augment.stroke_contract(rng, contract_for(RENDER_OPTIONS)))
+        image = drawing_augment.augment_bitmap(image, rng)
+    return np.repeat(image[:, :, None], 3, axis=2)
 
 
 def scan(path: str, per_class: int = 1000, seed: int = 0):

@@ -59,3 +59,15 @@ def test_android_exports_missing_precision_first(trained_model_dir, tmp_path):
     assert os.path.exists(os.path.join(copy, "model_fp16.tflite"))
     assert os.path.getsize(tmp_path / "assets" / "model.tflite") == os.path.getsize(
         os.path.join(copy, "model_fp16.tflite"))
+
+
+def test_android_bundle_ships_the_drawing_renderer_and_golden_files(exported_model_dir, tmp_path):
+    from android_export.android import write_android_assets
+    from convert.make_golden import GOLDEN_DIR
+    out = tmp_path / "assets"
+    write_android_assets(exported_model_dir, str(out), "float32")
+    kotlin = (out / "DrawingRenderer.kt").read_text()
+    assert "fun render(" in kotlin and "isAntiAlias = true" in kotlin
+    for name in os.listdir(GOLDEN_DIR):
+        assert (out / "golden" / name).read_bytes() == open(os.path.join(GOLDEN_DIR, name), "rb").read()
+    assert "DrawingRenderer.render" in (out / "README.md").read_text()

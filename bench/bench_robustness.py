@@ -1,0 +1,92 @@
+"""Today's training vs rendering-robust training, side by side, on the ../shared QuickDraw data.
+
+For each architecture: train the head twice on the same bitmaps and seed, `--renderings 1` (today) and
+`--renderings K` (robust), then report the whole rendering panel (retrain/panel.py) on the test split's
+bitmaps, the canvas rows on the ../shared .ndjson strokes of the same classes (never trained on), the
+worst row, head training time and the cost on the training rendering.
+
+    python bench/bench_robustness.py            # full: 0.25 and 1.0, 1000 a class
+    python bench/bench_robustness.py --quick    # 0.25 only, 200 a class
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+
+def train(arch: str, per_class: int, renderings: int, out: str, steps: int) -> tuple[dict, float]:
+    """One retrain run; returns its evaluation.json and training seconds."""
+    command = [sys.executable, "-m", "retrain", "--quickdraw_dir", os.path.join(SHARED, "quickdraw_bitmaps"),
+               "--quickdraw_per_class", str(per_class), "--architecture", arch, "--renderings", str(renderings),
+               "--bottleneck_dir", os.path.join(out, "..", "bottlenecks"), "--output_dir", out,
+               "--how_many_training_steps", str(steps), "--seed", "0"]
+    started = time.monotonic()
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    with open(os.path.join(out, "evaluation.json")) as handle:
+        evaluation = json.load(handle)
+    with open(os.path.join(out, "training_history.json")) as handle:
+        seconds = json.load(handle).get("seconds", wall)
+    return evaluation, seconds
+
+
+def canvas_rows(model_dir: str, labels: list[str], input_size: int) -> dict:
+    """The canvas rows on the shared .ndjson strokes of the trained classes (25 a class)."""
+    from android_export.runners import open_artifact
+    from retrain import panel, quickdraw_source
+    index = quickdraw_source.scan(os.path.join(SHARED, "quickdraw_ndjson"), per_class=25, seed=0)
+    keep = [r for r in index.records if r.label in labels]
+    import dataclasses
+    records = [dataclasses.replace(r, label_index=labels.index(r.label)) for r in keep]
+    runner = open_artifact(os.path.join(model_dir, "saved_model"))
+    rows = panel.run_panel(runner.predict, records, input_size, rows=[r for r in panel.ROWS])
+    return {r.name: r.top1 for r in rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="mobilenet_0.25_224 only, 200 drawings a class")
+    parser.add_argument("--renderings", type=int, default=3)
+    parser.add_argument("--work", default="/tmp/bench_robustness")
+    args = parser.parse_args()
+    archs = ["mobilenet_0.25_224"] if args.quick else ["mobilenet_0.25_224", "mobilenet_1.0_224"]
+    per_class, steps = (200, 1000) if args.quick else (1000, 4000)
+    sys.path.insert(0, ROOT)
+    results = {}
+    for arch in archs:
+        for name, k in (("today", 1), ("robust", args.renderings)):
+            out = os.path.join(args.work, arch, name)
+            evaluation, seconds = train(arch, per_class, k, out, steps)
+            labels = open(os.path.join(out, "retrained_labels.txt")).read().split()
+            with open(os.path.join(out, "retrained_labels.txt")) as handle:
+                labels = [line.strip() for line in handle if line.strip()]
+            test_rows = {n: v["top1"] for n, v in evaluation["panel"]["rows"].items()}
+            strokes = canvas_rows(out, labels, 224)
+            results[(arch, name)] = (test_rows, strokes, seconds)
+    print(f"{'row':<22}" + "".join(f"{a[10:]}:{n:<8}" for a, n in results))
+    first = next(iter(results.values()))
+    names = [n for n in first[0] if first[0][n] is not None] + \
+        [f"strokes:{n}" for n in first[1] if first[1][n] is not None]
+    for row in names:
+        cells = []
+        for test_rows, strokes, _ in results.values():
+            value = strokes[row[8:]] if row.startswith("strokes:") else test_rows[row]
+            cells.append(f"{100 * value:6.1f}%      ")
+        print(f"{row:<22}" + "".join(cells))
+    for label, pick in (("worst", min), ):
+        print(f"{label:<22}" + "".join(
+            f"{100 * pick([v for v in {**t, **{'s' + k: v for k, v in s.items()}}.values() if v is not None]):6.1f}%      "
+            for t, s, _ in results.values()))
+    print(f"{'head train s':<22}" + "".join(f"{sec:7.1f}      " for _, _, sec in results.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Rendering-robust training: seeded augmentations, K cached renderings per drawing, photos untouched."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from convert import drawing_augment
+from convert.drawing import DEFAULT_CONTRACT, render_strokes
+from retrain import quickdraw_source, renderings
+from retrain.cli import cli
+from retrain.dataset import ImageRecord
+from tests.conftest import make_image_folder
+from tests.test_pipeline import _quickdraw_files
+
+STROKES = [[[0, 100, 200], [0, 150, 30]], [[50, 60], [200, 210]]]
+
+
+def test_augment_bitmap_is_seeded_and_varies():
+    pixels = render_strokes(STROKES, DEFAULT_CONTRACT)
+    a = drawing_augment.augment_bitmap(pixels, drawing_augment.rng_for(0, "key", 1))
+    b = drawing_augment.augment_bitmap(pixels, drawing_augment.rng_for(0, "key", 1))
+    c = drawing_augment.augment_bitmap(pixels, drawing_augment.rng_for(0, "key", 2))
+    assert a.dtype == np.uint8 and a.shape == pixels.shape
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    small = drawing_augment.augment_bitmap(pixels[::2, ::2][:28, :28], drawing_augment.rng_for(1, "k", 1))
+    assert small.shape == (64, 64)  # 28-px bitmaps are brought up to 64 px
+
+
+def test_augment_strokes_is_seeded_keeps_stroke_count():
+    a = drawing_augment.augment_strokes(STROKES, drawing_augment.rng_for(0, "key", 1))
+    b = drawing_augment.augment_strokes(STROKES, drawing_augment.rng_for(0, "key", 1))
+    assert a == b and len(a) == len(STROKES) and [len(s[0]) for s in a] == [3, 2]
+    assert a != STROKES
+    widths = {drawing_augment.stroke_contract(drawing_augment.rng_for(0, "k", i)).stroke_width
+              for i in range(20)}
+    assert min(widths) < 6 and max(widths) > 20
+
+
+def test_quickdraw_render_zero_is_canonical_and_others_seeded(tmp_path):
+    bitmap = np.zeros(784, np.uint8)
+    bitmap[300:400] = 255
+    canonical = quickdraw_source.render(bitmap)
+    assert np.array_equal(quickdraw_source.render(bitmap, 0, 5), canonical)
+    first = quickdraw_source.render(bitmap, 1, 0)
+    assert np.array_equal(first, quickdraw_source.render(bitmap, 1, 0))
+    assert not np.array_equal(first, canonical) and first.shape == canonical.shape
+    assert not np.array_equal(quickdraw_source.render(tuple(map(tuple, STROKES)), 1, 0),
+                              quickdraw_source.render(tuple(map(tuple, STROKES)), 0, 0))
+
+
+def test_expand_training_leaves_labels_and_other_splits_alone():
+    records = [ImageRecord("a", 0, "a/x#1", "/x.npy", 1), ImageRecord("b", 1, "b/y#2", "/y.npy", 2)]
+    splits = {"training": records, "validation": records[:1], "testing": records[1:]}
+    out = renderings.expand_training(splits, 3, 7, drawings=True)
+    assert len(out["training"]) == 6 and out["validation"] == splits["validation"]
+    assert out["testing"] == splits["testing"]
+    assert [(r.label, r.label_index, r.rendering) for r in out["training"]] == [
+        ("a", 0, 0), ("b", 1, 0), ("a", 0, 1), ("b", 1, 1), ("a", 0, 2), ("b", 1, 2)]
+    assert {r.augment_seed for r in out["training"][2:]} == {7}
+    assert renderings.expand_training(splits, 3, 7, drawings=False) is splits
+    assert renderings.expand_training(splits, 1, 7, drawings=True) is splits
+
+
+def test_drawing_folders_are_told_from_photos(tmp_path):
+    photos = make_image_folder(tmp_path / "photos", {"a": 3, "b": 3})
+    photo_records = [ImageRecord("a", 0, p.name, str(p)) for p in sorted(photos.rglob("*.jpg"))]
+    assert photo_records and not renderings.looks_like_drawings(photo_records)
+    drawings = tmp_path / "drawings"
+    drawings.mkdir()
+    for i in range(4):
+        Image.fromarray(render_strokes([[[0, 50 + i * 40], [0, 200]]], DEFAULT_CONTRACT)).save(
+            drawings / f"{i}.jpg")
+    assert renderings.looks_like_drawings(
+        [ImageRecord("a", 0, p.name, str(p)) for p in sorted(drawings.glob("*.jpg"))])
+
+
+def _train(tmp_path, source, standin_module, *extra):
+    return CliRunner().invoke(cli, [
+        "--quickdraw_dir", str(source), "--quickdraw_per_class", "20", "--tfhub_module", standin_module,
+        "--input_size", "32", "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
+        "--how_many_training_steps", "10", "--eval_step_interval", "10", "--train_batch_size", "8", *extra],
+        catch_exceptions=False)
+
+
+def test_renderings_are_cached_once_and_reused(tmp_path, standin_module):
+    source = _quickdraw_files(tmp_path / "qd", 20)
+    first = _train(tmp_path, source, standin_module, "--renderings", "3")
+    assert first.exit_code == 0, first.output
+    assert "Renderings: 3 per training drawing" in first.output
+    splits = json.loads((tmp_path / "m" / "splits.json").read_text())
+    n_train, n_other = len(splits["training"]), len(splits["validation"]) + len(splits["testing"])
+    assert f"{3 * n_train + n_other} images" in first.output
+    info = json.loads((tmp_path / "m" / "model_info.json").read_text())
+    assert info["drawing_contract"]["stroke_width"] == 16.0 and info["renderings"] == 3
+    again = _train(tmp_path, source, standin_module, "--renderings", "3")
+    assert again.exit_code == 0, again.output
+    assert f"{3 * n_train + n_other} images" in again.output and " 0 computed" in again.output
