@@ -18,6 +18,7 @@ from retrain.cli_common import apply_options, data_and_module_options, flag, use
 from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
 from retrain.launch import launch_command
+from serve.cli import serve_command
 
 
 class DefaultToTrainGroup(click.Group):
@@ -170,7 +171,7 @@ def architectures_command():
 
 
 for _command in (convert_command, preview_command, cache_command, export_command, android_command,
-                 label_image_command, launch_command):
+                 label_image_command, launch_command, serve_command):
     cli.add_command(_command)
 
 
