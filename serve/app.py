@@ -73,7 +73,7 @@ def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_b
         artifact = payload.get("artifact") or model.default_artifact
         if not isinstance(artifact, str) or artifact not in model.artifacts:
             raise RequestError(f"unknown artifact {str(artifact)[:40]!r}; choose from {', '.join(model.artifacts)}")
-        top_k = payload.get("top_k", 5)
+        top_k = payload.get("top_k", min(5, len(model.labels)))
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= len(model.labels):
             raise RequestError(f"'top_k' must be an integer from 1 to {len(model.labels)}")
         if ("strokes" in payload) == ("png" in payload):
