@@ -19,6 +19,7 @@ from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES
 from retrain.errors import ConfigError
 from retrain.launch import launch_command
 from retrain.native.cli_options import native_config, native_options
+from serve.cli import serve_command
 
 
 class DefaultToTrainGroup(click.Group):
@@ -200,7 +201,7 @@ def predict_command(model_dir, input_csv, output_csv):
 
 
 for _command in (convert_command, preview_command, cache_command, export_command, android_command,
-                 label_image_command, launch_command):
+                 label_image_command, launch_command, serve_command):
     cli.add_command(_command)
 
 

@@ -1,0 +1,78 @@
+"""Corrections as Quick, Draw! .ndjson lines: `<collect_dir>/<label>.ndjson`, ready for `--quickdraw_dir`.
+
+Appends are atomic: the whole line goes in one os.write on an O_APPEND descriptor, under a lock (one
+writer per process at a time), then fsync. A reader therefore sees whole lines only; a write cut short
+by a crash can leave at most a line without its newline at the end, which `repair_tail` drops before
+the next append so it never glues onto a good line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import threading
+import uuid
+from typing import Sequence
+
+from serve.rendering import quickdraw_simplified
+
+_LOCK = threading.Lock()
+
+
+def collection_path(collect_dir: str, label: str) -> str:
+    # Labels are validated against the model's own labels before they get here; this guards the path anyway.
+    if not label or "/" in label or "\\" in label or label in (".", "..") or "\0" in label:
+        raise ValueError(f"{label!r} cannot be a file name")
+    return os.path.join(collect_dir, f"{label}.ndjson")
+
+
+def drawing_line(strokes: Sequence, label: str) -> bytes:
+    """One ndjson line in Google's simplified format (strokes scaled to 0-255 ints), newline ended."""
+    record = {"word": label, "countrycode": "", "recognized": True, "key_id": uuid.uuid4().hex,
+              "timestamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"),
+              "drawing": quickdraw_simplified(strokes)}
+    return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def repair_tail(path: str) -> None:
+    """Cuts an unfinished last line (no newline: an interrupted write) off the file."""
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Walk back to the last newline in blocks; everything after it is the broken line.
+        end, block = size, 4096
+        while end > 0:
+            start = max(0, end - block)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                handle.truncate(start + cut + 1)
+                return
+            end = start
+        handle.truncate(0)
+
+
+def append_drawing(collect_dir: str, label: str, strokes: Sequence) -> str:
+    """Appends one drawing to `<collect_dir>/<label>.ndjson` atomically; returns the file's path."""
+    path = collection_path(collect_dir, label)
+    line = drawing_line(strokes, label)
+    os.makedirs(collect_dir, exist_ok=True)
+    with _LOCK:
+        if os.path.exists(path):
+            repair_tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, line)
+            if written != len(line):  # a full disk: take the partial line back out
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+                raise OSError(f"only {written} of {len(line)} bytes written to {path}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return path
