@@ -99,6 +99,6 @@ def test_audit_finds_planted_duplicates_leaks_swaps_and_outliers():
 def test_audit_of_clean_data_finds_little():
     rng = np.random.default_rng(5)
     labels = np.repeat(np.arange(3), 50)
-    vectors = (rng.normal(size=(3, 16))[labels] * 3 + rng.normal(size=(150, 16))).astype(np.float32)
+    vectors = (rng.normal(size=(3, 64))[labels] * 2 + rng.normal(size=(150, 64))).astype(np.float32)
     result = audit.audit(vectors, labels, 3, ["training"] * 150, [str(i) for i in range(150)])
     assert not result.pairs and not result.mislabels
