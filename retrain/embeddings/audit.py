@@ -197,3 +197,33 @@ def audit(vectors: np.ndarray, labels: Sequence[int], num_classes: int, splits: 
     mislabels = find_mislabels(neighbours, labels, unit, centroids, config, exact_cross)
     outliers = find_outliers(unit, labels, centroids, config.outlier_z, exclude=set())
     return AuditResult(tuple(pairs), tuple(mislabels), tuple(outliers))
+
+
+def exclusions(result: AuditResult, splits: Sequence[str], outliers: bool = False) -> list[int]:
+    """Rows to leave out of training: one copy of each same-class duplicate is kept (the training
+    one), both of a cross-class duplicate go, and so do likely mislabels (and outliers if asked)."""
+    out: set[int] = set()
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    for pair in result.pairs:
+        if pair.cross_class:
+            out.update((pair.a, pair.b))
+        else:
+            parent[root(pair.a)] = root(pair.b)
+    # Same-class copies form groups (a drawing copied 3 times): keep one per group, a training one
+    # if there is one, so the copies in validation/testing (leaks) are what goes.
+    groups: dict[int, list[int]] = {}
+    for i in list(parent):
+        groups.setdefault(root(i), []).append(i)
+    for members in groups.values():
+        members.sort(key=lambda i: (not (splits and splits[i] == "training"), i))
+        out.update(members[1:])
+    out.update(m.index for m in result.mislabels)
+    if outliers:
+        out.update(o.index for o in result.outliers)
+    return sorted(out)
