@@ -117,3 +117,25 @@ def test_extract_interface_and_the_generic_keras_embedding_path(planted_model):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(Exception, match="no layer named 'embedding'"):
         extract.KerasExtractor(keras.Model(image, x), 32)
+
+
+def test_exported_embedding_model_matches_the_trained_one(planted_model):
+    from android_export.embedding_export import export_embedding, verify_embedding
+    from android_export.runners import TFLiteRunner
+    from retrain.embeddings import extract
+    tmp_path, _ = planted_model
+    out = tmp_path / "embedding_export"
+    check = export_embedding(str(tmp_path / "model"), str(out))
+    assert check.passed and check.feature_size == 8 and check.images > 0
+    assert check.min_cosine > 0.9999 and check.max_abs_diff < 1e-4
+    runner = TFLiteRunner(str(out / "embedding.tflite"))
+    assert tuple(runner.output["shape"]) == (1, 8) and tuple(runner.input["shape"]) == (1, 32, 32, 3)
+    # The check can fail: a different model's embeddings are rejected.
+    config = extract.load_run_config(str(tmp_path / "model"))
+    extractor = extract.extractor_for(str(tmp_path / "model"), config)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+
+    class Shifted:
+        def embed_images(self, batch):
+            return np.roll(extractor.embed_images(batch), 1, axis=1)
+    assert not verify_embedding(str(out / "embedding.tflite"), Shifted(), images).passed
