@@ -35,6 +35,8 @@ def _export_options(func):
              help="Labelled images (one sub-folder per label) to verify on when the test split is not here."),
         flag("--max_test_images", type=int, default=500, show_default=True,
              help="At most this many held-back images in the verification."),
+        flag("--embedding/--no_embedding", default=False, show_default=True,
+             help="Also write embedding.tflite (input -> embedding, for on-device similar search), verified."),
         flag("--tolerance", type=float, default=1e-3, show_default=True,
              help="Largest |probability difference| a float artifact may have from the trained model."),
     ]

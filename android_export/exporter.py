@@ -62,6 +62,7 @@ class ExportConfig:
     max_test_images: int = 500
     tolerance: float = verify.DEFAULT_TOLERANCE
     seed: int = 0
+    embedding: bool = False  # also embedding.tflite for on-device search (embedding_export.py)
 
     def __post_init__(self):
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -410,6 +411,9 @@ def run_export(config: ExportConfig) -> ExportReport:
         _echo(verify.format_quantization_report(report.quantization))
     _export_panels(model, artifacts, config)
     raise_if_failed(checks, config.tolerance)
+    if config.embedding:
+        from android_export.embedding_export import export_embedding
+        export_embedding(config.model_dir, config.out, echo=_echo)
     _echo(f"Exported and verified {len(checks)} artifact(s) into {config.out} in {time.time() - start:.0f}s.")
     return report
 

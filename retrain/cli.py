@@ -17,6 +17,7 @@ from retrain.cache_cli import cache_command
 from retrain.cli_common import apply_options, data_and_module_options, flag, user_errors
 from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
+from retrain.embeddings.cli import audit_command, similar_command
 from retrain.launch import launch_command
 from retrain.native.cli_options import native_config, native_options
 from serve.cli import serve_command
@@ -63,6 +64,9 @@ def _train_options(func):
              help="Validation images per evaluation; -1 for the whole validation set."),
         flag("--test_batch_size", type=int, default=-1, show_default=True,
              help="Test images for the final evaluation; -1 for the whole test set."),
+        flag("--exclude_list", type=click.Path(exists=True, dir_okay=False), default=None,
+             help="File of image names (as in splits.json) to leave out of every split, e.g. "
+                  "`qdretrain audit --exclude_list`'s output."),
         flag("--testing_percentage", type=int, default=10, show_default=True),
         flag("--validation_percentage", type=int, default=10, show_default=True),
         flag("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
@@ -201,7 +205,8 @@ def predict_command(model_dir, input_csv, output_csv):
 
 
 for _command in (convert_command, preview_command, cache_command, export_command, android_command,
-                 label_image_command, launch_command, serve_command):
+                 label_image_command, launch_command, serve_command, similar_command,
+                 audit_command):
     cli.add_command(_command)
 
 

@@ -24,6 +24,7 @@ class TrainConfig:
     image_dir: Optional[str] = None          # folders of images, one per label
     quickdraw_dir: Optional[str] = None      # or QuickDraw .npy/.ndjson files, read directly
     quickdraw_per_class: int = 1000          # drawings taken per class from --quickdraw_dir
+    exclude_list: Optional[str] = None       # file of record names left out of every split (audit)
     testing_percentage: int = 10             # retrain.py's default
     validation_percentage: int = 10          # retrain.py's default
     # --- backbone ---

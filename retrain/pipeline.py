@@ -62,6 +62,10 @@ def load_index(config: TrainConfig):
             index = dataset.scan_image_dir(config.image_dir)
         else:
             index = dataset.scan_quickdraw_dir(config.quickdraw_dir, config.quickdraw_per_class, config.seed)
+    if config.exclude_list:
+        from retrain.exclude import apply_exclude_list, read_exclude_list
+        index, removed = apply_exclude_list(index, read_exclude_list(config.exclude_list))
+        echo(f"Left out {removed} image(s) listed in {config.exclude_list}.")
     for warning in caught:  # one clean line each, not Python's "file:line: Warning" format
         echo(f"Warning: {warning.message}")
     echo(f"Found {len(index.records)} images in {len(index.labels)} classes.")

@@ -1,0 +1,187 @@
+"""Embedding benchmarks: retrieval quality, the audit on planted errors, and search latency.
+
+    .venv/bin/python bench/bench_embeddings.py --quick      # ~13 x 60 drawings, 10k/100k search
+    .venv/bin/python bench/bench_embeddings.py              # 13 x 500 drawings, 10k/100k/1M search
+
+1. Retrieval on the shared test split (MobileNet v1 0.25 bottleneck, ../shared/modules, on
+   ../shared/data/quickdraw_bitmaps): each test drawing queries the training drawings; relevant = same
+   class. mAP@10 and precision@1. (avg vs GeM pooling on a native net needs retrain/native/, not here.)
+2. Audit on a planted copy of the drawings: exact duplicates (a drawing added again under a new name,
+   same class), cross-split leaks (a test drawing added again under a name that hashes into training),
+   and label swaps (2% of one class relabelled as another); precision and recall per finding type.
+3. Search latency on synthetic clustered embeddings, exact (NumPy) vs HNSW (hnswlib), recall@10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(REPO), "shared")
+sys.path.insert(0, REPO)
+
+
+def average_precision_at_k(relevant: np.ndarray) -> np.ndarray:
+    """AP@k per row of a [q, k] 0/1 relevance matrix (normalised by the hits found, as usual for @k)."""
+    hits = np.cumsum(relevant, axis=1)
+    precision = hits / np.arange(1, relevant.shape[1] + 1)
+    return (precision * relevant).sum(axis=1) / np.maximum(relevant.sum(axis=1), 1)
+
+
+def retrieval(vectors, labels, splits, k=10) -> dict:
+    from retrain.embeddings.search import exact_topk
+    train = np.flatnonzero(np.array(splits) == "training")
+    test = np.flatnonzero(np.array(splits) == "testing")
+    found = exact_topk(vectors[test], vectors[train], k)
+    relevant = (labels[train][found.indices] == labels[test][:, None]).astype(np.float32)
+    return {"queries": len(test), "database": len(train), "mAP@10": float(average_precision_at_k(relevant).mean()),
+            "precision@1": float(relevant[:, 0].mean())}
+
+
+def planted_records(records, seed: int, swap_share=0.02, duplicates=20, leaks=20):
+    """A copy of the dataset's records with known errors (same drawings, new names/labels)."""
+    from retrain.split import which_set
+    rng = np.random.default_rng(seed)
+    records = list(records)
+    truth = {"duplicate": set(), "leak": set(), "swap": set()}
+    by_label = {}
+    for r in records:
+        by_label.setdefault(r.label_index, []).append(r)
+    labels = sorted({(r.label_index, r.label) for r in records})
+    planted = []
+    for i in rng.choice(len(records), duplicates, replace=False):
+        r = records[i]
+        copy = dataclasses.replace(r, relpath=r.relpath + "_dup")
+        planted.append(copy)
+        truth["duplicate"].add(tuple(sorted((r.relpath, copy.relpath))))
+    tests = [r for r in records if which_set(r.relpath, 10, 10) == "testing"]
+    for r in rng.choice(len(tests), min(leaks, len(tests)), replace=False):
+        r = tests[r]
+        n = 0
+        while which_set(f"{r.relpath}_leak{n}", 10, 10) != "training":
+            n += 1
+        copy = dataclasses.replace(r, relpath=f"{r.relpath}_leak{n}")
+        planted.append(copy)
+        truth["leak"].add(tuple(sorted((r.relpath, copy.relpath))))
+    # 2% of class 0 relabelled as class 1
+    victims = by_label[labels[0][0]]
+    chosen = set(rng.choice(len(victims), max(1, int(round(swap_share * len(victims)))), replace=False))
+    out = []
+    for r in records:
+        if r.label_index == labels[0][0] and victims.index(r) in chosen:
+            r = dataclasses.replace(r, label=labels[1][1], label_index=labels[1][0])
+            truth["swap"].add(r.relpath)
+        out.append(r)
+    return out + planted, truth
+
+
+def precision_recall(found: set, truth: set) -> dict:
+    hits = len(found & truth)
+    return {"found": len(found), "planted": len(truth), "precision": hits / len(found) if found else 1.0,
+            "recall": hits / len(truth) if truth else 1.0}
+
+
+def audit_bench(extractor, records, seed: int) -> dict:
+    from retrain.embeddings import audit
+    from retrain.split import which_set
+    planted, truth = planted_records(records, seed)
+    vectors, kept = extractor.embed_records(planted)
+    splits = [which_set(r.relpath, 10, 10) for r in kept]
+    keys = extractor.cache.record_keys(kept)
+    labels = [r.label_index for r in kept]
+    started = time.perf_counter()
+    result = audit.audit(vectors, labels, max(labels) + 1, splits, keys)
+    seconds = time.perf_counter() - started
+    kinds = result.by_kind()
+    name = lambda i: kept[i].relpath  # noqa: E731
+    pairs = lambda items: {tuple(sorted((name(p.a), name(p.b)))) for p in items}  # noqa: E731
+    same = pairs(kinds["exact_duplicate_same_class"])
+    leaks = pairs(kinds["cross_split_leak"])
+    # A planted duplicate is found when its pair is reported as a same-class exact duplicate; the
+    # QuickDraw data may hold real duplicates too, which count against precision here.
+    return {"drawings": len(kept), "seconds": seconds,
+            "duplicate": precision_recall(same - truth["leak"], truth["duplicate"]),
+            "leak": precision_recall(leaks, truth["leak"]),
+            "swap": precision_recall({name(m.index) for m in result.mislabels}, truth["swap"])}
+
+
+def latency(sizes, dim=256, queries=200, seed=0) -> list[dict]:
+    from retrain.embeddings import search
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in sizes:
+        centers = rng.normal(size=(max(10, n // 300), dim)).astype(np.float32)
+        x = np.empty((n, dim), np.float32)
+        for start in range(0, n, 100_000):
+            m = min(100_000, n - start)
+            x[start:start + m] = centers[rng.integers(0, len(centers), m)] + \
+                0.7 * rng.normal(size=(m, dim)).astype(np.float32)
+        x = search.normalize(x)
+        q = search.normalize(x[rng.choice(n, queries, replace=False)] +
+                             0.05 * rng.normal(size=(queries, dim)).astype(np.float32))
+        t = time.perf_counter()
+        one = search.exact_topk(q[:1], x, 10)  # one interactive query
+        exact_one = time.perf_counter() - t
+        t = time.perf_counter()
+        exact = search.exact_topk(q, x, 10)
+        exact_batch = (time.perf_counter() - t) / queries
+        t = time.perf_counter()
+        index = search.HnswIndex(x)
+        build = time.perf_counter() - t
+        t = time.perf_counter()
+        approx = index.search(q, 10)
+        ann = (time.perf_counter() - t) / queries
+        rows.append({"n": n, "dim": dim, "exact_single_query_ms": exact_one * 1e3,
+                     "exact_batched_ms_per_query": exact_batch * 1e3, "hnsw_build_s": build,
+                     "hnsw_ms_per_query": ann * 1e3,
+                     "hnsw_recall@10": search.recall_at_k(approx.indices, exact.indices)})
+        del one, x
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--per_class", type=int, default=None)
+    parser.add_argument("--module", default=os.path.join(SHARED, "modules", "mobilenet_v1_025_224"))
+    parser.add_argument("--bottleneck_dir", default=os.path.join(tempfile.gettempdir(), "bench_embeddings_cache"))
+    parser.add_argument("--sizes", default=None, help="comma-separated search sizes")
+    parser.add_argument("--skip_latency", action="store_true")
+    parser.add_argument("--skip_data", action="store_true")
+    args = parser.parse_args()
+    per_class = args.per_class or (60 if args.quick else 500)
+    sizes = [int(s) for s in (args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")).split(",")]
+    results = {}
+    if not args.skip_data:
+        from retrain.config import TrainConfig
+        from retrain.embeddings import extract
+        config = TrainConfig(quickdraw_dir=os.path.join(SHARED, "data", "quickdraw_bitmaps"),
+                             quickdraw_per_class=per_class, architecture="mobilenet_0.25_224",
+                             tfhub_module=args.module, bottleneck_dir=args.bottleneck_dir)
+        extractor = extract.BottleneckExtractor(config)
+        t = time.perf_counter()
+        data, labels = extract.dataset_embeddings(config, extractor, progress=False)
+        results["embedding_seconds"] = time.perf_counter() - t
+        y = np.array([r.label_index for r in data.records])
+        results["retrieval_mobilenet_0.25"] = retrieval(data.vectors, y, data.splits)
+        print("retrieval:", json.dumps(results["retrieval_mobilenet_0.25"]), flush=True)
+        results["audit"] = audit_bench(extractor, data.records, seed=0)
+        print("audit:", json.dumps(results["audit"]), flush=True)
+    if not args.skip_latency:
+        results["latency"] = latency(sizes)
+        for row in results["latency"]:
+            print("latency:", json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}),
+                  flush=True)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

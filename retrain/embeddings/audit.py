@@ -1,0 +1,229 @@
+"""The dataset audit: duplicates, train/test leaks, likely mislabelled drawings and per-class outliers.
+
+All findings come from one k-nearest-neighbour pass over L2-normalised embeddings (search.py):
+  * exact duplicates: the same content (the bottleneck cache's content hash), or embeddings at
+    cosine >= EXACT_COSINE when no hashes are given;
+  * near duplicates: cosine >= near_duplicate_cosine between two different drawings;
+  each pair is typed "same_class", "cross_class" (one of them is mislabelled, or the classes overlap)
+  and, independently, "cross_split" when one is in training and the other in validation/testing:
+  a leak that inflates test accuracy;
+  * likely mislabelled: most of the k neighbours (vote >= mislabel_vote) agree on another class, by a
+    margin over the given label's vote, and the drawing is also closer to that class's centroid than
+    to its own ("confidently and consistently closer to another class");
+  * outliers: within a class, similarity to the class centroid far below the class's typical value
+    (robust z-score of at most -outlier_z). A drawing can be both an outlier and a likely mislabel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+
+from retrain.embeddings import search
+
+EXACT_COSINE = 0.99999  # float noise of identical inputs through the same net
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditConfig:
+    """Thresholds of one audit (defaults tuned on the planted-error bench, docs/notes/wt-embed.md)."""
+
+    k: int = 10                          # neighbours per drawing for votes and duplicate candidates
+    near_duplicate_cosine: float = 0.97  # above this, two drawings are near copies
+    mislabel_vote: float = 0.7           # share of neighbours that must agree on another class
+    mislabel_margin: float = 0.5         # that share minus the given label's share
+    outlier_z: float = 3.5               # robust z-score (median/MAD) of centroid similarity
+    search: str = "auto"                 # exact / hnsw / auto (see search.build_index)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """Two drawings that are (near) copies: indices into the audited records."""
+
+    a: int
+    b: int
+    cosine: float
+    exact: bool
+    cross_class: bool
+    cross_split: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Mislabel:
+    index: int
+    given: int          # label index
+    suggested: int      # label index
+    vote: float         # share of neighbours in `suggested`
+    own_vote: float     # share in `given`
+
+
+@dataclasses.dataclass(frozen=True)
+class Outlier:
+    index: int
+    label: int
+    centroid_cosine: float
+    z: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditResult:
+    pairs: tuple
+    mislabels: tuple
+    outliers: tuple
+
+    def by_kind(self) -> dict[str, list]:
+        """Findings per type: exact/near duplicates (same/cross class), cross-split leaks, ..."""
+        kinds = {"exact_duplicate_same_class": [], "exact_duplicate_cross_class": [],
+                 "near_duplicate_same_class": [], "near_duplicate_cross_class": [],
+                 "cross_split_leak": [], "likely_mislabelled": list(self.mislabels),
+                 "outlier": list(self.outliers)}
+        for pair in self.pairs:
+            kind = ("exact" if pair.exact else "near") + "_duplicate_" + \
+                   ("cross_class" if pair.cross_class else "same_class")
+            kinds[kind].append(pair)
+            if pair.cross_split:
+                kinds["cross_split_leak"].append(pair)
+        return kinds
+
+
+def class_centroids(vectors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Unit-length mean embedding per class, [num_classes, D] (zero for an empty class)."""
+    sums = np.zeros((num_classes, vectors.shape[1]), np.float32)
+    np.add.at(sums, labels, vectors)
+    return search.normalize(sums)
+
+
+def find_pairs(unit: np.ndarray, neighbours: search.Neighbours, labels: np.ndarray,
+               splits: Sequence[str], keys: Optional[Sequence[str]], threshold: float) -> list[Pair]:
+    """Duplicate pairs among the neighbours (each unordered pair once), plus exact groups by key."""
+    found: dict[tuple[int, int], Pair] = {}
+
+    def add(a: int, b: int, cosine: float, exact: bool) -> None:
+        a, b = min(a, b), max(a, b)
+        if (a, b) in found:
+            return
+        leak = (splits[a] == "training") != (splits[b] == "training") if splits else False
+        found[(a, b)] = Pair(a, b, float(cosine), exact, bool(labels[a] != labels[b]), bool(leak))
+
+    if keys is not None:
+        # Identical content: every pair of a group, even beyond the k neighbours (one image 20 times).
+        groups: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(key, []).append(i)
+        for members in groups.values():
+            for j, a in enumerate(members):
+                for b in members[j + 1:]:
+                    add(a, b, float(unit[a] @ unit[b]), True)
+    for a, (row, sims) in enumerate(zip(neighbours.indices, neighbours.similarity)):
+        for b, cosine in zip(row, sims):
+            if b != a and cosine >= threshold:
+                exact = (keys[a] == keys[b]) if keys is not None else cosine >= EXACT_COSINE
+                add(a, int(b), cosine, bool(exact))
+    return sorted(found.values(), key=lambda p: (-p.cosine, p.a, p.b))
+
+
+def find_mislabels(neighbours: search.Neighbours, labels: np.ndarray, unit: np.ndarray,
+                   centroids: np.ndarray, config: AuditConfig, exclude: set) -> list[Mislabel]:
+    """kNN vote against the given label, confirmed by the class centroids."""
+    num_classes = len(centroids)
+    votes = search.label_vote(labels[neighbours.indices], num_classes)
+    to_centroids = unit @ centroids.T
+    result = []
+    for i in range(len(labels)):
+        if i in exclude:  # an exact copy's vote is its twin's label: judged as a pair instead
+            continue
+        own = votes[i, labels[i]]
+        other = votes[i].copy()
+        other[labels[i]] = -1
+        best = int(np.argmax(other))
+        if other[best] >= config.mislabel_vote and other[best] - own >= config.mislabel_margin \
+                and to_centroids[i, best] > to_centroids[i, labels[i]]:
+            result.append(Mislabel(i, int(labels[i]), best, float(other[best]), float(own)))
+    return sorted(result, key=lambda m: (-(m.vote - m.own_vote), m.index))
+
+
+def find_outliers(unit: np.ndarray, labels: np.ndarray, centroids: np.ndarray, z_limit: float,
+                  exclude: set) -> list[Outlier]:
+    """Per class, drawings whose centroid similarity is far below the class's median (robust z)."""
+    own = np.einsum("nd,nd->n", unit, centroids[labels])
+    result = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < 5:
+            continue  # too few to say what is typical
+        values = own[members]
+        median = np.median(values)
+        mad = np.median(np.abs(values - median)) * 1.4826 + 1e-6  # ~std for a normal distribution
+        for i, value in zip(members, values):
+            z = (value - median) / mad
+            if z <= -z_limit and int(i) not in exclude:
+                result.append(Outlier(int(i), int(label), float(value), float(z)))
+    return sorted(result, key=lambda o: (o.z, o.index))
+
+
+def audit(vectors: np.ndarray, labels: Sequence[int], num_classes: int, splits: Sequence[str] = (),
+          keys: Optional[Sequence[str]] = None, config: AuditConfig = AuditConfig()) -> AuditResult:
+    """Runs every check.
+
+    Args:
+      vectors: float32 [N, D] embeddings.
+      labels: the given label index of each row.
+      num_classes: number of labels.
+      splits: "training"/"validation"/"testing" per row (empty: no leak check).
+      keys: content hash per row (exact duplicates by content; None: by cosine).
+      config: thresholds.
+
+    Returns:
+      AuditResult; all indices refer to rows of `vectors`.
+    """
+    labels = np.asarray(labels, np.int64)
+    unit = search.normalize(vectors)
+    index = search.build_index(unit, config.search)
+    neighbours = index.search(unit, config.k + 1)
+    # Drop each row itself from its neighbour list (an ANN may miss it; exact copies may precede it).
+    rows = []
+    sims = []
+    for i, (row, sim) in enumerate(zip(neighbours.indices, neighbours.similarity)):
+        keep = row != i
+        rows.append(row[keep][:config.k])
+        sims.append(sim[keep][:config.k])
+    width = min(len(r) for r in rows) if rows else 0
+    neighbours = search.Neighbours(np.stack([r[:width] for r in rows]), np.stack([s[:width] for s in sims]))
+    pairs = find_pairs(unit, neighbours, labels, list(splits), keys, config.near_duplicate_cosine)
+    centroids = class_centroids(unit, labels, num_classes)
+    exact_cross = {i for p in pairs if p.exact and p.cross_class for i in (p.a, p.b)}
+    mislabels = find_mislabels(neighbours, labels, unit, centroids, config, exact_cross)
+    outliers = find_outliers(unit, labels, centroids, config.outlier_z, exclude=set())
+    return AuditResult(tuple(pairs), tuple(mislabels), tuple(outliers))
+
+
+def exclusions(result: AuditResult, splits: Sequence[str], outliers: bool = False) -> list[int]:
+    """Rows to leave out of training: one copy of each same-class duplicate is kept (the training
+    one), both of a cross-class duplicate go, and so do likely mislabels (and outliers if asked)."""
+    out: set[int] = set()
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    for pair in result.pairs:
+        if pair.cross_class:
+            out.update((pair.a, pair.b))
+        else:
+            parent[root(pair.a)] = root(pair.b)
+    # Same-class copies form groups (a drawing copied 3 times): keep one per group, a training one
+    # if there is one, so the copies in validation/testing (leaks) are what goes.
+    groups: dict[int, list[int]] = {}
+    for i in list(parent):
+        groups.setdefault(root(i), []).append(i)
+    for members in groups.values():
+        members.sort(key=lambda i: (not (splits and splits[i] == "training"), i))
+        out.update(members[1:])
+    out.update(m.index for m in result.mislabels)
+    if outliers:
+        out.update(o.index for o in result.outliers)
+    return sorted(out)

@@ -1,0 +1,104 @@
+"""Embeddings: GeM pooling, exact/ANN search and the audit's findings on tiny planted data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrain.embeddings import audit, search
+
+
+def test_gem_with_p_1_equals_average_pooling():
+    from retrain.embeddings.gem import GeMPooling2D
+    from retrain.tfcompat import keras
+    x = np.random.default_rng(0).uniform(0.1, 2.0, size=(3, 5, 4, 6)).astype(np.float32)
+    gem = GeMPooling2D(p=1.0)
+    np.testing.assert_allclose(gem(x).numpy(), keras.layers.GlobalAveragePooling2D()(x).numpy(), rtol=1e-5)
+    gem3 = GeMPooling2D()
+    out = gem3(x).numpy()
+    assert float(gem3.p.numpy()) == 3.0 and len(gem3.trainable_weights) == 1
+    expected = np.mean(x ** 3, axis=(1, 2)) ** (1 / 3)
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    assert (out > keras.layers.GlobalAveragePooling2D()(x).numpy()).all()  # p > 1 leans to the max
+
+
+def test_gem_clamps_zeros_and_serialises():
+    from retrain.embeddings.gem import GeMPooling2D
+    layer = GeMPooling2D(p=3.0, eps=1e-6)
+    out = layer(np.zeros((1, 2, 2, 3), np.float32)).numpy()
+    assert np.isfinite(out).all() and np.allclose(out, 1e-6, rtol=1e-3)
+    assert GeMPooling2D.from_config(layer.get_config()).initial_p == 3.0
+
+
+def test_exact_topk_matches_a_full_sort():
+    rng = np.random.default_rng(1)
+    items = rng.normal(size=(300, 16)).astype(np.float32)
+    queries = rng.normal(size=(7, 16)).astype(np.float32)
+    result = search.exact_topk(queries, items, 5)
+    sims = search.normalize(queries) @ search.normalize(items).T
+    np.testing.assert_array_equal(result.indices, np.argsort(-sims, axis=1)[:, :5])
+    np.testing.assert_allclose(result.similarity, np.sort(sims, axis=1)[:, ::-1][:, :5], rtol=1e-5)
+    self_search = search.exact_topk(items, items, 3, exclude_self=True)
+    assert not (self_search.indices == np.arange(300)[:, None]).any()
+    np.testing.assert_allclose(result.distance("l2"), np.sqrt(2 - 2 * result.similarity), atol=1e-5)
+
+
+def test_hnsw_recall_against_exact():
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(2)
+    items = rng.normal(size=(2000, 32)).astype(np.float32)
+    queries = items[:50] + 0.1 * rng.normal(size=(50, 32)).astype(np.float32)
+    exact = search.exact_topk(queries, items, 10)
+    approx = search.build_index(items, "hnsw").search(queries, 10)
+    assert search.recall_at_k(approx.indices, exact.indices) >= 0.9
+    assert isinstance(search.build_index(items, "auto"), search.ExactIndex)
+    assert search.recall_at_k(exact.indices, exact.indices) == 1.0
+
+
+def planted(seed=0, per_class=60, classes=4, dim=64):
+    """Clustered embeddings with known duplicates, a cross-split leak, swapped labels and an outlier."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes, dim)) * 2
+    labels = np.repeat(np.arange(classes), per_class)
+    vectors = (centers[labels] + rng.normal(size=(len(labels), dim))).astype(np.float32)
+    splits = ["training"] * len(labels)
+    for i in range(0, len(labels), 5):
+        splits[i] = "testing"
+    keys = [f"k{i}" for i in range(len(labels))]
+    # exact duplicate inside class 0 (both training): rows 1 and 2
+    vectors[2], keys[2] = vectors[1], keys[1]
+    # near duplicate across splits in class 1: row 61 (training) ~ row 60 (testing)
+    vectors[61] = vectors[60] + 0.01 * rng.normal(size=dim)
+    # exact duplicate across classes: row 121 (class 2) copied into class 3 as row 181
+    vectors[181], keys[181] = vectors[121], keys[121]
+    # label swaps: two drawings of class 0 labelled class 1
+    swapped = [10, 11]
+    labels = labels.copy()
+    labels[swapped] = 1
+    # an outlier in class 3: far from every centre
+    vectors[200] = -centers[3] * 2 + rng.normal(size=dim)
+    return vectors, labels, splits, keys, swapped
+
+
+def test_audit_finds_planted_duplicates_leaks_swaps_and_outliers():
+    vectors, labels, splits, keys, swapped = planted()
+    result = audit.audit(vectors, labels, 4, splits, keys)
+    kinds = result.by_kind()
+    assert [(p.a, p.b) for p in kinds["exact_duplicate_same_class"]] == [(1, 2)]
+    assert [(p.a, p.b) for p in kinds["exact_duplicate_cross_class"]] == [(121, 181)]
+    assert [(p.a, p.b) for p in kinds["near_duplicate_same_class"]] == [(60, 61)]
+    assert [(p.a, p.b) for p in kinds["cross_split_leak"]] == [(60, 61)]
+    mislabelled = {m.index: m.suggested for m in result.mislabels}
+    assert {i: mislabelled.get(i) for i in swapped} == {10: 0, 11: 0}
+    assert len(mislabelled) <= 3  # the cross-class copy may be flagged too, nothing else
+    assert 200 in {o.index for o in result.outliers}
+    # Mislabelled drawings are far from their given class too; nothing unplanted is an outlier.
+    assert {o.index for o in result.outliers} <= {200, 181, *swapped}
+
+
+def test_audit_of_clean_data_finds_little():
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(3), 50)
+    vectors = (rng.normal(size=(3, 64))[labels] * 2 + rng.normal(size=(150, 64))).astype(np.float32)
+    result = audit.audit(vectors, labels, 3, ["training"] * 150, [str(i) for i in range(150)])
+    assert not result.pairs and not result.mislabels
