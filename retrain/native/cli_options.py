@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from retrain.cli_common import flag
-from retrain.native.schedules import SCHEDULES
+from retrain.native.schedule_config import SCHEDULES
 
 NAMES = ("epochs", "lr_schedule", "warmup_steps", "decay_steps", "decay_rate", "eta_min", "weight_decay",
          "mixed_precision", "pooling", "shuffle_buffer", "class_balanced")
