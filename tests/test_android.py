@@ -17,8 +17,8 @@ def test_android_assets_int8(exported_model_dir, tmp_path):
     result = CliRunner().invoke(cli, ["android", "--model_dir", exported_model_dir, "--output", str(out),
                                       "--precision", "int8"])
     assert result.exit_code == 0, result.output
-    assert sorted(os.listdir(out)) == ["README.md", "labels.txt", "model.tflite", "model_info.json",
-                                      "retrained_graph.pb"]
+    assert sorted(os.listdir(out)) == ["DrawingRenderer.kt", "README.md", "golden", "labels.txt", "model.tflite",
+                                      "model_info.json", "retrained_graph.pb"]
     with open(out / "model.tflite", "rb") as handle, open(os.path.join(exported_model_dir, "model_int8.tflite"),
                                                           "rb") as original:
         data = handle.read()
