@@ -67,13 +67,13 @@ def test_two_worker_launch_trains_like_one_worker(standin_module, tmp_path):
     log = result.stdout
     assert result.returncode == 0, log[-5000:] + result.stderr[-2000:]
     assert "[launch] all 2 workers finished" in log
-    assert "[worker 1] Strategy: CollectiveAllReduceStrategy, 2 replica(s), worker 1 of 2" in log
+    assert "[worker 1] Strategy: multi_worker, 2 replica(s), worker 1 of 2" in log
     # Progress numbers are global averages, not sums over the workers.
     accuracies = [float(a) for a in re.findall(r"train accuracy = ([\d.]+)%", log)]
     assert accuracies and max(accuracies) <= 100.0
 
     # The cache was split: each worker computed its own shard, and together they covered every image.
-    computed = [int(n) for n in re.findall(r"\[worker \d\] Bottlenecks: .*? (\d+) computed", log)]
+    computed = [int(n) for n in re.findall(r"\[worker \d\] Bottlenecks in .*? (\d+) computed", log)]
     assert len(computed) == 2 and all(n > 0 for n in computed) and sum(computed) == 72, log[-3000:]
 
     # Only the chief wrote outputs; the other worker's temporary folder is gone.
@@ -145,4 +145,4 @@ def test_killed_worker_is_restarted_and_the_run_resumes_from_its_backup(standin_
     assert "[worker 0] Step 400/400" in after
     assert (out / "retrained_graph.pb").exists() and (out / "saved_model" / "saved_model.pb").exists()
     # The bottleneck cache survived the crash: nothing was computed twice.
-    assert re.findall(r"\[worker \d\] Bottlenecks: .*? 0 computed", after), after[-3000:]
+    assert re.findall(r"\[worker \d\] Bottlenecks in .*? 0 computed", after), after[-3000:]
