@@ -8,6 +8,8 @@ TensorFlow is imported inside the commands that need it, so `--help` and `conver
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from android_export.cli import android_command, export_command, label_image_command
@@ -27,6 +29,11 @@ class DefaultToTrainGroup(click.Group):
     """A group whose default subcommand is `train`, so retrain.py command lines work unchanged."""
 
     def parse_args(self, ctx, args):
+        # `--verbose` anywhere before the command: TensorFlow's own start-up lines are shown (see
+        # retrain/tfcompat.py); it must be set before TensorFlow is imported, so it is read here.
+        while args and args[0] == "--verbose":
+            os.environ["QDRETRAIN_VERBOSE"] = "1"
+            args = args[1:]
         # Only options fall through to `train`: a mistyped command name stays "No such command".
         if args and args[0].startswith("-") and args[0] not in ("--help", "-h", "--version"):
             args = ["train", *args]
@@ -48,6 +55,7 @@ def cli():
       qdretrain android --model_dir model --output app_assets  # what an Android app needs
 
     With no command name, arguments go to `qdretrain train` (retrain.py's flags work).
+    `qdretrain --verbose COMMAND ...` (or QDRETRAIN_VERBOSE=1) also shows TensorFlow's start-up lines.
     """
 
 

@@ -16,8 +16,43 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # messages users need; errors still show. Users can override by setting the variable themselves.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+
+def _import_quietly():
+    """Imports TensorFlow and tf_keras with file descriptor 2 sent to a temporary file.
+
+    TF 2.21 writes its start-up lines (absl's "All log messages before absl::InitializeLog()", oneDNN
+    notes, CUDA probing, "failed call to cuInit") from C++ straight to fd 2, ignoring
+    TF_CPP_MIN_LOG_LEVEL, before any Python code can filter them; they bury qdretrain's own one-line
+    messages. They are replayed when the import fails, and shown as they come with
+    QDRETRAIN_VERBOSE=1 (`qdretrain --verbose`).
+    """
+    if os.environ.get("QDRETRAIN_VERBOSE", "") not in ("", "0"):
+        import tensorflow
+        import tf_keras
+        return tensorflow, tf_keras
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow
+            import tf_keras
+            tensorflow.config.list_physical_devices()  # the device probe (cuInit) happens here, quietly
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tensorflow, tf_keras
+
+
+tf, keras = _import_quietly()
 
 __all__ = ["tf", "keras"]
 
