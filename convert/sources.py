@@ -150,9 +150,16 @@ def unknown_files_note(counts: Iterable[tuple[str, int]]) -> str:
             "QuickDraw files are .npy (numpy_bitmap) or .ndjson (simplified)")
 
 
+def _is_documentation(path: Path) -> bool:
+    """README / LICENSE / ATTRIBUTION files and Markdown: documentation, not data to report."""
+    return path.suffix.lower() == ".md" or path.stem.upper() in ("README", "LICENSE", "ATTRIBUTION")
+
+
 def _count_unknown(folder: Path, counter: dict[str, int]) -> None:
     """Adds the non-hidden files of `folder` that are not QuickDraw files to `counter` by extension."""
     for path in folder.iterdir():
+        if _is_documentation(path):
+            continue  # a README or licence beside the data (as in the embedded sample) is expected
         if path.suffix not in SUFFIXES and not path.name.startswith(".") and path.is_file():
             extension = path.suffix.lower()
             counter[extension] = counter.get(extension, 0) + 1

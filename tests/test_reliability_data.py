@@ -224,3 +224,13 @@ def test_class_folder_linking_outside_output_dir_is_refused(tmp_path):
     assert [r.label for r in summary.classes] == ["dog"]
     assert any("outside" in reason for _, reason in summary.refused_files)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_documentation_beside_the_data_is_not_reported_as_unknown(tmp_path):
+    # The embedded sample holds ATTRIBUTION.md: `convert --sample` must not warn about its own files.
+    from convert.sources import discover_sources
+    np.save(tmp_path / "cat.npy", np.zeros((2, 784), np.uint8))
+    (tmp_path / "ATTRIBUTION.md").write_text("CC BY 4.0")
+    (tmp_path / "LICENSE").write_text("licence")
+    (tmp_path / "notes.txt").write_text("x")
+    assert discover_sources([tmp_path]).unknown == ((".txt", 1),)
