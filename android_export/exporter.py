@@ -390,6 +390,8 @@ def run_export(config: ExportConfig) -> ExportReport:
             require_onnx(package)
     try:
         reference = KerasRunner(model.saved_model)
+    except ConfigError:
+        raise  # e.g. refused as untrusted (android_export/model_safety.py): its own message says what to do
     except Exception as error:
         raise QdretrainError(f"Cannot load the trained model in {model.saved_model} ({type(error).__name__}: "
                              f"{error}). It is damaged or incomplete: re-run training.") from None

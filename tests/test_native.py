@@ -217,3 +217,21 @@ def test_streaming_memory_does_not_grow_with_the_number_of_drawings(tmp_path):
         assert result["drawings"] > 0.75 * 4 * rows
         peaks[rows] = result["peak_rss_anon_mb"]
     assert peaks[100_000] - peaks[5_000] < 60, peaks
+
+
+def test_similar_search_on_a_native_net_uses_its_embedding_layer(tmp_path):
+    from retrain.cli import cli
+    data = _bars(str(tmp_path / "d"))
+    out = str(tmp_path / "model")
+    assert CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn_small", "--quickdraw_dir",
+                                    data, "--how_many_training_steps", "2", "--train_batch_size", "8",
+                                    "--output_dir", out]).exit_code == 0
+    grid = str(tmp_path / "similar.png")
+    label = sorted(os.listdir(data))[0].rsplit(".", 1)[0]
+    result = CliRunner().invoke(cli, ["similar", "--model_dir", out, "--class", label, "--index", "0",
+                                      "--k", "3", "--output", grid])
+    assert result.exit_code == 0, result.output
+    assert os.path.exists(grid)
+    from android_export.saved_model import load_keras_model
+    model = load_keras_model(os.path.join(out, "saved_model"))
+    assert model.get_layer("embedding") is not None

@@ -145,7 +145,15 @@ def extractor_for(model_dir: Optional[str], config: TrainConfig):
     model (model.keras), else its TF-Hub backbone's bottleneck."""
     if model_dir and os.path.exists(os.path.join(model_dir, KERAS_MODEL_FILE)):
         from retrain.tfcompat import keras
-        model = keras.models.load_model(os.path.join(model_dir, KERAS_MODEL_FILE), compile=False)
+        # safe_mode: a .keras file's Lambda bytecode is refused, not run.
+        model = keras.models.load_model(os.path.join(model_dir, KERAS_MODEL_FILE), compile=False,
+                                        safe_mode=True)
+        return KerasExtractor(model, int(model.inputs[0].shape[1]))
+    from retrain import architectures
+    if model_dir and architectures.get(config.architecture).is_native:
+        # The native nets are whole Keras models with a layer named "embedding" (retrain/native/nets.py).
+        from android_export.saved_model import load_keras_model
+        model = load_keras_model(os.path.join(model_dir, "saved_model"))
         return KerasExtractor(model, int(model.inputs[0].shape[1]))
     return BottleneckExtractor(config)
 
