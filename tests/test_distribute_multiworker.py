@@ -148,6 +148,78 @@ def test_unreachable_peer_fails_within_the_timeout(isolated):
                             capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]
-    assert f"cannot connect to worker 1 at 127.0.0.1:{missing}" in result.stderr
+    assert f"no qdretrain or TensorFlow worker answers at worker 1 at 127.0.0.1:{missing}" in result.stderr
     assert "waited 3 s for its cluster" in result.stderr and "Traceback" not in result.stderr
     assert elapsed < 60
+
+
+# Runs inside the namespace: a fake peer on `port` (silent, or answering like a waiting qdretrain
+# worker but never joining), then the real command line as worker 0; optionally SIGTERM after a delay.
+_FAKE_PEER_DRIVER = """
+import json, os, signal, socket, subprocess, sys, threading, time
+sys.path.insert(0, {repo!r})
+from retrain.distribute import WAITING_BANNER
+spec = json.loads(sys.argv[1])
+server = socket.create_server(("127.0.0.1", spec["peer_port"]))
+held = []
+def serve():
+    while True:
+        connection, _ = server.accept()
+        held.append(connection)  # accepted and kept open: TCP works, nothing else does
+        if spec["banner"]:
+            connection.sendall(WAITING_BANNER)
+threading.Thread(target=serve, daemon=True).start()
+env = dict(os.environ, QDRETRAIN_CLUSTER_TIMEOUT=str(spec["timeout"]), TF_CONFIG=json.dumps(
+    {{"cluster": {{"worker": ["127.0.0.1:%d" % spec["own_port"], "127.0.0.1:%d" % spec["peer_port"]]}},
+      "task": {{"type": "worker", "index": 0}}}}))
+started = time.monotonic()
+worker = subprocess.Popen([sys.executable, "-m", "retrain", "--image_dir", spec["image_dir"],
+                           "--strategy", "multi_worker"], env=env, cwd={repo!r},
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+if spec["signal_after"]:
+    time.sleep(spec["signal_after"])
+    worker.send_signal(signal.SIGINT)
+try:
+    out, err = worker.communicate(timeout=spec["timeout"] + 90)
+except subprocess.TimeoutExpired:
+    worker.kill()
+    out, err = worker.communicate()
+print(json.dumps({{"rc": worker.returncode, "stderr": err[-4000:], "elapsed": time.monotonic() - started}}))
+"""
+
+
+def _run_against_fake_peer(banner: bool, timeout: float, sigint_after: float = 0) -> dict:
+    from retrain.launch import free_ports
+    own, peer = free_ports(2)
+    spec = {"own_port": own, "peer_port": peer, "banner": banner, "timeout": timeout,
+            "signal_after": sigint_after, "image_dir": str(REPO / "tests")}
+    result = subprocess.run(netns.wrap([sys.executable, "-c", _FAKE_PEER_DRIVER.format(repo=str(REPO)),
+                                        json.dumps(spec)]), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["peer"] = f"127.0.0.1:{peer}"
+    return report
+
+
+def test_a_port_that_accepts_tcp_but_is_no_worker_fails_within_the_timeout(isolated):
+    # Before: TensorFlow's start-up waited on such a peer for ever, deaf to the timeout and to Ctrl-C.
+    report = _run_against_fake_peer(banner=False, timeout=4)
+    assert report["rc"] == 1, report["stderr"]
+    assert f"no qdretrain or TensorFlow worker answers at worker 1 at {report['peer']}" in report["stderr"]
+    assert "Traceback" not in report["stderr"] and report["elapsed"] < 60
+
+
+def test_a_peer_that_never_joins_is_cut_off_by_the_watchdog(isolated):
+    # It answers like a waiting worker, so the check passes and TensorFlow's own wait begins.
+    report = _run_against_fake_peer(banner=True, timeout=6)
+    assert report["rc"] == -9, report["stderr"][-1500:]
+    assert "did not finish starting the cluster within 6 s" in report["stderr"]
+    assert report["elapsed"] < 80
+
+
+def test_ctrl_c_stops_a_worker_inside_tensorflows_cluster_start_up(isolated):
+    # (SIGTERM there is taken by TensorFlow's own preemption notifier: the deadline ends that case.)
+    report = _run_against_fake_peer(banner=True, timeout=120, sigint_after=15)
+    assert report["rc"] != 0, report["stderr"][-1500:]
+    assert "stopped (interrupted) while TensorFlow was starting the cluster" in report["stderr"]
+    assert report["elapsed"] < 60
