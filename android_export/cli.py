@@ -118,5 +118,6 @@ def label_image_command(graph, image, image_dir, labels, input_layer, output_lay
     except (ValueError, FileNotFoundError) as error:
         raise QdretrainError(str(error)) from None
     contract = label_image.resolve_contract(graph, runner, input_height, input_width, input_mean, input_std)
+    click.echo(contract.describe(), err=True)
     names = label_image.resolve_labels(graph, labels)
     click.echo(label_image.format_predictions(label_image.classify(runner, paths, names, contract, top_k)))

@@ -31,6 +31,14 @@ class InputContract:
     width: int
     mean: float
     std: float
+    # Where each value came from, e.g. {"size": "model_info.json (/m/model_info.json)", ...}.
+    sources: tuple = dataclasses.field(default=(), compare=False)
+
+    def describe(self) -> str:
+        """One line: the contract and where it came from (a default is said to be one)."""
+        origin = "; ".join(f"{key} from {where}" for key, where in self.sources)
+        return (f"Input contract: {self.height}x{self.width}, (pixel - {self.mean:g}) / {self.std:g}"
+                + (f" ({origin})" if origin else ""))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +78,26 @@ def resolve_contract(artifact: str, runner, input_height=None, input_width=None,
     info_path = _beside(artifact, outputs.MODEL_INFO_FILE)
     info = outputs.read_json(info_path) if info_path else {}
     meta = _tflite_metadata(artifact) or {}
-    found = {"input_height": info.get("input_height") or runner.input_height,
-             "input_width": info.get("input_width") or runner.input_width,
-             "input_mean": info.get("input_mean", (meta.get("input_mean") or [None])[0]),
-             "input_std": info.get("input_std", (meta.get("input_std") or [None])[0])}
+    info_name = f"{outputs.MODEL_INFO_FILE} ({info_path})"
+    candidates = {  # key -> [(value, where)], best first
+        "input_height": [(info.get("input_height"), info_name), (runner.input_height, "the artifact's input shape")],
+        "input_width": [(info.get("input_width"), info_name), (runner.input_width, "the artifact's input shape")],
+        "input_mean": [(info.get("input_mean"), info_name),
+                       ((meta.get("input_mean") or [None])[0], "the TFLite metadata")],
+        "input_std": [(info.get("input_std"), info_name), ((meta.get("input_std") or [None])[0], "the TFLite metadata")],
+    }
+    where = {}
     for key, value in values.items():
+        if value is not None:
+            where[key] = "the command line"
+            continue
+        value, origin = next(((v, o) for v, o in candidates[key] if v is not None), (None, None))
         if value is None:
-            values[key] = found[key] if found[key] is not None else POETS_DEFAULTS[key]
+            value, origin = POETS_DEFAULTS[key], "TensorFlow-for-Poets' default (nothing beside the model says)"
+        values[key], where[key] = value, origin
+    sources = (("size", where["input_height"]), ("mean", where["input_mean"]), ("std", where["input_std"]))
     return InputContract(int(values["input_height"]), int(values["input_width"]), float(values["input_mean"]),
-                         float(values["input_std"]))
+                         float(values["input_std"]), sources)
 
 
 def resolve_labels(artifact: str, labels_path: Optional[str]) -> list[str]:

@@ -86,3 +86,25 @@ def test_label_image_retrain_py_style_graph(exported_model_dir, test_images, tmp
     assert f"{names[int(np.argmax(reference))]} (score={np.max(reference):.5f})" in result.output
     wrong = CliRunner().invoke(cli, args[:-8] + ["--output_layer", "nope"])
     assert wrong.exit_code == 1 and "no node 'nope'" in wrong.output
+
+
+def test_label_image_says_which_input_contract_it_used_and_where_from(exported_model_dir, test_images, tmp_path):
+    """A lone .pb (no model_info.json beside it) falls back to 224/128/128 and says so (issue 8)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from retrain.cli import cli
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(os.path.join(exported_model_dir, "retrained_graph.pb"), lone / "graph.pb")
+    shutil.copy(os.path.join(exported_model_dir, "retrained_labels.txt"), lone / "labels.txt")
+    result = CliRunner().invoke(cli, ["label_image", "--graph", str(lone / "graph.pb"), "--labels",
+                                      str(lone / "labels.txt"), "--image", test_images[0]])
+    assert result.exit_code == 0, result.output
+    assert "(pixel - 128) / 128" in result.output and "TensorFlow-for-Poets' default" in result.output
+    beside = CliRunner().invoke(cli, ["label_image", "--graph", os.path.join(exported_model_dir, "retrained_graph.pb"),
+                                      "--image", test_images[0], "--input_std", "127.5"])
+    assert beside.exit_code == 0, beside.output
+    assert "32x32, (pixel - 127.5) / 127.5" in beside.output
+    assert "size from model_info.json" in beside.output and "std from the command line" in beside.output
