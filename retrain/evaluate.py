@@ -227,6 +227,30 @@ def format_summary(result: EvaluationResult, print_misclassified: bool) -> str:
     return "\n".join(lines)
 
 
+def pick_misclassified(misclassified, limit: int = 32) -> list:
+    """Up to `limit` misses for the grid, spread over the true classes: round-robin over classes (in
+    label order), each class's most confident misses first — so later classes appear too, and the
+    worst mistakes lead.
+
+    Args:
+      misclassified: `EvaluationResult.misclassified`.
+      limit: at most this many.
+
+    Returns:
+      The chosen items.
+    """
+    by_class: dict[str, list] = {}
+    for item in misclassified:
+        by_class.setdefault(item.true_label, []).append(item)
+    queues = [sorted(items, key=lambda m: -m.confidence) for _, items in sorted(by_class.items())]
+    chosen = []
+    while len(chosen) < limit and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
 def misclassified_title(item: Misclassified) -> str:
     """The caption of one image in the misclassified grid: "true -> predicted (confidence)"."""
     return f"{item.true_label} -> {item.predicted_label} ({item.confidence:.2f})"

@@ -311,12 +311,12 @@ def evaluate_and_report(config, labels, probabilities, test_records, out_dir, sp
     result = evaluate.evaluate(probabilities, true, list(labels), [r.relpath for r in test_records])
     echo(evaluate.format_summary(result, config.print_misclassified_test_images))
     evaluate.write_evaluation(result, out_dir)
-    shown = result.misclassified[:32]
+    shown = evaluate.pick_misclassified(result.misclassified, 32)  # a grid that stays readable
     by_name = {r.relpath: r for r in test_records}
     images = load_record_images([by_name[m.name] for m in shown], spec.input_size)
-    titles = [f"{m.true_label} -> {m.predicted_label}" for m in shown]
+    titles = [evaluate.misclassified_title(m) for m in shown]
     outputs.atomic_write_bytes(os.path.join(out_dir, "misclassified.png"),
-                               plots.plot_misclassified_grid(images, titles))
+                               plots.plot_misclassified_grid(images, titles, total=len(result.misclassified)))
     return result
 
 

@@ -227,7 +227,7 @@ def _displayable(image: np.ndarray, position: int) -> np.ndarray:
 
 
 def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns: int = 8,
-                            max_images: int = MAX_GRID_IMAGES) -> bytes:
+                            max_images: int = MAX_GRID_IMAGES, total: Optional[int] = None) -> bytes:
     """Draws images in a grid, each under its title (e.g. "cat -> owl (0.93)").
 
     Args:
@@ -235,6 +235,7 @@ def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns
       titles: one title per image; long ones are wrapped.
       columns: images per row.
       max_images: only the first this many are drawn; the heading says how many were left out.
+      total: how many misses there were in all, when `images` is already a selection of them.
 
     Returns:
       PNG bytes; with no images, a small PNG saying there were none.
@@ -255,8 +256,9 @@ def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns
     cell = 1.7  # inches per thumbnail: 28x28 drawings stay crisp, titles fit on two lines
     figure = _new_figure(columns * cell, rows * (cell + 0.35) + 0.5)
     heading = "Misclassified test images (true -> predicted, confidence)"
-    if shown < len(images):
-        heading += f": first {shown} of {len(images)}"
+    total = max(total or 0, len(images))
+    if shown < total:
+        heading += f": {shown} of {total}, spread over the classes, most confident first"
     figure.suptitle(heading, fontsize=11)
     for position in range(shown):
         axes = figure.add_subplot(rows, columns, position + 1)

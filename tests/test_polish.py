@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tests.test_export_modeldir import trained_model_dir  # noqa: F401
 
 
@@ -44,3 +46,26 @@ def test_android_readme_has_imports_gradle_and_float_mean(trained_model_dir, tmp
                    "IMAGE_MEAN = 127.5f", "IMAGE_STD = 127.5f"):
         assert needed in readme, needed
     assert "<version>" not in readme
+
+
+def test_misclassified_grid_spreads_over_classes_most_confident_first():
+    # Before: the first 32 misses in input order, sorted by class, so later classes never appeared.
+    from retrain.evaluate import Misclassified, misclassified_title, pick_misclassified
+    misses = [Misclassified(f"a{i}", "apple", "cat", 0.5 + i / 100, i) for i in range(40)]
+    misses += [Misclassified("z0", "zebra", "cat", 0.3, 40), Misclassified("z1", "zebra", "cat", 0.9, 41)]
+    chosen = pick_misclassified(misses, 32)
+    assert len(chosen) == 32
+    assert [m.name for m in chosen[:4]] == ["a39", "z1", "a38", "z0"]
+    assert {m.true_label for m in chosen} == {"apple", "zebra"}
+    assert misclassified_title(chosen[1]) == "zebra -> cat (0.90)"
+
+
+def test_misclassified_heading_says_how_many_of_all(monkeypatch):
+    import matplotlib.figure
+
+    from retrain import plots
+    headings = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", lambda self, text, **kw: headings.append(text))
+    images = [np.zeros((28, 28), np.uint8)] * 3
+    plots.plot_misclassified_grid(images, ["a -> b (0.50)"] * 3, total=56)
+    assert "3 of 56" in headings[0]
