@@ -141,6 +141,7 @@ class _Evaluator(keras.callbacks.Callback):
         self._writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
         self._started = time.monotonic()
         self._epoch = 0
+        self._totals: dict[str, tuple[int, float]] = {}
         self.steps: list[int] = []
         self.history: dict[str, list[float]] = {}
         self._evaluations = max(1, math.ceil(params.steps / params.eval_interval))
@@ -152,14 +153,27 @@ class _Evaluator(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._totals = {}  # metric -> (batches seen this epoch, running mean Keras reported)
+
+    def _interval_mean(self, key: str, running: float, seen: int) -> float:
+        """The metric over the last interval alone. Keras reports a running mean that restarts every
+        epoch, which plotted against steps looks like a sawtooth; this undoes the running mean."""
+        before_seen, before_mean = self._totals.get(key, (0, 0.0))
+        self._totals[key] = (seen, running)
+        if seen <= before_seen or not math.isfinite(running):
+            return running
+        return (running * seen - before_mean * before_seen) / (seen - before_seen)
 
     def _record(self, key: str, value: float) -> None:
         self.history.setdefault(key, []).append(float(value))
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
+        logs = dict(logs or {})
         step = min(self._epoch * self._epoch_steps + batch + 1, self._params.steps)
         self.steps.append(step)
+        for key in ("accuracy", "loss"):
+            if key in logs:
+                logs[key] = self._interval_mean(key, float(logs[key]), batch + 1)
         self._record("accuracy", logs.get("accuracy", float("nan")))
         self._record("loss", logs.get("loss", float("nan")))
         line = (f"Step {step}/{self._params.steps}: train accuracy = {100 * logs.get('accuracy', 0):.1f}%, "

@@ -69,3 +69,15 @@ def test_misclassified_heading_says_how_many_of_all(monkeypatch):
     images = [np.zeros((28, 28), np.uint8)] * 3
     plots.plot_misclassified_grid(images, ["a -> b (0.50)"] * 3, total=56)
     assert "3 of 56" in headings[0]
+
+
+def test_training_curves_record_each_interval_not_keras_running_mean():
+    # Keras' running mean restarts every epoch: plotted per step it made a sawtooth that looked like a bug.
+    from retrain.train import _Evaluator
+    evaluator = _Evaluator.__new__(_Evaluator)
+    evaluator.on_epoch_begin(0)
+    assert evaluator._interval_mean("accuracy", 1.0, 10) == 1.0
+    assert evaluator._interval_mean("accuracy", 0.5, 20) == 0.0      # the second 10 batches were all wrong
+    assert abs(evaluator._interval_mean("accuracy", 0.6, 30) - 0.8) < 1e-9
+    evaluator.on_epoch_begin(1)
+    assert evaluator._interval_mean("accuracy", 0.7, 10) == 0.7      # a new epoch starts a new mean
