@@ -360,7 +360,8 @@ def _render_task(task: _Task) -> _TaskResult:
             drawings = zip((name for name, _ in task.items), rows)
             render = render_bitmap
         else:
-            drawings = _read_lines(stack.enter_context(open(task.path, "rb")), task.items)
+            drawings = _read_lines(stack.enter_context(open(task.path, "rb")), task.items,
+                                   sources.line_parser(task.path))
             render = render_strokes
         for name, drawing in drawings:
             try:
@@ -376,10 +377,10 @@ def _render_task(task: _Task) -> _TaskResult:
     return _TaskResult(label=task.label, written=written, refused=refused, first_problem=first_problem)
 
 
-def _read_lines(stream, items) -> Iterator[tuple[str, object]]:
+def _read_lines(stream, items, parse) -> Iterator[tuple[str, object]]:
     """`(name, strokes)` per selected line, or `(name, ValueError)` where a line no longer parses."""
     for name, line in items:
         try:
-            yield name, sources.read_drawing(stream, line).strokes
+            yield name, sources.read_drawing(stream, line, parse).strokes
         except ValueError as error:
             yield name, error

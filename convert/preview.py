@@ -149,8 +149,9 @@ def _from_source(source: sources.Source, samples: int, mean_count: int, seed: in
     else:
         total = len(sources.index_lines(source.path))
         selection = sources.select_drawings(source.path, wanted, seed, source.label, False)
+        parse = sources.line_parser(source.path)
         with open(source.path, "rb") as stream:
-            images = [np.asarray(render_strokes(sources.read_drawing(stream, line).strokes, options))
+            images = [np.asarray(render_strokes(sources.read_drawing(stream, line, parse).strokes, options))
                       for line in selection.lines]
         if not images:
             raise SourceError(f"{source.path}: no readable drawing (first problem: "

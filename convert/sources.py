@@ -13,13 +13,15 @@ download prefixes (`full_numpy_bitmap_`, `full_simplified_`, `full_raw_`) are st
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import functools
 import json
 import math
 import re
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
@@ -29,7 +31,10 @@ BITMAP_SIDE = 28
 BITMAP_PIXELS = BITMAP_SIDE * BITMAP_SIDE
 NPY_SUFFIX = ".npy"
 NDJSON_SUFFIX = ".ndjson"
-SUFFIXES = (NPY_SUFFIX, NDJSON_SUFFIX)
+# Kaggle's competition download: train_simplified/<word>.csv (and test_simplified.csv), one drawing a
+# line: countrycode,drawing,key_id,recognized,timestamp,word with `drawing` a quoted JSON string.
+CSV_SUFFIX = ".csv"
+SUFFIXES = (NPY_SUFFIX, NDJSON_SUFFIX, CSV_SUFFIX)
 # Prefixes of Google's bucket file names (gs://quickdraw_dataset/full/...), longest first.
 DOWNLOAD_PREFIXES = ("full_numpy_bitmap_", "full_simplified_", "full_raw_")
 # The accepted bitmap layouts, all holding 784 uint8 pixels per drawing.
@@ -41,8 +46,6 @@ _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 # Coordinates beyond this are not drawings (the canvas is 256 wide; raw files stay within a few
 # thousand): treating them as malformed keeps a hostile line from making a huge or overflowing render.
 MAX_COORDINATE = 1e6
-# What a Kaggle competition download holds (train_simplified/<class>.csv): worth naming when skipped.
-KAGGLE_CSV_HINT = "Kaggle train_simplified CSV: not read here; use Google's .ndjson or .npy files"
 
 
 class SourceError(QdretrainError):
@@ -56,7 +59,7 @@ class Source:
     Attributes:
         path: the file.
         label: class name from the file name, real spelling (spaces and capitals kept).
-        kind: "npy" or "ndjson".
+        kind: "npy", "ndjson" or "csv" (Kaggle); the last two hold strokes, read line by line.
     """
     path: Path
     label: str
@@ -137,17 +140,15 @@ def unknown_files_note(counts: Iterable[tuple[str, int]]) -> str:
         counts: `(extension, count)` pairs, e.g. `[(".csv", 2), (".txt", 1)]`; "" for no extension.
 
     Returns:
-        e.g. "skipped 3 files not in a known format (.csv x2, .txt x1; .csv: Kaggle train_simplified
-        CSV: ...)".
+        e.g. "skipped 3 files not in a known format (.bin x2, .txt x1); ...".
     """
     counts = [(extension, count) for extension, count in counts if count]
     if not counts:
         return ""
     total = sum(count for _, count in counts)
     listed = ", ".join(f"{extension or '(no extension)'} x{count}" for extension, count in counts)
-    hint = f"; .csv: {KAGGLE_CSV_HINT}" if any(extension == ".csv" for extension, _ in counts) else ""
-    return (f"skipped {total} file{'s' * (total != 1)} not in a known format ({listed}{hint}); "
-            "QuickDraw files are .npy (numpy_bitmap) or .ndjson (simplified)")
+    return (f"skipped {total} file{'s' * (total != 1)} not in a known format ({listed}); "
+            "QuickDraw files are .npy (numpy_bitmap), .ndjson (simplified) or Kaggle's .csv")
 
 
 def _is_documentation(path: Path) -> bool:
@@ -166,7 +167,7 @@ def _count_unknown(folder: Path, counter: dict[str, int]) -> None:
 
 
 def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
-    """Lists the QuickDraw files among `inputs` (files, or folders whose .npy/.ndjson files are taken).
+    """Lists the QuickDraw files among `inputs` (files, or folders whose .npy/.ndjson/.csv files are taken).
 
     Args:
         inputs: files and folders, as the user gave them.
@@ -201,7 +202,7 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
             raise SourceError(f"{path} does not exist. Give QuickDraw .npy/.ndjson files or folders "
                               "holding them.")
         else:
-            refused.append((path, "not a QuickDraw numpy_bitmap .npy or simplified .ndjson file "
+            refused.append((path, "not a QuickDraw numpy_bitmap .npy, simplified .ndjson or Kaggle .csv file "
                                   "(.bin and other formats are not supported)"))
     by_label: dict[str, Source] = {}
     for path in candidates:
@@ -314,7 +315,8 @@ def permutation(total: int, seed: int, label: str) -> np.ndarray:
 
 
 def index_lines(path: Path | str) -> list[int]:
-    """Byte offsets of the non-blank lines of an .ndjson file, read in one streaming pass.
+    """Byte offsets of the non-blank drawing lines of an .ndjson (or Kaggle .csv, header left out) file,
+    read in one streaming pass.
 
     Raises:
         SourceError: unreadable or empty.
@@ -330,6 +332,8 @@ def index_lines(path: Path | str) -> list[int]:
                 position += len(line)
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
+    if path.suffix == CSV_SUFFIX:
+        offsets = offsets[1:]  # the header
     if not offsets:
         raise SourceError(f"{path} is empty: no drawings.")
     return offsets
@@ -375,6 +379,56 @@ def parse_drawing(line: bytes, line_number: int) -> tuple[Drawing, bool]:
 def _refuse_constant(name: str):
     """json.loads hook: `NaN`, `Infinity` and `-Infinity` are not JSON and not coordinates."""
     raise ValueError(f"{name} is not a coordinate")
+
+
+def csv_columns(path: Path | str) -> dict[str, int]:
+    """Column name -> index from a Kaggle CSV file's header.
+
+    Raises:
+        SourceError: unreadable, or no `drawing` column (not a Kaggle simplified CSV).
+    """
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as stream:
+            header = next(csv.reader(stream), None)
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
+    if not header or "drawing" not in [name.strip() for name in header]:
+        raise SourceError(f"{path} has no `drawing` column in its first line ({header}): a Kaggle "
+                          "train_simplified CSV starts with countrycode,drawing,key_id,recognized,timestamp,word.")
+    return {name.strip(): index for index, name in enumerate(header)}
+
+
+def parse_csv_line(line: bytes, line_number: int, columns: dict[str, int]) -> tuple[Drawing, bool]:
+    """Parses one Kaggle CSV row with the same checks (and errors) as an .ndjson line.
+
+    Raises:
+        ValueError: a field count that does not match the header, or a bad `drawing` (see parse_drawing).
+    """
+    try:
+        fields = next(csv.reader([line.decode("utf-8", "replace")]))
+    except (csv.Error, StopIteration) as error:
+        raise ValueError(f"not a CSV row ({error})") from None
+    if len(fields) != len(columns):
+        raise ValueError(f"{len(fields)} fields where the header has {len(columns)}")
+    record = {"drawing": json.loads(fields[columns["drawing"]], parse_constant=_refuse_constant)}
+    if "key_id" in columns:
+        record["key_id"] = fields[columns["key_id"]]
+    if "recognized" in columns:
+        record["recognized"] = fields[columns["recognized"]].strip().lower() != "false"
+    # Through the .ndjson parser, so both formats get one set of checks (1e309 becomes Infinity here,
+    # which that parser refuses).
+    return parse_drawing(json.dumps(record).encode(), line_number)
+
+
+def line_parser(path: Path | str) -> Callable[[bytes, int], tuple[Drawing, bool]]:
+    """The parser for the drawing lines of `path`: parse_drawing for .ndjson, a CSV one for .csv.
+
+    Raises:
+        SourceError: a .csv without a usable header.
+    """
+    if Path(path).suffix != CSV_SUFFIX:
+        return parse_drawing
+    return functools.partial(parse_csv_line, columns=csv_columns(path))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,6 +485,7 @@ def select_drawings(path: Path | str, count: int, seed: int, label: str,
     """
     path = Path(path)
     offsets = index_lines(path)
+    parse = line_parser(path)
     order = permutation(len(offsets), seed, label)
     wanted = count if count > 0 else len(offsets)
     chosen: list[SelectedLine] = []
@@ -448,7 +503,7 @@ def select_drawings(path: Path | str, count: int, seed: int, label: str,
                     unrecognized += 1
                     continue
                 try:
-                    drawing, recognized = parse_drawing(line, index + 1)
+                    drawing, recognized = parse(line, index + 1)
                 except (ValueError, TypeError) as error:
                     malformed += 1
                     first_problem = first_problem or f"line {index + 1}: {error}"
@@ -468,13 +523,13 @@ def select_drawings(path: Path | str, count: int, seed: int, label: str,
                            unrecognized=unrecognized, duplicates=duplicates)
 
 
-def read_drawing(stream: BinaryIO, line: SelectedLine) -> Drawing:
-    """Reads a selected line again from an open .ndjson file (binary mode).
+def read_drawing(stream: BinaryIO, line: SelectedLine, parse=parse_drawing) -> Drawing:
+    """Reads a selected line again from an open .ndjson (or .csv: pass `line_parser(path)`) file.
 
     Raises:
         ValueError: the line no longer parses (the file changed since it was selected).
     """
     stream.seek(line.offset)
-    drawing, _ = parse_drawing(stream.readline(), line.number)
+    drawing, _ = parse(stream.readline(), line.number)
     return drawing
 

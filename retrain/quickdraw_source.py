@@ -58,11 +58,12 @@ def read_drawings(path: str, rows: Iterable[int]) -> dict[int, Drawing]:
         picked = np.asarray(bitmaps[rows]) if rows else np.zeros((0, 784), np.uint8)
         return {row: picked[i] for i, row in enumerate(rows)}
     offsets = sources.index_lines(path)
+    parse = sources.line_parser(path)
     result: dict[int, Drawing] = {}
     with open(path, "rb") as stream:
         for row in rows:
             stream.seek(offsets[row])
-            drawing, _ = sources.parse_drawing(stream.readline(), row + 1)
+            drawing, _ = parse(stream.readline(), row + 1)
             result[row] = drawing.strokes
     return result
 

@@ -3,6 +3,7 @@ files in unknown formats. Each test failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -182,34 +183,59 @@ def test_label_image_loader_refuses_a_bomb_before_decoding(tmp_path, monkeypatch
 
 # --- 5. files in no known format ----------------------------------------------------------------------
 
-def test_unknown_files_are_summarised_with_a_kaggle_hint(tmp_path):
+KAGGLE_HEADER = "countrycode,drawing,key_id,recognized,timestamp,word\n"
+
+
+def _kaggle_row(key: int, word: str, xs=(0, 120, 250), ys=(10, 200, 30), recognized="True") -> str:
+    drawing = json.dumps([[list(xs), list(ys)]]).replace('"', '""')
+    return f'US,"{drawing}",{key},{recognized},2017-03-01 00:00:00.0,{word}\n'
+
+
+def test_unknown_files_are_summarised(tmp_path):
     folder = tmp_path / "in"
     write_npy(folder / "cat.npy", bitmap_rows(2))
-    (folder / "cat.csv").write_text("countrycode,drawing,key_id,recognized,timestamp,word\n")
-    (folder / "dog.csv").write_text("x\n")
+    (folder / "cat.bin").write_bytes(b"x")
+    (folder / "dog.bin").write_bytes(b"x")
     (folder / "notes.txt").write_text("x\n")
     result = CliRunner().invoke(convert_command, [str(folder), "--output_dir", str(tmp_path / "out"),
                                                   "--per_class", "2", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    assert "skipped 3 files not in a known format (.csv x2, .txt x1" in result.output
-    assert "Kaggle train_simplified CSV" in result.output
+    assert "skipped 3 files not in a known format (.bin x2, .txt x1" in result.output
 
 
-def test_kaggle_csv_folder_says_why_for_training_and_preview(tmp_path):
+def test_kaggle_csv_converts_previews_and_trains_like_ndjson(tmp_path):
+    # Kaggle's train_simplified/<word>.csv: a quoted JSON drawing per row (issue 10).
     folder = tmp_path / "train_simplified"
     folder.mkdir()
-    (folder / "cat.csv").write_text("x\n")
-    with pytest.raises(DatasetError, match="Kaggle"):
-        dataset.scan_quickdraw_dir(str(folder))
-    with pytest.raises(preview.PreviewError, match="Kaggle"):
-        preview.collect([folder], 2, 2, 0, "black_on_white")
+    rows = [_kaggle_row(100 + i, "sea turtle", xs=(0, 10 * i + 20, 250)) for i in range(24)]
+    rows.insert(3, 'US,"[[[0,1],[0]]]",999,True,2017,sea turtle\n')         # xs and ys differ in length
+    rows.insert(5, 'US,"[[[0,1e309],[0,5]]]",998,True,2017,sea turtle\n')  # not finite
+    (folder / "sea turtle.csv").write_text(KAGGLE_HEADER + "".join(rows))
+    (folder / "cat.csv").write_text(KAGGLE_HEADER + "".join(_kaggle_row(200 + i, "cat") for i in range(24)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(convert_command, [str(folder), "--output_dir", str(out), "--per_class", "0",
+                                                  "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(os.listdir(out / "sea turtle")) == 24 and len(os.listdir(out / "cat")) == 24
+    assert "skipped 2 malformed line(s)" in result.output
+    classes, _ = preview.collect([folder], 2, 2, 0, "black_on_white")
+    assert [c.label for c in classes] == ["cat", "sea turtle"] and classes[1].total == 26
+    index = dataset.scan_quickdraw_dir(str(folder), per_class=20)
+    assert sorted(index.labels) == ["cat", "sea turtle"] and len(index.records) == 40
+
+
+def test_a_csv_without_a_drawing_column_is_refused_with_the_expected_header(tmp_path):
+    from convert.sources import SourceError, csv_columns
+    (tmp_path / "cat.csv").write_text("x\n")
+    with pytest.raises(SourceError, match="countrycode,drawing,key_id"):
+        csv_columns(tmp_path / "cat.csv")
 
 
 def test_unknown_files_beside_quickdraw_files_warn_in_training_scan(tmp_path):
     write_npy(tmp_path / "cat.npy", bitmap_rows(25))
     write_npy(tmp_path / "dog.npy", bitmap_rows(25))
-    (tmp_path / "fish.csv").write_text("x\n")
-    with pytest.warns(dataset.DatasetWarning, match=r"\.csv x1"):
+    (tmp_path / "fish.bin").write_bytes(b"x")
+    with pytest.warns(dataset.DatasetWarning, match=r"\.bin x1"):
         dataset.scan_quickdraw_dir(str(tmp_path), per_class=25)
 
 
