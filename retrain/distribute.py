@@ -34,17 +34,14 @@ gives, with no authentication or encryption. Run clusters on a private network o
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 from typing import Any, Optional
 
@@ -254,8 +251,7 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
     if cluster is not None:
         wait_for_peers(cluster, timeout)
     try:
-        with _interruptible_wait(timeout, description):
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except RuntimeError as error:
         if "initialized" in str(error).lower() or "startup" in str(error).lower():
             raise ConfigError("MultiWorkerMirroredStrategy must be created before any other TensorFlow "
@@ -263,52 +259,6 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
         raise
     print(f"[distribute] {description}: cluster ready", file=sys.stderr, flush=True)
     return strategy
-
-
-# The watchdog process of `_interruptible_wait`: argv = parent pid, timeout, description, env name.
-# Its stdin is a pipe from the parent: one byte = the wait ended; end of file = the parent died.
-_WATCHDOG = """
-import os, select, signal, sys
-parent, timeout, description, env = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
-ready, _, _ = select.select([0], [], [], timeout)
-if ready:
-    if not os.read(0, 1):
-        print(f"[distribute] {description}: stopped (interrupted) while TensorFlow was starting the "
-              "cluster.", file=sys.stderr, flush=True)
-    sys.exit(0)
-print(f"[distribute] {description}: TensorFlow did not finish starting the cluster within {timeout:g} s "
-      f"({env}): a peer answers but does not join. Restart every worker with the same TF_CONFIG.",
-      file=sys.stderr, flush=True)
-# SIGKILL: TensorFlow's coordination service takes SIGTERM for a preemption notice and goes on waiting.
-os.kill(parent, signal.SIGKILL)
-"""
-
-
-@contextlib.contextmanager
-def _interruptible_wait(timeout_s: float, description: str):
-    """Runs the body (a TensorFlow call that may block in C++ for ever) under a deadline and Ctrl-C.
-
-    Inside TensorFlow's cluster start-up the main thread holds the interpreter and never returns to
-    Python, so no Python signal handler, thread or timer can act there. So for that call SIGINT and
-    SIGTERM get their default action (the kernel ends the process at once), and a small watchdog
-    process ends it past the deadline; the watchdog prints the one line saying which happened.
-    """
-    import subprocess
-    read_end, write_end = os.pipe()
-    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s),
-                                 description, CLUSTER_TIMEOUT_ENV], stdin=read_end)
-    os.close(read_end)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, signal.SIG_DFL) for sig in (signal.SIGINT, signal.SIGTERM)} \
-        if in_main else {}
-    try:
-        yield
-    finally:
-        os.write(write_end, b"d")
-        os.close(write_end)
-        watchdog.wait()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def wait_for_peers(cluster: ClusterConfig, timeout_s: float, poll_s: float = 0.2,
@@ -346,89 +296,29 @@ def wait_for_peers(cluster: ClusterConfig, timeout_s: float, poll_s: float = 0.2
                           "TF_CONFIG).") from None
     deadline = time.monotonic() + timeout_s
     pending = list(peers)
-    stop_answering = _answer_probes(listener)
     try:
         while True:
-            pending = [peer for peer in pending if not peer_ready(peer[2], timeout=min(2.0, timeout_s))]
+            pending = [peer for peer in pending if not port_open(peer[2], timeout=min(2.0, timeout_s))]
             if not pending or time.monotonic() >= deadline:
                 break
             time.sleep(poll_s)
     finally:
-        stop_answering()
         listener.close()
     if pending:
         names = ", ".join(f"{kind} {index} at {address}" for kind, index, address in pending)
         raise ConfigError(
             f"Worker {cluster.task_id} ({cluster.task_type}) waited {timeout_s:g} s for its cluster and "
-            f"gave up: no qdretrain or TensorFlow worker answers at {names}. Start every worker listed in TF_CONFIG with the same "
+            f"gave up: cannot connect to {names}. Start every worker listed in TF_CONFIG with the same "
             "cluster and its own task index, check that the addresses are right and reachable from "
             f"here (firewalls), or wait longer with {CLUSTER_TIMEOUT_ENV}=<seconds>.")
 
 
-# What a worker waiting for its cluster answers on its own port, so peers can tell it from a port that
-# only accepts TCP (any other program): a peer counts as up only when it answers like a worker.
-WAITING_BANNER = b"QDRETRAIN-WORKER-WAITING\n"
-# A TensorFlow worker's gRPC server speaks HTTP/2: after the client preface and a SETTINGS frame it
-# answers with a SETTINGS frame (type 0x4) of its own.
-_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-_HTTP2_SETTINGS = 0x4
-
-
-def _answer_probes(listener: socket.socket):
-    """Starts a thread that answers every connection on `listener` with WAITING_BANNER.
-
-    Returns:
-      A function that stops the thread and waits for it; call it before closing the listener (a thread
-      still inside accept() would use the closed descriptor's number, which TensorFlow's server may
-      take next).
-    """
-    stop = threading.Event()
-    listener.settimeout(0.2)
-
-    def serve():
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except (socket.timeout, OSError):
-                continue
-            with connection:
-                try:
-                    connection.sendall(WAITING_BANNER)
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, name="qdretrain-cluster-probe", daemon=True)
-    thread.start()
-
-    def stop_and_wait():
-        stop.set()
-        thread.join()
-    return stop_and_wait
-
-
-def peer_ready(address: str, timeout: float = 1.0) -> bool:
-    """Whether a qdretrain worker (waiting for its cluster) or a TensorFlow server answers at "host:port".
-
-    A port that accepts TCP but says nothing (not a worker) is not ready: TensorFlow's own start-up
-    would wait on it forever, with no deadline and deaf to Ctrl-C.
-    """
+def port_open(address: str, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at "host:port"."""
     host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
-            connection.settimeout(timeout)
-            try:
-                connection.sendall(_HTTP2_PREFACE)
-            except OSError:
-                pass  # a waiting qdretrain worker may already have sent its banner and closed
-            answer = b""
-            while len(answer) < len(WAITING_BANNER):
-                chunk = connection.recv(len(WAITING_BANNER) - len(answer))
-                if not chunk:
-                    break
-                answer += chunk
-                if answer.startswith(WAITING_BANNER) or (len(answer) >= 9 and answer[3] == _HTTP2_SETTINGS):
-                    return True
-            return answer.startswith(WAITING_BANNER) or (len(answer) >= 9 and answer[3] == _HTTP2_SETTINGS)
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
     except (OSError, ValueError):
         return False
 
