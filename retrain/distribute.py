@@ -24,9 +24,12 @@ Two things about MultiWorkerMirroredStrategy shape this module:
   * it must be created before any other TensorFlow op runs in the process (it configures the
     runtime's collective ops at startup); `create_strategy` is therefore the first TF call.
   * creating it blocks until every worker in TF_CONFIG has started, and TensorFlow waits forever
-    (holding the interpreter, so no Python timer can interrupt it). `wait_for_peers` runs first: it
-    waits at most `QDRETRAIN_CLUSTER_TIMEOUT` seconds (default 300) for every peer's port to answer,
-    and raises ConfigError naming the ones that did not.
+    (holding the interpreter, so no Python timer or signal handler can interrupt it). `wait_for_peers`
+    runs first: it waits at most `QDRETRAIN_CLUSTER_TIMEOUT` seconds (default 300) for every peer to
+    answer an HTTP/2 handshake (what a TensorFlow gRPC server, or a peer still in this same wait,
+    answers; a port that accepts TCP but is something else does not), and raises ConfigError naming
+    the ones that did not. The strategy is then created under `retrain.watchdog.guard`: at most the
+    same timeout again, and Ctrl-C/SIGTERM stop the process, each with one line naming the peers.
 
 Security: TensorFlow's gRPC server listens on all network interfaces, whatever address TF_CONFIG
 gives, with no authentication or encryption. Run clusters on a private network only.
@@ -42,6 +45,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Optional
 
@@ -237,6 +241,11 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
     timeout = cluster_timeout_s()
     if name not in STRATEGY_NAMES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGY_NAMES)}, not {name!r}.")
+    if cluster is not None:
+        from retrain import watchdog
+        # TensorFlow's threads must start with SIGINT/SIGTERM blocked, so that during the
+        # uninterruptible start-up below those signals stay pending for the watchdog.
+        watchdog.block_signals_in_new_threads()
     from retrain.tfcompat import tf
 
     # Listing physical devices does not initialise the runtime, so the check is safe before MWMS.
@@ -248,10 +257,12 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
         return tf.distribute.MirroredStrategy()
     description = (f"worker {cluster.task_id} ({cluster.task_type}) of {cluster.num_workers}"
                    if cluster else "a one-worker cluster (no TF_CONFIG)")
-    if cluster is not None:
-        wait_for_peers(cluster, timeout)
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        if cluster is None:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            wait_for_peers(cluster, timeout)
+            strategy = _create_multi_worker_guarded(tf, cluster, timeout)
     except RuntimeError as error:
         if "initialized" in str(error).lower() or "startup" in str(error).lower():
             raise ConfigError("MultiWorkerMirroredStrategy must be created before any other TensorFlow "
@@ -261,15 +272,40 @@ def create_strategy(name: str) -> "tf.distribute.Strategy":  # noqa: F821 (tf im
     return strategy
 
 
+def _create_multi_worker_guarded(tf, cluster: ClusterConfig, timeout_s: float):
+    """MultiWorkerMirroredStrategy(), killed with a one-line message after `timeout_s` or on Ctrl-C."""
+    from retrain import watchdog
+    who = f"Worker {cluster.task_id} ({cluster.task_type})"
+    peers = ", ".join(f"{kind} {index} at {address}" for kind, index, address in cluster.peers())
+    print(f"[distribute] {who}: all peers answer; starting TensorFlow's cluster with {peers} "
+          f"(at most {timeout_s:g} s)", file=sys.stderr, flush=True)
+    timeout_message = (
+        f"[distribute] {who} gave up after {timeout_s:g} s: TensorFlow's cluster start-up did not finish "
+        f"with {peers}. One of them answers but is not a qdretrain worker of this cluster (or it stopped): "
+        f"check TF_CONFIG on every worker, or wait longer with {CLUSTER_TIMEOUT_ENV}=<seconds>.")
+    interrupt_message = f"[distribute] {who}: interrupted while waiting for {peers}; stopped."
+    with watchdog.guard(timeout_s, timeout_message, interrupt_message):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+# An HTTP/2 client's first bytes (RFC 9113 section 3.4): the connection preface and an empty SETTINGS
+# frame. Every HTTP/2 server, TensorFlow's gRPC server included, answers with a SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HTTP2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4, flags 0, stream 0
+_SETTINGS_FRAME_TYPE = 4
+
+
 def wait_for_peers(cluster: ClusterConfig, timeout_s: float, poll_s: float = 0.2,
                    listen_host: str = "") -> None:
-    """Returns once every peer in TF_CONFIG accepts TCP connections; raises if one never does.
+    """Returns once every peer in TF_CONFIG answers an HTTP/2 handshake; raises if one never does.
 
     TensorFlow's own wait for the cluster has no deadline and holds the Python interpreter while it
     waits, so nothing can interrupt it. This check runs first: the worker listens on its own
-    TF_CONFIG port (so its peers' checks see it too, before its TensorFlow server exists) and polls
-    every peer's port. A peer's port answers either this same check or, once that worker went on, its
-    TensorFlow server. The listener is closed before TensorFlow binds the port.
+    TF_CONFIG port (so its peers' checks see it too, before its TensorFlow server exists) and answers
+    the handshake there, and it polls every peer. A peer's port answers either this same check or,
+    once that worker went on, its TensorFlow (gRPC, so HTTP/2) server; a port that merely accepts TCP
+    (some other program, a proxy) does not, and would otherwise hang TensorFlow. The listener is
+    closed before TensorFlow binds the port.
 
     Args:
       cluster: the validated TF_CONFIG.
@@ -279,7 +315,7 @@ def wait_for_peers(cluster: ClusterConfig, timeout_s: float, poll_s: float = 0.2
 
     Raises:
       ConfigError: this worker's port is taken, or peers did not answer within `timeout_s`
-        (the message names them).
+        (the message names them, and says which accept connections but do not answer).
     """
     peers = cluster.peers()
     if not peers:
@@ -294,33 +330,85 @@ def wait_for_peers(cluster: ClusterConfig, timeout_s: float, poll_s: float = 0.2
         raise ConfigError(f"This worker's address in TF_CONFIG, {cluster.own_address}, cannot be used: port "
                           f"{port} is taken ({error.strerror}). Give it a free port (in every worker's "
                           "TF_CONFIG).") from None
+    stop = threading.Event()
+    answerer = threading.Thread(target=_answer_handshakes, args=(listener, stop), daemon=True)
+    answerer.start()
     deadline = time.monotonic() + timeout_s
-    pending = list(peers)
+    states = {peer: "refused" for peer in peers}
     try:
         while True:
-            pending = [peer for peer in pending if not port_open(peer[2], timeout=min(2.0, timeout_s))]
-            if not pending or time.monotonic() >= deadline:
+            for peer in [p for p, state in states.items() if state != "ok"]:
+                remaining = max(0.1, deadline - time.monotonic())
+                states[peer] = peer_state(peer[2], timeout=min(2.0, remaining))
+            if all(state == "ok" for state in states.values()) or time.monotonic() >= deadline:
                 break
             time.sleep(poll_s)
     finally:
+        stop.set()
         listener.close()
-    if pending:
-        names = ", ".join(f"{kind} {index} at {address}" for kind, index, address in pending)
+        answerer.join(timeout=5)
+    refused = [peer for peer, state in states.items() if state == "refused"]
+    silent = [peer for peer, state in states.items() if state == "silent"]
+    if refused or silent:
+        problems = []
+        if refused:
+            problems.append(f"cannot connect to {_names(refused)}")
+        if silent:
+            problems.append(f"{_names(silent)} accept{'s' if len(silent) == 1 else ''} connections but "
+                            "do not answer like a TensorFlow worker (no gRPC/HTTP/2 handshake): another "
+                            "program has that port, or the address is wrong")
         raise ConfigError(
             f"Worker {cluster.task_id} ({cluster.task_type}) waited {timeout_s:g} s for its cluster and "
-            f"gave up: cannot connect to {names}. Start every worker listed in TF_CONFIG with the same "
+            f"gave up: {'; '.join(problems)}. Start every worker listed in TF_CONFIG with the same "
             "cluster and its own task index, check that the addresses are right and reachable from "
             f"here (firewalls), or wait longer with {CLUSTER_TIMEOUT_ENV}=<seconds>.")
 
 
-def port_open(address: str, timeout: float = 1.0) -> bool:
-    """Whether something accepts TCP connections at "host:port"."""
+def _names(peers: list[tuple[str, int, str]]) -> str:
+    return ", ".join(f"{kind} {index} at {address}" for kind, index, address in peers)
+
+
+def _answer_handshakes(listener: socket.socket, stop: threading.Event) -> None:
+    """Answers every connection with an HTTP/2 SETTINGS frame until `stop` (peers' `peer_state`)."""
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            connection, _ = listener.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return  # closed
+        with connection:
+            try:
+                connection.settimeout(1.0)
+                connection.sendall(HTTP2_EMPTY_SETTINGS)
+            except OSError:
+                pass
+
+
+def peer_state(address: str, timeout: float = 1.0) -> str:
+    """How "host:port" answers: "ok" (an HTTP/2 SETTINGS frame came back within `timeout`), "silent"
+    (it accepts TCP but sent no SETTINGS frame) or "refused" (no TCP connection)."""
     host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
+        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except (OSError, ValueError):
-        return False
+        return "refused"
+    with connection:
+        try:
+            connection.sendall(HTTP2_PREFACE + HTTP2_EMPTY_SETTINGS)
+            header = b""
+            while len(header) < 9:
+                connection.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = connection.recv(9 - len(header))
+                if not chunk:
+                    return "silent"
+                header += chunk
+        except OSError:  # socket.timeout included
+            return "silent"
+    stream_id = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
+    return "ok" if header[3] == _SETTINGS_FRAME_TYPE and stream_id == 0 else "silent"
 
 
 def worker_info(strategy) -> WorkerInfo:

@@ -165,7 +165,8 @@ def test_wait_for_peers_names_the_unreachable_one_in_bounded_time():
 
 def test_workers_waiting_for_each_other_all_go_on():
     # Each listens on its own port while it waits, so none waits for a server that does not exist
-    # yet; once a worker goes on, its TensorFlow server answers on that port (a plain listener here).
+    # yet; once a worker goes on, its TensorFlow server answers on that port (here a listener that
+    # answers the HTTP/2 handshake, as gRPC does).
     from retrain.launch import free_ports
     ports = free_ports(3)
     errors, servers, finished = [], [], threading.Event()
@@ -177,8 +178,9 @@ def test_workers_waiting_for_each_other_all_go_on():
             errors.append(error)
             return
         # The port was released: the "TensorFlow server" can bind it.
-        servers.append(socket.create_server(("127.0.0.1", ports[index])))
-        finished.wait(30)
+        server = socket.create_server(("127.0.0.1", ports[index]))
+        servers.append(server)
+        distribute._answer_handshakes(server, finished)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
     for thread in threads:
