@@ -223,7 +223,7 @@ def _tflite_metadata_info(model: ModelDir):
 def _write_tflite(keras_model, model: ModelDir, precision: str, path: str, calibration) -> None:
     from android_export import tflite_convert, tflite_metadata
     from retrain.outputs import atomic_write_bytes
-    data = tflite_convert.convert(keras_model, precision, calibration)
+    data = tflite_convert.convert(keras_model, precision, calibration, work_dir=os.path.dirname(path))
     atomic_write_bytes(path, tflite_metadata.add_metadata(data, _tflite_metadata_info(model)))
 
 
@@ -382,8 +382,10 @@ def run_export(config: ExportConfig) -> ExportReport:
         written, with the artifact moved to *.failed).
     """
     from android_export.runners import KerasRunner
+    from android_export.tflite_convert import clean_stale_work_dirs
     start = time.time()
     model = read_model_dir(config.model_dir)
+    clean_stale_work_dirs(config.out)  # what a killed export's converter left behind
     if "onnx" in config.formats:  # fail before the slow conversions, not after
         from android_export.onnx_export import require_onnx
         for package in ("tf2onnx", "onnx", "onnxruntime"):

@@ -13,6 +13,12 @@ those converts without error and then gives wrong outputs.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
 from typing import Callable, Iterable, Optional
 
 import numpy as np
@@ -20,8 +26,75 @@ import numpy as np
 PRECISIONS = ("float32", "float16", "dynamic", "int8")
 
 
+WORK_DIR_PREFIX = ".tmp-tflite-"
+
+
+def clean_stale_work_dirs(output_dir: str) -> list[str]:
+    """Removes converter work folders that a killed export left in `output_dir` (their pid is gone).
+
+    Returns:
+      The folders removed.
+    """
+    removed = []
+    if not os.path.isdir(output_dir):
+        return removed
+    for name in os.listdir(output_dir):
+        if not name.startswith(WORK_DIR_PREFIX):
+            continue
+        pid = name[len(WORK_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue  # another export is running there now
+        shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+        removed.append(os.path.join(output_dir, name))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _conversion_guard(work_parent: Optional[str]):
+    """Keeps the converter's temporary files in `work_parent` and Ctrl-C from being lost.
+
+    The TFLite converter writes its intermediate files through `tempfile` (into /tmp, where a killed
+    export leaves them); here they go into a `.tmp-tflite-<pid>-*` folder of the output folder, removed
+    afterwards (and by the next export if this one is killed). A Ctrl-C that lands while the converter
+    runs the calibration generator from C++ is printed as "Exception ignored" and dropped, and the
+    conversion runs on; so during conversion Ctrl-C only sets a flag, calibration stops at the next
+    image, and KeyboardInterrupt is raised as soon as the converter returns.
+    """
+    interrupted = threading.Event()
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    previous_tempdir = tempfile.tempdir
+    work = None
+    if work_parent:
+        os.makedirs(work_parent, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=f"{WORK_DIR_PREFIX}{os.getpid()}-", dir=work_parent)
+        tempfile.tempdir = work
+    try:
+        yield interrupted
+    finally:
+        tempfile.tempdir = previous_tempdir
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
 def convert(model, precision: str,
-            calibration_images: Optional[Callable[[], Iterable[np.ndarray]]] = None) -> bytes:
+            calibration_images: Optional[Callable[[], Iterable[np.ndarray]]] = None,
+            work_dir: Optional[str] = None) -> bytes:
     """Converts a classifier to a .tflite flatbuffer (no metadata yet).
 
     Args:
@@ -29,13 +102,20 @@ def convert(model, precision: str,
       precision: one of PRECISIONS.
       calibration_images: for "int8", a callable returning an iterable of float32 [H, W, 3] images in
         [-1, 1] (a few hundred real training images); the converter may call it more than once.
+      work_dir: where the converter's temporary files go (a hidden folder inside it); None: /tmp.
 
     Returns:
       The .tflite bytes.
 
     Raises:
       ValueError: unknown precision, or "int8" without calibration images.
+      KeyboardInterrupt: Ctrl-C during the conversion (raised once the converter returns).
     """
+    with _conversion_guard(work_dir) as interrupted:
+        return _convert(model, precision, calibration_images, interrupted)
+
+
+def _convert(model, precision, calibration_images, interrupted: threading.Event) -> bytes:
     from android_export.frozen_graph import serving_function
     from retrain.tfcompat import tf
 
@@ -60,6 +140,8 @@ def convert(model, precision: str,
             for value in (-1.0, 1.0):
                 yield [np.full((1, *first.shape), value, np.float32)]
             for image in calibration_images():
+                if interrupted.is_set():
+                    return  # Ctrl-C: end calibration now; _conversion_guard raises afterwards
                 yield [np.asarray(image, np.float32)[None]]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
