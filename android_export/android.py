@@ -142,6 +142,8 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
     """
     if precision not in PRECISION_FORMATS:
         raise QdretrainError(f"--precision must be one of {', '.join(PRECISION_FORMATS)}.")
+    from retrain.model_dirs import locate_model_dir
+    model_dir = locate_model_dir(model_dir)
     if os.path.abspath(output) == os.path.abspath(model_dir):
         raise QdretrainError("--output must be a folder of its own (e.g. app_assets/), not the model dir: "
                              "the app's model.tflite would overwrite the exported float model.")

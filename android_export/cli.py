@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from retrain.cli_common import flag, user_errors
+from retrain.cli_common import FINITE_FLOAT, flag, user_errors
 
 FORMAT_NAMES = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx", "frozen_graph", "saved_model")
 
@@ -37,7 +37,7 @@ def _export_options(func):
              help="At most this many held-back images in the verification."),
         flag("--embedding/--no_embedding", default=False, show_default=True,
              help="Also write embedding.tflite (input -> embedding, for on-device similar search), verified."),
-        flag("--tolerance", type=float, default=1e-3, show_default=True,
+        flag("--tolerance", type=FINITE_FLOAT, default=1e-3, show_default=True,
              help="Largest |probability difference| a float artifact may have from the trained model."),
     ]
     for option in reversed(options):
@@ -102,8 +102,8 @@ def android_command(model_dir, output, precision, **options):
 @flag("--output_layer", default="final_result", show_default=True, help="Output node (.pb only).")
 @flag("--input_height", type=int, default=None, help="[model_info.json / the model's input shape / 224]")
 @flag("--input_width", type=int, default=None, help="[model_info.json / the model's input shape / 224]")
-@flag("--input_mean", type=float, default=None, help="Subtracted from 0-255 pixels [model_info.json / metadata / 128]")
-@flag("--input_std", type=float, default=None, help="Then divided by this [model_info.json / metadata / 128]")
+@flag("--input_mean", type=FINITE_FLOAT, default=None, help="Subtracted from 0-255 pixels [model_info.json / metadata / 128]")
+@flag("--input_std", type=FINITE_FLOAT, default=None, help="Then divided by this [model_info.json / metadata / 128]")
 @flag("--top_k", type=int, default=5, show_default=True)
 @flag("--num_threads", type=int, default=None, help="CPU threads [runtime default].")
 @user_errors

@@ -116,18 +116,15 @@ class ModelDir:
 
 
 def read_model_dir(model_dir: str) -> ModelDir:
-    """Reads and checks a training output dir.
+    """Reads and checks a training output dir (or finds it from a folder the run wrote a copy to).
 
     Raises:
       QdretrainError: a required file is missing; the message says which and how to get it.
     """
     from retrain import outputs
-    needed = [os.path.join(model_dir, SAVED_MODEL_DIR, "saved_model.pb"),
-              os.path.join(model_dir, outputs.LABELS_FILE), os.path.join(model_dir, outputs.MODEL_INFO_FILE)]
-    missing = [p for p in needed if not os.path.exists(p)]
-    if missing:
-        raise QdretrainError(f"{model_dir} is not a qdretrain model dir: missing {', '.join(missing)}. Pass "
-                             f"the --output_dir of a finished `qdretrain train` run.")
+    from retrain.model_dirs import locate_model_dir
+    # Any folder the run wrote to will do: the output dir, a --saved_model_dir copy, a graph's folder.
+    model_dir = locate_model_dir(model_dir)
     try:
         info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
         for key in ("input_height", "input_width", "input_mean", "input_std"):
@@ -385,6 +382,7 @@ def run_export(config: ExportConfig) -> ExportReport:
     from android_export.tflite_convert import clean_stale_work_dirs
     start = time.time()
     model = read_model_dir(config.model_dir)
+    config = dataclasses.replace(config, model_dir=model.path)  # the folder found, not the one given
     clean_stale_work_dirs(config.out)  # what a killed export's converter left behind
     if "onnx" in config.formats:  # fail before the slow conversions, not after
         from android_export.onnx_export import require_onnx

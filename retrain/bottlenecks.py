@@ -54,6 +54,10 @@ TMP_PREFIX = ".tmp-"
 META_FILE = "meta.json"
 KEY_LENGTH = 40            # sha1 hex
 STALE_TMP_SECONDS = 24 * 3600  # a temp part this old belongs to a process that died; safe to delete
+# A kill -9 loses at most this much caching work. One part file (an fsync'd .npz) per 256 images
+# costs under 2% of cache throughput (bench/bench_cache_flush.py), and later runs read a few more files.
+FLUSH_EVERY = 256
+FLUSH_SECONDS = 10.0
 # What reading a damaged .npz can raise (truncated, overwritten, bad CRC, missing member, bad header).
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError, zipfile.BadZipFile,
                zlib.error)
@@ -324,8 +328,8 @@ class BottleneckCache:
         return record_images_dataset(records, self.input_size).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def compute(self, records: Sequence[ImageRecord], batch_size: int = 32, shard_index: int = 0,
-                shard_count: int = 1, progress: bool = True, flush_every: int = 2048,
-                flush_seconds: float = 60.0) -> CacheReport:
+                shard_count: int = 1, progress: bool = True, flush_every: int = FLUSH_EVERY,
+                flush_seconds: float = FLUSH_SECONDS) -> CacheReport:
         """Computes the features of the records not cached yet (only this shard's share of them).
 
         Images that fail to decode are recorded as failures (reported, kept out of training, not

@@ -16,7 +16,7 @@ from android_export.cli import android_command, export_command, label_image_comm
 from convert.cli import convert_command, preview_command
 from retrain import __version__, architectures
 from retrain.cache_cli import cache_command
-from retrain.cli_common import apply_options, data_and_module_options, flag, user_errors
+from retrain.cli_common import FINITE_FLOAT, apply_options, data_and_module_options, flag, user_errors
 from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
 from retrain.embeddings.cli import audit_command, similar_command
@@ -64,7 +64,7 @@ def _train_options(func):
     options = data_and_module_options() + [
         flag("--how_many_training_steps", type=int, default=4000, show_default=True,
              help="Training steps (batches)."),
-        flag("--learning_rate", type=float, default=0.01, show_default=True),
+        flag("--learning_rate", type=FINITE_FLOAT, default=0.01, show_default=True),
         flag("--train_batch_size", type=int, default=100, show_default=True),
         flag("--eval_step_interval", type=int, default=10, show_default=True,
              help="Evaluate on a validation batch (and log) every N steps."),
@@ -79,8 +79,8 @@ def _train_options(func):
         flag("--validation_percentage", type=int, default=10, show_default=True),
         flag("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
              help="sgd is retrain.py's plain gradient descent."),
-        flag("--label_smoothing", type=float, default=0.0, show_default=True),
-        flag("--dropout", type=float, default=0.0, show_default=True,
+        flag("--label_smoothing", type=FINITE_FLOAT, default=0.0, show_default=True),
+        flag("--dropout", type=FINITE_FLOAT, default=0.0, show_default=True,
              help="Dropout rate on the bottleneck while training the head."),
         flag("--class_weights", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,
              help="balanced: weight each class by 1/frequency (for unbalanced folders)."),
@@ -98,7 +98,7 @@ def _train_options(func):
              help="Steps of the fine-tuning phase."),
         flag("--fine_tune_batch_size", type=int, default=32, show_default=True,
              help="Images per fine-tuning step (per replica)."),
-        flag("--fine_tune_learning_rate", type=float, default=None,
+        flag("--fine_tune_learning_rate", type=FINITE_FLOAT, default=None,
              help="Learning rate while fine-tuning; default learning_rate / 10."),
         flag("--augment/--no_augment", default=True, show_default=True,
              help="Random rotations, shifts and zoom (and flips) while fine-tuning."),
@@ -106,8 +106,10 @@ def _train_options(func):
              help="Mirror images while fine-tuning (turn off for classes that differ by direction)."),
         flag("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
              help="auto: TF_CONFIG set -> multi_worker; several GPUs -> mirrored; else default."),
-        flag("--output_dir", default="retrain_output", show_default=True,
-             help="Where outputs go unless set one by one below."),
+        flag("--output_dir", default=None,
+             help="The model folder: every output unless set one by one below, and what `export` / "
+                  "`android` read. Default: the parent of --saved_model_dir, else the folder of "
+                  "--output_graph, else of --output_labels; retrain_output/ when none names a folder."),
         flag("--output_graph", default=None, help="Frozen graph [<output_dir>/retrained_graph.pb]."),
         flag("--output_labels", default=None, help="Labels [<output_dir>/retrained_labels.txt]."),
         flag("--saved_model_dir", default=None, help="SavedModel [<output_dir>/saved_model]."),
@@ -176,6 +178,11 @@ def train_command(ctx, export_formats, **options):
     if unknown:
         raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
                                  f"{', '.join(EXPORT_FORMATS)}", param_hint="--export")
+    if not options["output_dir"]:
+        from retrain.model_dirs import derive_output_dir
+        options["output_dir"], why = derive_output_dir(options["output_graph"], options["output_labels"],
+                                                       options["saved_model_dir"])
+        click.echo(f"Model folder: {options['output_dir']} ({why}; set it with --output_dir).", err=True)
     try:
         config = TrainConfig(export_formats=formats, native=native, **options)
     except ConfigError as error:

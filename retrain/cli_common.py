@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
 
 import click
@@ -31,6 +32,27 @@ def flag(name: str, *decls: str, **kwargs):
     elif dashed(on) != on:
         spellings.append(f"{dashed(on)}/{dashed(off)}" if off else dashed(on))
     return click.option(*spellings, *decls, *python_name, **kwargs)
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a real number: `nan`, `inf` and `-inf` (which float() accepts) are usage errors,
+    not a ValueError deep inside training or a model trained on NaN."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; give a real value such as 0.01.", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
 
 
 def user_errors(func):

@@ -19,3 +19,11 @@ class ConfigError(QdretrainError):
 
 class ExportVerificationError(QdretrainError):
     """An exported artifact does not give the trained model's answers."""
+
+
+class OutputError(QdretrainError):
+    """A folder the run must write to is not writable (read-only, full disk, not a folder)."""
+
+
+class TrainingDivergedError(QdretrainError):
+    """The loss became NaN or infinite: the run stopped and wrote no model."""

@@ -70,6 +70,15 @@ def fingerprint_module(path: str) -> str:
 
 
 def _check_local_module(path: str, handle: str) -> None:
+    if os.path.isfile(path):
+        hint = (" It looks like a Keras .h5/.keras model file: load it in Python and save the feature "
+                "extractor with `tf.saved_model.save(model, 'module_dir')`, then pass module_dir."
+                if path.lower().endswith((".h5", ".hdf5", ".keras")) else
+                " If it is saved_model.pb, pass the folder that holds it." if os.path.basename(path) ==
+                "saved_model.pb" else "")
+        raise ModuleUnavailableError(
+            f"--tfhub_module '{handle}' is a file, but a module is a TF2 SavedModel folder (holding "
+            f"saved_model.pb and variables/) or a tfhub.dev / Kaggle handle.{hint}")
     if not os.path.isdir(path):
         raise ModuleUnavailableError(
             f"TF-Hub module folder '{handle}' does not exist. Pass --tfhub_module with a folder that "

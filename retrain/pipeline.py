@@ -15,7 +15,8 @@ import numpy as np
 
 from retrain import architectures, distribute
 from retrain.config import TrainConfig
-from retrain.errors import ConfigError, DatasetError
+from retrain.errors import ConfigError, DatasetError, TrainingDivergedError
+from retrain.writable import check_writable, write_errors
 
 
 def echo(message: str) -> None:
@@ -104,9 +105,10 @@ def cached_features(config: TrainConfig, spec, module, splits: dict, info, strat
     from retrain.bottlenecks import BottleneckCache
     cache = BottleneckCache(config.bottleneck_dir, module, spec)
     everything = [r for name in ("training", "validation", "testing") for r in splits[name]]
-    report = cache.compute(everything, batch_size=config.cache_batch_size,
-                           shard_index=info.rank if info.num_workers > 1 else 0,
-                           shard_count=info.num_workers)
+    with write_errors(config.bottleneck_dir, "--bottleneck_dir"):
+        report = cache.compute(everything, batch_size=config.cache_batch_size,
+                               shard_index=info.rank if info.num_workers > 1 else 0,
+                               shard_count=info.num_workers)
     echo(str(report))  # its first line already says "Bottlenecks in <dir>: ..."
     if info.num_workers > 1:
         distribute.barrier(strategy)  # every shard is on disk before anyone reads the whole cache
@@ -148,13 +150,20 @@ def check_backup(backup: str, signature: dict, is_chief: bool) -> None:
       ConfigError: the backup in `backup` belongs to a different run.
     """
     from retrain import outputs
+    from retrain.backups import recover_damaged_backup
     path = backup.rstrip(os.sep) + ".run.json"
-    if os.path.isdir(os.path.join(backup, "chief")) and os.listdir(os.path.join(backup, "chief")):
-        if os.path.exists(path) and outputs.read_json(path) != signature:
-            raise ConfigError(
-                f"{backup} holds the backup of an interrupted run with other settings (data, labels, "
-                f"module or schedule). Rerun that command to finish it, or delete {backup} (and "
-                f"{path}) to start this one from scratch, or pass another --checkpoint_dir.")
+    chief = os.path.join(backup, "chief")
+
+    def has_backup() -> bool:
+        return os.path.isdir(chief) and bool(os.listdir(chief))
+    if has_backup() and os.path.exists(path) and outputs.read_json(path) != signature:
+        raise ConfigError(
+            f"{backup} holds the backup of an interrupted run with other settings (data, labels, "
+            f"module or schedule). Rerun that command to finish it, or delete {backup} (and "
+            f"{path}) to start this one from scratch, or pass another --checkpoint_dir.")
+    if has_backup():
+        recover_damaged_backup(backup, echo)  # a truncated backup is moved aside, not resumed from
+    if has_backup():
         echo(f"Found a backup in {backup}: resuming the interrupted run from it.")
     elif is_chief:
         outputs.write_json(signature, path)
@@ -209,9 +218,10 @@ def train_head_on_features(config, spec, module, features, labels, strategy, inf
     if config.intermediate_store_frequency > 0 and info.is_chief:
         callbacks.append(_intermediate_graphs(config, spec, module, head, train.epoch_steps_for(params),
                                               params.steps))
-    result = train.fit(head, train_ds, next_validation, params, backup_dir=backup,
-                       extra_callbacks=callbacks, echo=echo, class_weight=class_weight,
-                       summary_dir=os.path.join(run_dir, "head", "steps"))
+    with write_errors(config.path("checkpoint_dir"), "--checkpoint_dir"):
+        result = train.fit(head, train_ds, next_validation, params, backup_dir=backup,
+                           extra_callbacks=callbacks, echo=echo, class_weight=class_weight,
+                           summary_dir=os.path.join(run_dir, "head", "steps"))
     if result.resumed_from_epoch:
         echo(f"Resumed from backup at step {result.resumed_from_epoch * result.epoch_steps}.")
     echo(f"Trained the head in {result.seconds:.1f} s.")
@@ -254,11 +264,28 @@ def predict_test(head, features) -> Optional[np.ndarray]:
 def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits, result, out_dir: str,
                   index) -> None:
     """Graph, labels, SavedModel, model_info.json, run_config.json, splits, curves (into `out_dir`;
-    a non-chief worker passes its temporary folder)."""
+    a non-chief worker passes its temporary folder).
+
+    Raises:
+      OutputError: a write failed (full disk, read-only folder); model_info.json, written last, is
+        then absent, so export refuses the half-written folder.
+    """
+    with write_errors(out_dir, "--output_dir"):
+        _write_outputs(config, spec, module, labels, classifier, splits, result, out_dir, index)
+
+
+def _write_outputs(config, spec, module, labels, classifier, splits, result, out_dir, index) -> None:
     from android_export.frozen_graph import write_frozen_graph
     from android_export.saved_model import save_serving_model
     from retrain import outputs, plots
+    from retrain.model_dirs import pointer_info
     os.makedirs(out_dir, exist_ok=True)
+    # model_info.json is the mark of a complete model folder (export refuses a folder without it):
+    # an earlier run's must not vouch for the half-written files of this one.
+    marker = os.path.join(out_dir, outputs.MODEL_INFO_FILE)
+    if os.path.exists(marker):
+        os.remove(marker)
+    copies = []  # folders outside out_dir that get a graph or SavedModel: each gets a model_info.json
     # `qdretrain export` / `android` read the model dir, so it always holds the graph, labels and
     # SavedModel; --output_graph / --output_labels / --saved_model_dir elsewhere get copies too.
     def elsewhere(option: str, name: str) -> bool:
@@ -268,22 +295,15 @@ def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits,
     write_frozen_graph(classifier, graph_path, output_node_name=config.final_tensor_name)
     if elsewhere("output_graph", "retrained_graph.pb"):
         os.makedirs(os.path.dirname(os.path.abspath(config.path("output_graph"))), exist_ok=True)
-        shutil.copyfile(graph_path, config.path("output_graph"))
+        outputs.atomic_write_bytes(config.path("output_graph"), open(graph_path, "rb").read())
+        copies.append(os.path.dirname(os.path.abspath(config.path("output_graph"))))
     outputs.write_labels(labels, os.path.join(out_dir, outputs.LABELS_FILE))
     if elsewhere("output_labels", outputs.LABELS_FILE):
         outputs.write_labels(labels, config.path("output_labels"))
     save_serving_model(classifier, os.path.join(out_dir, "saved_model"))
     if elsewhere("saved_model_dir", "saved_model"):
         save_serving_model(classifier, config.path("saved_model_dir"))
-    # The float artifacts' contract; quantized exports add their own entries under "exports".
-    info = outputs.model_info(spec, labels, module.handle, module.fingerprint, quantization="none")
-    info["output_tensor"] = config.final_tensor_name
-    from convert.render import contract_for
-    from retrain.quickdraw_source import RENDER_OPTIONS
-    # How strokes must be drawn for this model (convert/drawing.py; DrawingRenderer.kt in the bundle).
-    info["drawing_contract"] = contract_for(RENDER_OPTIONS).to_json()
-    info["renderings"] = config.renderings
-    outputs.write_json(info, os.path.join(out_dir, outputs.MODEL_INFO_FILE))
+        copies.append(os.path.abspath(config.path("saved_model_dir")))
     outputs.write_json(dataclasses.asdict(config), os.path.join(out_dir, outputs.RUN_CONFIG_FILE))
     outputs.write_json({"image_dir": os.path.abspath(config.image_dir) if config.image_dir else None,
                         "quickdraw_dir": os.path.abspath(config.quickdraw_dir) if config.quickdraw_dir else None,
@@ -297,6 +317,22 @@ def write_outputs(config: TrainConfig, spec, module, labels, classifier, splits,
                                    plots.plot_training_curves(result.history, result.steps))
         outputs.write_json({"steps": result.steps, **result.history, "seconds": result.seconds},
                            os.path.join(out_dir, "training_history.json"))
+    # The float artifacts' contract; quantized exports add their own entries under "exports". Last:
+    # it marks the folder complete.
+    info = outputs.model_info(spec, labels, module.handle, module.fingerprint, quantization="none")
+    info["output_tensor"] = config.final_tensor_name
+    from convert.render import contract_for
+    from retrain.quickdraw_source import RENDER_OPTIONS
+    # How strokes must be drawn for this model (convert/drawing.py; DrawingRenderer.kt in the bundle).
+    info["drawing_contract"] = contract_for(RENDER_OPTIONS).to_json()
+    info["renderings"] = config.renderings
+    intermediate = os.path.abspath(config.path("intermediate_output_graphs_dir"))
+    if os.path.isdir(intermediate) and not intermediate.startswith(os.path.abspath(out_dir) + os.sep):
+        copies.append(intermediate)  # inside out_dir, the model folder's own model_info.json is near
+    for folder in dict.fromkeys(copies):
+        if folder != os.path.abspath(out_dir):
+            outputs.write_json(pointer_info(info, out_dir), os.path.join(folder, outputs.MODEL_INFO_FILE))
+    outputs.write_json(info, marker)
 
 
 def evaluate_and_report(config, labels, probabilities, test_records, out_dir, spec) -> object:
@@ -330,6 +366,7 @@ def run(config: TrainConfig) -> RunResult:
     info = distribute.worker_info(strategy)
     echo(f"Strategy: {distribute.strategy_name(strategy)}, {strategy.num_replicas_in_sync} replica(s)"
          + (f", worker {info.task_id} of {info.num_workers}" if info.num_workers > 1 else ""))
+    check_output_folders(config, info.is_chief)  # before the module loads and the cache fills
     from retrain.tfcompat import keras
     keras.utils.set_random_seed(config.seed)
 
@@ -373,17 +410,21 @@ def run(config: TrainConfig) -> RunResult:
         write_outputs(effective, spec, module, labels, classifier, splits, result, out_dir, index)
         if not config.fine_tune:
             final = final_head_path(effective)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            head.save_weights(final)
+            with write_errors(os.path.dirname(final), "--checkpoint_dir"):
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                head.save_weights(final)
+    except TrainingDivergedError:
+        if info.is_chief:
+            discard_backups(config)  # a diverged run's backup must not block the rerun with a lower rate
+        raise
     finally:
         distribute.cleanup_worker_dir(worker_dir, info)
 
     if info.is_chief:
-        echo(f"Wrote {config.path('output_graph')}, {config.path('output_labels')}, "
-             f"{config.path('saved_model_dir')} and model_info.json to {config.output_dir}")
         if config.export_formats:
             from android_export.exporter import export_model_dir
             export_model_dir(config.output_dir, formats=config.export_formats)
+        echo(where_everything_went(config))
     return RunResult(output_dir=config.output_dir, labels=labels,
                      test_top1=evaluation.top1 if evaluation else None,
                      test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief)
@@ -399,6 +440,47 @@ def run_native(config: TrainConfig) -> RunResult:
         export_model_dir(config.output_dir, formats=config.export_formats)
     return RunResult(output_dir=config.output_dir, labels=tuple(result["labels"]), test_top1=result["top1"],
                      test_top5=result["top5"], is_chief=True)
+
+
+def check_output_folders(config: TrainConfig, is_chief: bool) -> None:
+    """Every folder the run will write to takes a probe file, before minutes of caching and training.
+
+    Raises:
+      OutputError: one is read-only, full or not a folder; the message names the option.
+    """
+    check_writable(config.bottleneck_dir, "--bottleneck_dir")
+    if not is_chief:  # other workers write into a temporary folder of their own
+        return
+    folders = {"--output_dir": config.output_dir, "--checkpoint_dir": config.path("checkpoint_dir"),
+               "--summaries_dir": config.path("summaries_dir")}
+    for option, name in (("--output_graph", "output_graph"), ("--output_labels", "output_labels")):
+        if getattr(config, name):
+            folders[option] = os.path.dirname(os.path.abspath(config.path(name)))
+    if config.saved_model_dir:
+        folders["--saved_model_dir"] = config.saved_model_dir
+    for option, folder in folders.items():
+        check_writable(folder, option)
+
+
+def discard_backups(config: TrainConfig) -> None:
+    """Removes this run's backups (head and fine-tuning) and their run signatures."""
+    from retrain import train
+    backup = train.backup_dir_for(config.path("checkpoint_dir"))
+    for path in (backup, backup + "_fine_tune"):
+        shutil.rmtree(path, ignore_errors=True)
+        if os.path.exists(path + ".run.json"):
+            os.remove(path + ".run.json")
+
+
+def where_everything_went(config: TrainConfig) -> str:
+    """The run's last line: the model folder, and the copies the user asked for elsewhere."""
+    out = os.path.abspath(config.output_dir)
+    extra = [config.path(name) for name in ("output_graph", "output_labels", "saved_model_dir")
+             if getattr(config, name) and not os.path.abspath(config.path(name)).startswith(out + os.sep)]
+    also = f"; copies at {', '.join(extra)}" if extra else ""
+    return (f"Done. Model folder {config.output_dir} (retrained_graph.pb, retrained_labels.txt, saved_model/, "
+            f"model_info.json, evaluation and plots){also}. Next: qdretrain export --model_dir "
+            f"{config.output_dir}")
 
 
 def _concatenate_results(head_phase, fine_tune_phase):

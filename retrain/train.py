@@ -222,6 +222,33 @@ class _ResumeDetector(keras.callbacks.Callback):
             self.first_epoch = epoch
 
 
+class _StopOnDivergence(keras.callbacks.Callback):
+    """Keras' TerminateOnNaN, but as an error with advice: a NaN loss never becomes a saved model.
+
+    Raising (instead of stop_training) ends fit before the epoch's backup is written and skips every
+    output the pipeline would write after training.
+    """
+
+    def __init__(self, params: TrainingParams, epoch_steps: int):
+        super().__init__()
+        self._params = params
+        self._epoch_steps = epoch_steps
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            from retrain.errors import TrainingDivergedError
+            step = min(self._epoch * self._epoch_steps + batch + 1, self._params.steps)
+            raise TrainingDivergedError(
+                f"Training diverged at step {step}: the loss became {float(loss)}. No model was written. "
+                f"Lower the learning rate (--learning_rate, or --fine_tune_learning_rate while "
+                f"fine-tuning; this phase used {self._params.learning_rate:g}), e.g. to a tenth.")
+
+
 def epoch_steps_for(params: TrainingParams) -> int:
     """Steps per Keras epoch: a multiple of eval_interval, at least ~1/20 of the run and 100 steps.
 
@@ -255,7 +282,8 @@ def fit(model: keras.Model, train_ds, next_validation_batch: Optional[Callable],
     epochs = max(1, math.ceil(params.steps / epoch_steps))
     detector = _ResumeDetector()
     evaluator = _Evaluator(params, echo, epoch_steps, next_validation_batch, summary_dir)
-    callbacks = [detector, evaluator, *extra_callbacks]
+    # The divergence check first: the evaluator would otherwise log a NaN line before it stops.
+    callbacks = [_StopOnDivergence(params, epoch_steps), detector, evaluator, *extra_callbacks]
     if backup_dir:
         callbacks.insert(0, keras.callbacks.BackupAndRestore(backup_dir=backup_dir, save_freq="epoch",
                                                              delete_checkpoint=True))
