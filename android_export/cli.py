@@ -5,6 +5,8 @@ TensorFlow (and the ONNX packages) are imported inside the commands, so `qdretra
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from retrain.cli_common import FINITE_FLOAT, flag, user_errors
@@ -23,10 +25,14 @@ def _formats(value: str) -> tuple:
     return formats
 
 
-def _export_options(func):
+def _export_options(func, onnx: bool = True):
+    """The verification and calibration options; `onnx` adds --opset (not for `android`, which
+    exports TFLite only)."""
     options = [
         flag("--opset", type=click.IntRange(9, 18), default=15, show_default=True,
              help="ONNX opset (tf2onnx 1.17 converts 9 to 18)."),
+    ] if onnx else []
+    options += [
         flag("--calibration_dir", type=click.Path(exists=True, file_okay=False), default=None,
              help="Images to calibrate int8 on when the training images (splits.json) are not here."),
         flag("--calibration_images", type=int, default=200, show_default=True,
@@ -77,7 +83,7 @@ def export_command(model_dir, output_dir, formats, **options):
 @flag("--output", required=True, help="The assets folder to write (e.g. app_assets/).")
 @flag("--precision", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32",
       show_default=True, help="Which TFLite model becomes model.tflite.")
-@_export_options
+@functools.partial(_export_options, onnx=False)
 @user_errors
 def android_command(model_dir, output, precision, **options):
     """Write what an Android app needs: model.tflite, labels.txt, retrained_graph.pb, model_info.json and

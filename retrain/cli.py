@@ -16,7 +16,7 @@ from android_export.cli import android_command, export_command, label_image_comm
 from convert.cli import convert_command, preview_command
 from retrain import __version__, architectures
 from retrain.cache_cli import cache_command
-from retrain.cli_common import FINITE_FLOAT, apply_options, data_and_module_options, flag, user_errors
+from retrain.cli_common import FINITE_FLOAT, SectionedCommand, apply_options, data_and_module_options, flag, user_errors
 from retrain.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from retrain.errors import ConfigError
 from retrain.embeddings.cli import audit_command, similar_command
@@ -154,7 +154,7 @@ def _check_distortion_flags(ctx: click.Context, options: dict) -> None:
                    f"augmentation (rotation, shift, zoom, flip); their values are ignored.", err=True)
 
 
-@cli.command("train")
+@cli.command("train", cls=SectionedCommand)
 @_train_options
 @click.pass_context
 @user_errors
@@ -223,6 +223,25 @@ for _command in (convert_command, preview_command, cache_command, export_command
                  label_image_command, launch_command, serve_command, similar_command,
                  audit_command):
     cli.add_command(_command)
+
+# One line each in `qdretrain --help`: Click would cut the docstrings' first sentences mid-phrase.
+SHORT_HELP = {
+    "android": "Write the Android assets: model.tflite, labels, renderer, README.",
+    "architectures": "List the architectures: input size, features, family.",
+    "audit": "Find duplicates, train/test leaks, likely mislabels, outliers.",
+    "cache": "Compute and cache the bottlenecks of every image (resumable).",
+    "convert": "QuickDraw .npy/.ndjson/.csv -> OUTPUT_DIR/<label>/*.jpg.",
+    "export": "Export TFLite/ONNX/frozen graph/SavedModel, each verified.",
+    "label_image": "Classify images with any exported artifact.",
+    "launch": "Train with N local worker processes (multi-worker).",
+    "predict": "Write a Kaggle submission (top-3 words) for a CSV.",
+    "preview": "PNG grid of sample drawings and mean images per class.",
+    "serve": "Draw on the exported model in the browser.",
+    "similar": "Find the training drawings most like a query drawing.",
+    "train": "Retrain a head on a TF-Hub backbone, or a native net from scratch.",
+}
+for _name, _text in SHORT_HELP.items():
+    cli.commands[_name].short_help = _text
 
 
 def main():

@@ -104,3 +104,45 @@ def apply_options(options: list, func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+# `qdretrain train --help` in sections, in the order a user meets them (parameter name -> section).
+TRAIN_HELP_SECTIONS = {
+    "Data": ("image_dir", "quickdraw_dir", "quickdraw_per_class", "exclude_list", "testing_percentage",
+             "validation_percentage", "renderings", "seed"),
+    "Module and bottleneck cache (TF-Hub architectures)": ("architecture", "tfhub_module", "input_size",
+                                                          "bottleneck_dir", "cache_batch_size"),
+    "Training": ("how_many_training_steps", "learning_rate", "train_batch_size", "eval_step_interval",
+                 "validation_batch_size", "test_batch_size", "optimizer", "label_smoothing", "dropout",
+                 "class_weights"),
+    "Fine-tuning the backbone (--fine_tune) and augmentation": (
+        "fine_tune", "fine_tune_steps", "fine_tune_batch_size", "fine_tune_learning_rate", "augment",
+        "flip_left_right", "random_crop", "random_scale", "random_brightness"),
+    "Native nets trained from scratch (quickdraw_cnn, tiny_darknet, ...)": (
+        "epochs", "lr_schedule", "warmup_steps", "decay_steps", "decay_rate", "eta_min", "weight_decay",
+        "mixed_precision", "pooling", "shuffle_buffer", "class_balanced"),
+    "Distribution": ("strategy",),
+    "Outputs": ("output_dir", "output_graph", "output_labels", "saved_model_dir", "summaries_dir",
+                "checkpoint_dir", "resume", "intermediate_store_frequency", "intermediate_output_graphs_dir",
+                "final_tensor_name", "print_misclassified_test_images", "export_formats"),
+}
+
+
+class SectionedCommand(click.Command):
+    """A command whose --help lists its options in named sections (TRAIN_HELP_SECTIONS) instead of
+    one long list; options in no section go under "Other options"."""
+
+    sections = TRAIN_HELP_SECTIONS
+
+    def format_options(self, ctx, formatter):
+        rows: dict[str, list] = {name: [] for name in self.sections}
+        rows["Other options"] = []
+        where = {param: section for section, params in self.sections.items() for param in params}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                rows[where.get(param.name, "Other options")].append(record)
+        for section, records in rows.items():
+            if records:
+                with formatter.section(section):
+                    formatter.write_dl(records)

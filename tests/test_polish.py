@@ -81,3 +81,17 @@ def test_training_curves_record_each_interval_not_keras_running_mean():
     assert abs(evaluator._interval_mean("accuracy", 0.6, 30) - 0.8) < 1e-9
     evaluator.on_epoch_begin(1)
     assert evaluator._interval_mean("accuracy", 0.7, 10) == 0.7      # a new epoch starts a new mean
+
+
+def test_help_screens_are_whole_and_grouped():
+    from click.testing import CliRunner
+
+    from retrain.cli import cli
+    top = CliRunner().invoke(cli, ["--help"], terminal_width=100)
+    assert top.exit_code == 0 and "..." not in top.output.split("Commands:")[1]  # no summary cut off
+    train = CliRunner().invoke(cli, ["train", "--help"], terminal_width=100)
+    sections = [line for line in train.output.splitlines() if line and not line.startswith(" ")]
+    assert "Data:" in sections and "Training:" in sections and "Outputs:" in sections
+    assert train.output.index("--image_dir") < train.output.index("Training:") < train.output.index("--learning_rate")
+    android = CliRunner().invoke(cli, ["android", "--help"])
+    assert android.exit_code == 0 and "--opset" not in android.output and "--calibration_dir" in android.output
