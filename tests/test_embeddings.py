@@ -9,7 +9,7 @@ from retrain.embeddings import audit, search
 
 
 def test_gem_with_p_1_equals_average_pooling():
-    from retrain.embeddings.gem import GeMPooling2D
+    from retrain.native.layers import GeMPooling as GeMPooling2D
     from retrain.tfcompat import keras
     x = np.random.default_rng(0).uniform(0.1, 2.0, size=(3, 5, 4, 6)).astype(np.float32)
     gem = GeMPooling2D(p=1.0)
@@ -23,8 +23,8 @@ def test_gem_with_p_1_equals_average_pooling():
 
 
 def test_gem_clamps_zeros_and_serialises():
-    from retrain.embeddings.gem import GeMPooling2D
-    layer = GeMPooling2D(p=3.0, eps=1e-6)
+    from retrain.native.layers import GeMPooling as GeMPooling2D
+    layer = GeMPooling2D(p=3.0, epsilon=1e-6)
     out = layer(np.zeros((1, 2, 2, 3), np.float32)).numpy()
     assert np.isfinite(out).all() and np.allclose(out, 1e-6, rtol=1e-3)
     assert GeMPooling2D.from_config(layer.get_config()).initial_p == 3.0

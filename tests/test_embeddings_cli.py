@@ -97,7 +97,7 @@ def test_similar_cli_by_image_and_by_class(planted_model):
 def test_extract_interface_and_the_generic_keras_embedding_path(planted_model):
     from retrain.dataset import scan_image_dir
     from retrain.embeddings import extract
-    from retrain.embeddings.gem import GeMPooling2D
+    from retrain.native.layers import GeMPooling as GeMPooling2D
     from retrain.images import load_record_images
     from retrain.tfcompat import keras
     tmp_path, images = planted_model

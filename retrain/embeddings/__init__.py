@@ -2,5 +2,5 @@
 
 One module per job: extract.py (model folder + records -> float32 [N, D]), search.py (exact and ANN
 top-k), audit.py (duplicates, leaks, likely mislabels, outliers), report.py (JSON, text, PNG grids),
-gem.py (generalized-mean pooling), cli.py (`qdretrain similar` / `qdretrain audit`).
+cli.py (`qdretrain similar` / `qdretrain audit`).
 """
