@@ -71,14 +71,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="300 drawings/class, 1 epoch")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--skip_head", action="store_true", help="leave out the mobilenet_1.0_224 head")
+    parser.add_argument("--augment", action="store_true",
+                        help="train the native nets with drawing augmentation (rotation, shift, zoom, stroke)")
+    parser.add_argument("--only", default="", help="comma-separated native nets to run (default: all three)")
     args = parser.parse_args()
     per_class = ["--quickdraw_per_class", "300"] if args.quick else []
     epochs = "1" if args.quick else str(args.epochs)
     native = ["--epochs", epochs, "--train_batch_size", "100", "--learning_rate", "0.002",
-              "--warmup_steps", "20" if args.quick else "200", "--lr_schedule", "cosine", *per_class]
+              "--warmup_steps", "20" if args.quick else "200", "--lr_schedule", "cosine", *per_class,
+              *(["--augment"] if args.augment else [])]
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        for arch in ("quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet"):
+        for arch in (args.only.split(",") if args.only else ("quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet")):
             rows.append(run(arch, ["--architecture", arch, *native], workdir))
         if not args.skip_head:
             head_per_class = ["--quickdraw_per_class", "300" if args.quick else "0"]
