@@ -162,6 +162,8 @@ def test_every_native_net_trains_exports_and_verifies(tmp_path, name):
     assert result.exit_code == 0, result.output
     info = json.load(open(os.path.join(out, "model_info.json")))
     assert info["input_height"] == 28 and info["channels"] == 3 and info["family"] == "native"
+    contract = info["drawing_contract"]  # the one drawing contract (convert/drawing.py), as for TF-Hub models
+    assert contract["size"] == 28 and contract["polarity"] == "black_on_white" and contract["stroke_width"] == 16
     assert os.path.exists(os.path.join(out, "retrained_graph.pb"))
     report = json.load(open(os.path.join(out, "export_report.json")))
     assert "tflite" in json.dumps(report)

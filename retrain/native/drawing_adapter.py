@@ -21,3 +21,13 @@ def strokes_to_ink(strokes) -> np.ndarray:
       ValueError: no points.
     """
     return np.asarray(render_strokes(strokes, _BITMAP_LOOK), dtype=np.uint8)
+
+
+def drawing_contract_json() -> dict:
+    """The drawing contract the native nets learned from, as model_info.json states it: strokes drawn
+    at 28 px with the bitmaps' look, shown to the model as black ink on white (the input contract)."""
+    import dataclasses
+
+    from convert.render import contract_for
+    return contract_for(dataclasses.replace(_BITMAP_LOOK, polarity="black_on_white")).to_json()
+

@@ -279,6 +279,7 @@ def _write_outputs(config, native, spec, model, labels, class_sources, pct, out_
     from android_export.frozen_graph import write_frozen_graph
     from android_export.saved_model import save_serving_model
     from retrain import outputs
+    from retrain.native.drawing_adapter import drawing_contract_json
     write_frozen_graph(model, os.path.join(out_dir, "retrained_graph.pb"),
                        output_node_name=config.final_tensor_name)
     outputs.write_labels(labels, os.path.join(out_dir, outputs.LABELS_FILE))
@@ -286,7 +287,7 @@ def _write_outputs(config, native, spec, model, labels, class_sources, pct, out_
     info = outputs.model_info(spec, list(labels), f"native:{spec.name}", "", quantization="none")
     info.update({"output_tensor": config.final_tensor_name, "family": "native", "net_channels": spec.channels,
                  "embedding_layer": "embedding", "pooling": native.pooling,
-                 "drawing_contract": "28x28 ink: black strokes on white, RGB; the model converts to gray"})
+                 "drawing_contract": drawing_contract_json()})
     outputs.write_json(info, os.path.join(out_dir, outputs.MODEL_INFO_FILE))
     outputs.write_json({**dataclasses.asdict(config), "native": dataclasses.asdict(native)},
                        os.path.join(out_dir, outputs.RUN_CONFIG_FILE))
