@@ -79,7 +79,8 @@ def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_b
         if ("strokes" in payload) == ("png" in payload):
             raise RequestError("send exactly one of 'strokes' ([[xs], [ys]] per stroke) or 'png' (base64)")
         if "strokes" in payload:
-            pixels = render_drawing(parse_strokes(payload["strokes"]), model.height, model.width)
+            pixels = render_drawing(parse_strokes(payload["strokes"]), model.height, model.width,
+                                    model.info.get("drawing_contract"))
         else:
             pixels = parse_png(payload["png"], model.height, model.width)
         result = model.classify(pixels, artifact)

@@ -10,7 +10,7 @@ model's input side.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -53,20 +53,27 @@ def _resize_bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     return top * (1 - fy[:, None]) + bottom * fy[:, None]
 
 
-def render_drawing(strokes: Sequence, height: int, width: int) -> np.ndarray:
+def render_drawing(strokes: Sequence, height: int, width: int, contract: Optional[dict] = None) -> np.ndarray:
     """The adapter: strokes -> uint8 grayscale [height, width], black ink on white, as the model gets it.
 
     Args:
       strokes: [[xs], [ys]] per stroke (any scale; see `quickdraw_simplified`), at least one point.
       height, width: the model's input size.
+      contract: the model's drawing contract as model_info.json states it (None: the default look).
 
     Returns:
       uint8 [height, width].
     """
-    from convert.render import render_strokes
-    from retrain.quickdraw_source import RENDER_OPTIONS
-    image = render_strokes(quickdraw_simplified(strokes), RENDER_OPTIONS)
-    pixels = np.asarray(image, np.float64)
+    if isinstance(contract, dict):
+        # The contract the model folder states (model_info.json "drawing_contract"): the one renderer.
+        from convert.drawing import DrawingContract
+        from convert.drawing import render_strokes as render_by_contract
+        pixels = np.asarray(render_by_contract(quickdraw_simplified(strokes), DrawingContract.from_json(contract)),
+                            np.float64)
+    else:  # a model folder from before the contract was recorded: training's --quickdraw_dir look
+        from convert.render import render_strokes
+        from retrain.quickdraw_source import RENDER_OPTIONS
+        pixels = np.asarray(render_strokes(quickdraw_simplified(strokes), RENDER_OPTIONS), np.float64)
     if pixels.shape != (height, width):
         pixels = _resize_bilinear(pixels, height, width)
     return np.clip(np.round(pixels), 0, 255).astype(np.uint8)

@@ -227,3 +227,13 @@ def test_serve_cli_errors(tmp_path):
     from retrain.cli import cli
     result = CliRunner().invoke(cli, ["serve", "--model_dir", str(tmp_path)])
     assert result.exit_code == 1 and "model_info.json" in result.output
+
+
+def test_strokes_are_rendered_by_the_contract_the_model_folder_states():
+    from convert.drawing import DrawingContract, render_strokes
+    from serve.rendering import quickdraw_simplified, render_drawing
+    strokes = [[[10, 200, 120], [20, 40, 230]]]
+    thin = DrawingContract(size=28, stroke_width=4.0).to_json()
+    expected = render_strokes(quickdraw_simplified(strokes), DrawingContract.from_json(thin))
+    np.testing.assert_array_equal(render_drawing(strokes, 28, 28, thin), expected)
+    assert not np.array_equal(render_drawing(strokes, 28, 28, DrawingContract(size=28).to_json()), expected)
