@@ -111,7 +111,8 @@ def convert(model, precision: str,
       ValueError: unknown precision, or "int8" without calibration images.
       KeyboardInterrupt: Ctrl-C during the conversion (raised once the converter returns).
     """
-    with _conversion_guard(work_dir) as interrupted:
+    from retrain.tfcompat import captured_stderr
+    with _conversion_guard(work_dir) as interrupted, captured_stderr():
         return _convert(model, precision, calibration_images, interrupted)
 
 

@@ -20,35 +20,50 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 
-def _import_quietly():
-    """Imports TensorFlow and tf_keras with file descriptor 2 sent to a temporary file.
+def verbose() -> bool:
+    """QDRETRAIN_VERBOSE=1 (`qdretrain --verbose`): TensorFlow's own C++ lines are shown as they come."""
+    return os.environ.get("QDRETRAIN_VERBOSE", "") not in ("", "0")
 
-    TF 2.21 writes its start-up lines (absl's "All log messages before absl::InitializeLog()", oneDNN
-    notes, CUDA probing, "failed call to cuInit") from C++ straight to fd 2, ignoring
-    TF_CPP_MIN_LOG_LEVEL, before any Python code can filter them; they bury qdretrain's own one-line
-    messages. They are replayed when the import fails, and shown as they come with
-    QDRETRAIN_VERBOSE=1 (`qdretrain --verbose`).
+
+class captured_stderr:
+    """Context manager: file descriptor 2 goes to a temporary file while it is active.
+
+    TensorFlow and the TFLite converter write from C++ straight to fd 2 (absl's "All log messages
+    before absl::InitializeLog()", oneDNN notes, CUDA probing, "failed call to cuInit", the converter's
+    "fully_quantize: ..." lines), ignoring TF_CPP_MIN_LOG_LEVEL and Python's logging; they bury
+    qdretrain's own one-line messages. What was captured is replayed when the body raises, and nothing
+    is captured with QDRETRAIN_VERBOSE=1.
     """
-    if os.environ.get("QDRETRAIN_VERBOSE", "") not in ("", "0"):
+
+    def __enter__(self):
+        self._saved = None
+        if verbose():
+            return self
+        sys.stderr.flush()
+        self._file = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self._saved is None:
+            return False
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            self._file.seek(0)
+            sys.stderr.write(self._file.read().decode("utf-8", "replace"))
+        self._file.close()
+        return False
+
+
+def _import_quietly():
+    """Imports TensorFlow and tf_keras with their start-up lines captured (see captured_stderr)."""
+    with captured_stderr():
         import tensorflow
         import tf_keras
-        return tensorflow, tf_keras
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow
-            import tf_keras
-            tensorflow.config.list_physical_devices()  # the device probe (cuInit) happens here, quietly
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        tensorflow.config.list_physical_devices()  # the device probe (cuInit) happens here, quietly
     return tensorflow, tf_keras
 
 

@@ -65,3 +65,14 @@ def test_ctrl_c_during_int8_calibration_stops_the_conversion(keras_model, tmp_pa
         tflite_convert.convert(keras_model, "int8", calibration, work_dir=str(tmp_path / "out"))
     assert len(served) < 50
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_int8_conversion_keeps_the_converters_lines_off_the_screen(keras_model, tmp_path, capfd, monkeypatch):
+    # The converter printed "fully_quantize: 0, inference_type: 6, ..." from C++ into the progress bar.
+    from android_export import tflite_convert
+    monkeypatch.delenv("QDRETRAIN_VERBOSE", raising=False)
+    size = int(keras_model.inputs[0].shape[1])
+    images = lambda: (np.zeros((size, size, 3), np.float32) for _ in range(4))  # noqa: E731
+    tflite_convert.convert(keras_model, "int8", images, work_dir=str(tmp_path))
+    err = capfd.readouterr().err
+    assert "fully_quantize" not in err and "inference_type" not in err, err[-2000:]
