@@ -33,6 +33,7 @@ def layer_class_names(saved_model_dir: str) -> list[str]:
     path = os.path.join(saved_model_dir, "keras_metadata.pb")
     if not os.path.exists(path):
         return []
+    import retrain.tfcompat  # noqa: F401 (TensorFlow imported with its start-up lines captured)
     from tf_keras.protobuf import saved_metadata_pb2
     metadata = saved_metadata_pb2.SavedMetadata()
     with open(path, "rb") as handle:

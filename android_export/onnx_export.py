@@ -20,6 +20,8 @@ class OnnxUnavailableError(QdretrainError):
 def require_onnx(module: str):
     """Imports one of the optional ONNX packages, or raises OnnxUnavailableError saying how to get it."""
     import importlib
+
+    import retrain.tfcompat  # noqa: F401 (TensorFlow first: tf2onnx imports it, with its start-up lines)
     try:
         return importlib.import_module(module)
     except ImportError as error:
@@ -45,10 +47,13 @@ def graph_def_to_onnx(graph_def, output_node_name: str = "final_result", opset: 
       ValueError: tf2onnx could not convert the graph at this opset.
     """
     tf2onnx = require_onnx("tf2onnx")
+    from retrain.tfcompat import captured_stderr, quiet_tf_warnings
     try:
-        model_proto, _ = tf2onnx.convert.from_graph_def(
-            graph_def, input_names=[f"{INPUT_NODE_NAME}:0"], output_names=[f"{output_node_name}:0"],
-            opset=opset)
+        # tf2onnx logs TF1 deprecation warnings and grappler's C++ session lines: not the user's concern.
+        with captured_stderr(), quiet_tf_warnings():
+            model_proto, _ = tf2onnx.convert.from_graph_def(
+                graph_def, input_names=[f"{INPUT_NODE_NAME}:0"], output_names=[f"{output_node_name}:0"],
+                opset=opset)
     except Exception as error:  # tf2onnx raises bare Exceptions/ValueErrors for unsupported ops/opsets
         raise ValueError(f"tf2onnx could not convert the graph at opset {opset} "
                          f"({type(error).__name__}: {error}). Try another --opset.") from None

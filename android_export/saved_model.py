@@ -50,12 +50,12 @@ def load_keras_model(export_dir: str):
       ConfigError: the folder's Keras config holds layers that would run stored Python (Lambda).
       OSError / ValueError from tf_keras when the folder is not a tf_keras SavedModel.
     """
+    from retrain.tfcompat import keras, quiet_tf_warnings  # first: TensorFlow's start-up lines captured
     import tensorflow_hub as hub
 
     from android_export.model_safety import check_no_python_code
     check_no_python_code(export_dir)  # before anything is deserialised
     import retrain.native.layers  # noqa: F401 (registers the native nets' layers for loading)
-    from retrain.tfcompat import keras, quiet_tf_warnings
     # The nested head was compiled for training; tf_keras warns that its metrics are not built yet.
     with quiet_tf_warnings():
         return keras.models.load_model(export_dir, custom_objects={"KerasLayer": hub.KerasLayer},

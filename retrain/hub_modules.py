@@ -92,6 +92,7 @@ def _check_local_module(path: str, handle: str) -> None:
 
 def _download(handle: str) -> str:
     """Downloads (or finds in the TF-Hub cache) a module; turns network failures into advice."""
+    import retrain.tfcompat  # noqa: F401 (TensorFlow first, with TF_USE_LEGACY_KERAS and quiet start-up)
     import tensorflow_hub as hub
     try:
         return hub.resolve(handle)
@@ -140,9 +141,8 @@ def load_feature_layer(module: ResolvedModule, trainable: bool = False, name: st
     Raises:
       ModuleUnavailableError: the folder is not a loadable image module.
     """
-    import tensorflow_hub as hub
-
     from retrain.tfcompat import tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before hub imports Keras)
+    import tensorflow_hub as hub
     try:
         return hub.KerasLayer(module.path, trainable=trainable, name=name)
     except Exception as error:
