@@ -28,7 +28,7 @@ EXACT_COSINE = 0.99999  # float noise of identical inputs through the same net
 
 @dataclasses.dataclass(frozen=True)
 class AuditConfig:
-    """Thresholds of one audit (defaults tuned on the planted-error bench, docs/notes/wt-embed.md)."""
+    """Thresholds of one audit (defaults not yet tuned: bench/bench_embeddings.py measures them)."""
 
     k: int = 10                          # neighbours per drawing for votes and duplicate candidates
     near_duplicate_cosine: float = 0.97  # above this, two drawings are near copies

@@ -3,7 +3,7 @@
 Embeddings are L2-normalised first, so cosine similarity is a dot product and the L2 distance follows
 from it (|a - b|^2 = 2 - 2 cos). Exact search is a batched matrix product: it stays interactive
 (well under a second per query batch) up to EXACT_MAX_ITEMS items; above that, `build_index` uses an
-HNSW graph (hnswlib, the `ann` extra), chosen over faiss-cpu by measurement (docs/notes/wt-embed.md).
+HNSW graph (hnswlib, the `ann` extra), chosen over faiss-cpu by measurement (README, "Embeddings").
 """
 
 from __future__ import annotations
