@@ -177,13 +177,24 @@ def test_submission_words_top3_with_underscores():
         ["cat The_Eiffel_Tower sea_turtle"]
 
 
-def test_predict_writes_a_kaggle_submission(tmp_path):
+@pytest.fixture(scope="module")
+def small_native_model(tmp_path_factory):
+    """(data folder, model folder) of a quickdraw_cnn_small trained 2 steps through the CLI, shared by
+    the tests that only read the model."""
     from retrain.cli import cli
-    data = _bars(str(tmp_path / "d"))
-    out = str(tmp_path / "model")
-    assert CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn_small", "--quickdraw_dir",
-                                    data, "--how_many_training_steps", "2", "--train_batch_size", "8",
-                                    "--output_dir", out]).exit_code == 0
+    root = tmp_path_factory.mktemp("small_native")
+    data = _bars(str(root / "d"))
+    out = str(root / "model")
+    result = CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn_small", "--quickdraw_dir",
+                                      data, "--how_many_training_steps", "2", "--train_batch_size", "8",
+                                      "--output_dir", out])
+    assert result.exit_code == 0, result.output
+    return data, out
+
+
+def test_predict_writes_a_kaggle_submission(small_native_model, tmp_path):
+    from retrain.cli import cli
+    _, out = small_native_model
     good = '"[[[0,50,100],[0,80,20]]]"'
     test = _write_csv(tmp_path / "test_simplified.csv", [f"9001,US,{good}", "9002,US,broken",
                                                          f"9003,GB,{good}"], header="key_id,countrycode,drawing")
@@ -221,13 +232,9 @@ def test_streaming_memory_does_not_grow_with_the_number_of_drawings(tmp_path):
     assert peaks[100_000] - peaks[5_000] < 60, peaks
 
 
-def test_similar_search_on_a_native_net_uses_its_embedding_layer(tmp_path):
+def test_similar_search_on_a_native_net_uses_its_embedding_layer(small_native_model, tmp_path):
     from retrain.cli import cli
-    data = _bars(str(tmp_path / "d"))
-    out = str(tmp_path / "model")
-    assert CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn_small", "--quickdraw_dir",
-                                    data, "--how_many_training_steps", "2", "--train_batch_size", "8",
-                                    "--output_dir", out]).exit_code == 0
+    data, out = small_native_model
     grid = str(tmp_path / "similar.png")
     label = sorted(os.listdir(data))[0].rsplit(".", 1)[0]
     result = CliRunner().invoke(cli, ["similar", "--model_dir", out, "--class", label, "--index", "0",
