@@ -102,6 +102,12 @@ def android_command(model_dir, output, precision, **options):
 @flag("--image", type=click.Path(exists=True, dir_okay=False), default=None, help="One image to classify.")
 @flag("--image_dir", type=click.Path(exists=True, file_okay=False), default=None,
       help="Or a folder: every image under it.")
+@flag("--strokes", default=None,
+      help="Or drawings as strokes: a QuickDraw .ndjson or Kaggle .csv FILE[:N] (its N-th drawing, from 1; "
+           "without :N its first --max_drawings), drawn by the model's drawing contract "
+           "(model_info.json), as DrawingRenderer.kt draws them in the app.")
+@flag("--max_drawings", type=click.IntRange(min=1), default=20, show_default=True,
+      help="Drawings classified from a --strokes file without :N.")
 @flag("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
       help="Labels file [found beside the artifact, or in the TFLite metadata].")
 @flag("--input_layer", default="input", show_default=True, help="Input node (.pb only).")
@@ -113,12 +119,18 @@ def android_command(model_dir, output, precision, **options):
 @flag("--top_k", type=int, default=5, show_default=True)
 @flag("--num_threads", type=int, default=None, help="CPU threads [runtime default].")
 @user_errors
-def label_image_command(graph, image, image_dir, labels, input_layer, output_layer, input_height, input_width,
-                        input_mean, input_std, top_k, num_threads):
-    """Classify one image or a folder with any artifact; print the top-k labels, scores and time per image."""
+def label_image_command(graph, image, image_dir, strokes, max_drawings, labels, input_layer, output_layer,
+                        input_height, input_width, input_mean, input_std, top_k, num_threads):
+    """Classify one image, a folder or stroke drawings with any artifact; print the top-k labels, scores
+    and time per image."""
+    import functools
+
     from android_export import label_image, runners
     from retrain.errors import QdretrainError
-    paths = label_image.image_paths(image, image_dir)
+    if strokes and (image or image_dir):
+        raise QdretrainError("Pass one of --image, --image_dir or --strokes.")
+    paths = None if strokes else label_image.image_paths(image, image_dir)
+    drawings = label_image.stroke_drawings(strokes, max_drawings) if strokes else None
     try:
         runner = runners.open_artifact(graph, input_layer, output_layer, num_threads)
     except (ValueError, FileNotFoundError) as error:
@@ -126,4 +138,13 @@ def label_image_command(graph, image, image_dir, labels, input_layer, output_lay
     contract = label_image.resolve_contract(graph, runner, input_height, input_width, input_mean, input_std)
     click.echo(contract.describe(), err=True)
     names = label_image.resolve_labels(graph, labels)
-    click.echo(label_image.format_predictions(label_image.classify(runner, paths, names, contract, top_k)))
+    if drawings is None:
+        predictions = label_image.classify(runner, paths, names, contract, top_k)
+    else:
+        drawing_contract = label_image.drawing_contract_of(graph)
+        click.echo("Drawing the strokes by " + ("the model's drawing contract (model_info.json)"
+                                                if drawing_contract else "the default drawing contract"), err=True)
+        predictions = label_image.classify_inputs(
+            runner, [(name, functools.partial(label_image.drawing_pixels, d, contract, drawing_contract))
+                     for name, d in drawings], names, contract, top_k)
+    click.echo(label_image.format_predictions(predictions))

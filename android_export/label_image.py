@@ -10,6 +10,7 @@ artifact, the TFLite metadata, the artifact's own input shape, then TensorFlow-f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from typing import Optional, Sequence
@@ -150,12 +151,78 @@ def classify(runner, paths: Sequence[str], labels: Sequence[str], contract: Inpu
       QdretrainError: the artifact's output width does not match the number of labels.
     """
     from android_export.images import load_pixels
-    predictions = []
-    for path in paths:
+    return classify_inputs(runner, [(p, functools.partial(load_pixels, p, contract.height, contract.width))
+                                    for p in paths], labels, contract, top_k)
+
+
+def stroke_drawings(spec: str, limit: int) -> list[tuple[str, object]]:
+    """`FILE[:N]` -> [(name, convert.sources.Drawing)]: the N-th drawing (from 1) of a QuickDraw .ndjson
+    or Kaggle .csv file, or its first `limit` drawings. Lines that do not parse are skipped and counted.
+
+    Raises:
+      QdretrainError: unreadable file, N out of range or N's line unparsable, or no drawing at all.
+    """
+    from convert.sources import CSV_SUFFIX, line_parser
+    path, number = spec, None
+    head, _, tail = spec.rpartition(":")
+    if head and tail.isdigit():
+        path, number = head, int(tail)
+        if number < 1:
+            raise QdretrainError(f"--strokes {spec}: drawings are counted from 1.")
+    try:
+        parse = line_parser(path)
+        with open(path, "rb") as handle:
+            lines = [line for line in handle if line.strip()]
+    except (OSError, QdretrainError) as error:
+        raise QdretrainError(f"--strokes {spec}: cannot read {path} ({error}). Pass a QuickDraw .ndjson or "
+                             f"Kaggle .csv file, optionally :N for its N-th drawing.") from None
+    if os.path.splitext(path)[1] == CSV_SUFFIX:
+        lines = lines[1:]  # the header
+    picked = [number] if number else range(1, min(len(lines), limit) + 1)
+    drawings, bad = [], 0
+    for n in picked:
+        if n > len(lines):
+            raise QdretrainError(f"--strokes {spec}: {path} has {len(lines)} drawings.")
         try:
-            pixels = load_pixels(path, contract.height, contract.width)
+            drawing, _ = parse(lines[n - 1], n)
+        except ValueError as error:
+            if number:
+                raise QdretrainError(f"--strokes {spec}: drawing {n} does not parse ({error}).") from None
+            bad += 1
+            continue
+        drawings.append((f"{os.path.basename(path)}:{n} ({drawing.key_id})", drawing))
+    if bad:
+        click.echo(f"skipped {bad} line(s) of {path} that do not parse", err=True)
+    if not drawings:
+        raise QdretrainError(f"--strokes {spec}: no drawing in {path} parses.")
+    return drawings
+
+
+def drawing_pixels(drawing, contract: InputContract, drawing_contract: Optional[dict]) -> np.ndarray:
+    """A drawing's strokes -> float32 RGB pixels [H, W, 3] in [0, 255], drawn by the model's own drawing
+    contract (model_info.json's, convert/drawing.py) as an app using DrawingRenderer.kt draws them."""
+    from serve.rendering import render_drawing
+    gray = render_drawing([list(map(list, stroke)) for stroke in drawing.strokes], contract.height,
+                          contract.width, drawing_contract)
+    return np.repeat(gray[..., None].astype(np.float32), 3, axis=-1)
+
+
+def drawing_contract_of(artifact: str) -> Optional[dict]:
+    """The drawing contract model_info.json beside the artifact states (None: the default look)."""
+    from retrain import outputs
+    path = _beside(artifact, outputs.MODEL_INFO_FILE)
+    return outputs.read_json(path).get("drawing_contract") if path else None
+
+
+def classify_inputs(runner, inputs: Sequence, labels: Sequence[str], contract: InputContract,
+                    top_k: int = 5) -> list[Prediction]:
+    """`classify` for [(name, pixels loader)] pairs: images or rendered drawings alike."""
+    predictions = []
+    for path, load in inputs:
+        try:
+            pixels = load()
         except QdretrainError as error:
-            if len(paths) == 1:
+            if len(inputs) == 1:
                 raise
             click.echo(f"skipped: {error}", err=True)  # one bad file must not stop a folder
             continue

@@ -55,6 +55,7 @@ def load_keras_model(export_dir: str):
 
     from android_export.model_safety import check_no_python_code
     check_no_python_code(export_dir)  # before anything is deserialised
+    import retrain.drawing_rescale  # noqa: F401 (registers the input preprocessing layer for loading)
     import retrain.native.layers  # noqa: F401 (registers the native nets' layers for loading)
     # The nested head was compiled for training; tf_keras warns that its metrics are not built yet.
     with quiet_tf_warnings():

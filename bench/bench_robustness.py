@@ -22,10 +22,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
-def train(arch: str, per_class: int, renderings: int, out: str, steps: int) -> tuple[dict, float]:
+# name -> (--renderings, --input_preprocessing). "today" is the behaviour before issue 9.
+VARIANTS = {"today": (1, "none"), "renderings": (3, "none"), "bitmap28": (3, "bitmap28"),
+            "bitmap28_ink": (3, "bitmap28_ink"), "default": (3, "auto")}
+
+
+def train(arch: str, per_class: int, renderings: int, preprocessing: str, out: str,
+          steps: int) -> tuple[dict, float]:
     """One retrain run; returns its evaluation.json and training seconds."""
     command = [sys.executable, "-m", "retrain", "--quickdraw_dir", os.path.join(SHARED, "quickdraw_bitmaps"),
                "--quickdraw_per_class", str(per_class), "--architecture", arch, "--renderings", str(renderings),
+               "--input_preprocessing", preprocessing,
                "--bottleneck_dir", os.path.join(out, "..", "bottlenecks"), "--output_dir", out,
                "--how_many_training_steps", str(steps), "--seed", "0"]
     started = time.monotonic()
@@ -54,39 +61,51 @@ def canvas_rows(model_dir: str, labels: list[str], input_size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="mobilenet_0.25_224 only, 200 drawings a class")
-    parser.add_argument("--renderings", type=int, default=3)
+    parser.add_argument("--variants", default="today,default",
+                        help=f"comma-separated, from {', '.join(VARIANTS)} (renderings / input preprocessing)")
+    parser.add_argument("--archs", default=None, help="comma-separated architectures (default: by --quick)")
+    parser.add_argument("--per_class", type=int, default=None)
     parser.add_argument("--work", default="/tmp/bench_robustness")
     args = parser.parse_args()
     archs = ["mobilenet_0.25_224"] if args.quick else ["mobilenet_0.25_224", "mobilenet_1.0_224"]
+    archs = args.archs.split(",") if args.archs else archs
     per_class, steps = (200, 1000) if args.quick else (1000, 4000)
+    per_class = args.per_class or per_class
+    variants = args.variants.split(",")
     sys.path.insert(0, ROOT)
     results = {}
     for arch in archs:
-        for name, k in (("today", 1), ("robust", args.renderings)):
+        for name in variants:
+            k, preprocessing = VARIANTS[name]
             out = os.path.join(args.work, arch, name)
-            evaluation, seconds = train(arch, per_class, k, out, steps)
-            labels = open(os.path.join(out, "retrained_labels.txt")).read().split()
+            evaluation, seconds = train(arch, per_class, k, preprocessing, out, steps)
             with open(os.path.join(out, "retrained_labels.txt")) as handle:
                 labels = [line.strip() for line in handle if line.strip()]
             test_rows = {n: v["top1"] for n, v in evaluation["panel"]["rows"].items()}
             strokes = canvas_rows(out, labels, 224)
             results[(arch, name)] = (test_rows, strokes, seconds)
-    print(f"{'row':<22}" + "".join(f"{a[10:]}:{n:<8}" for a, n in results))
+    print_table(results)
+    with open(os.path.join(args.work, "results.json"), "w") as handle:
+        json.dump({f"{a}/{n}": {"test": t, "strokes": s, "head_seconds": sec}
+                   for (a, n), (t, s, sec) in results.items()}, handle, indent=1)
+
+
+def print_table(results: dict) -> None:
+    """One column per (architecture, variant): every panel row, the canvas rows on the shared strokes,
+    the worst of all, and the head's training time."""
+    width = 18
+    print(f"{'row':<24}" + "".join(f"{a.replace('mobilenet_', '')}/{n}"[:width - 1].ljust(width)
+                                   for a, n in results))
     first = next(iter(results.values()))
     names = [n for n in first[0] if first[0][n] is not None] + \
         [f"strokes:{n}" for n in first[1] if first[1][n] is not None]
     for row in names:
-        cells = []
-        for test_rows, strokes, _ in results.values():
-            value = strokes[row[8:]] if row.startswith("strokes:") else test_rows[row]
-            cells.append(f"{100 * value:6.1f}%      ")
-        print(f"{row:<22}" + "".join(cells))
-    for label, pick in (("worst", min), ):
-        print(f"{label:<22}" + "".join(
-            f"{100 * pick([v for v in {**t, **{'s' + k: v for k, v in s.items()}}.values() if v is not None]):6.1f}%      "
-            for t, s, _ in results.values()))
-    print(f"{'head train s':<22}" + "".join(f"{sec:7.1f}      " for _, _, sec in results.values()))
-
+        cells = [strokes[row[8:]] if row.startswith("strokes:") else test_rows[row]
+                 for test_rows, strokes, _ in results.values()]
+        print(f"{row:<24}" + "".join(f"{100 * v:.1f}%".ljust(width) for v in cells))
+    worst = [min(v for v in [*t.values(), *s.values()] if v is not None) for t, s, _ in results.values()]
+    print(f"{'worst':<24}" + "".join(f"{100 * v:.1f}%".ljust(width) for v in worst))
+    print(f"{'head train s':<24}" + "".join(f"{sec:.1f}".ljust(width) for _, _, sec in results.values()))
 
 if __name__ == "__main__":
     main()

@@ -45,6 +45,8 @@ class ArchitectureSpec:
         initialisation on streamed drawings, retrain/native/). `pipeline.run` branches on it once.
       channels: channels the network itself sees (native gray nets: 1). The exported input is RGB
         whatever this is; a single-channel net converts to gray inside the model.
+      input_preprocessing: what the model does to its input before the backbone
+        (retrain/input_preprocessing.py); set per run from --input_preprocessing and the data.
     """
 
     name: str
@@ -57,6 +59,7 @@ class ArchitectureSpec:
     embedded_module: Optional[str] = None
     trainer: str = "tfhub_head"
     channels: int = 3
+    input_preprocessing: str = "none"
 
     @property
     def is_native(self) -> bool:
@@ -162,9 +165,12 @@ def get(name: str) -> ArchitectureSpec:
 
 
 def with_overrides(spec: ArchitectureSpec, input_size: Optional[int] = None,
-                   feature_size: Optional[int] = None) -> ArchitectureSpec:
-    """A copy of `spec` for a custom --tfhub_module whose sizes differ from the registry entry."""
+                   feature_size: Optional[int] = None,
+                   input_preprocessing: Optional[str] = None) -> ArchitectureSpec:
+    """A copy of `spec` for a custom --tfhub_module whose sizes differ, or this run's preprocessing."""
     changes = {}
+    if input_preprocessing is not None:
+        changes["input_preprocessing"] = input_preprocessing
     if input_size is not None:
         changes["input_size"] = input_size
     if feature_size is not None:

@@ -126,9 +126,11 @@ class _CacheState:
     feature_size: Optional[int]
 
 
-def cache_key(module: ResolvedModule, input_size: int) -> str:
+def cache_key(module: ResolvedModule, input_size: int, input_preprocessing: str = "none") -> str:
     """The folder key: module identity + everything that changes the pixels it sees."""
     text = f"{module.fingerprint}|{input_size}|pre{PREPROCESSING_VERSION}|fmt{FORMAT_VERSION}"
+    if input_preprocessing != "none":  # (so caches written before it existed stay valid)
+        text += f"|in:{input_preprocessing}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -157,7 +159,7 @@ class BottleneckCache:
         self.module = module
         self.spec = spec
         self.input_size = spec.input_size
-        self.key = cache_key(module, spec.input_size)
+        self.key = cache_key(module, spec.input_size, spec.input_preprocessing)
         name = _safe_name(os.path.basename(os.path.normpath(module.path)))
         self.dir = os.path.join(os.path.abspath(cache_dir), f"{name}-{spec.input_size}px-{self.key}")
         self._key_memo: dict[tuple, str] = {}
@@ -260,17 +262,22 @@ class BottleneckCache:
     def feature_function(self):
         """A tf.function: [b, size, size, 3] images in [-1, 1] -> [b, D] features.
 
-        The same arithmetic as retrain.model.build_classifier's `to_unit_range` Rescaling layer in front
-        of the same hub.KerasLayer, so cached features are what the exported model's backbone computes.
+        The same arithmetic as retrain.model.build_classifier's input preprocessing and `to_unit_range`
+        Rescaling layer in front of the same hub.KerasLayer, so cached features are what the exported
+        model's backbone computes.
         """
         if self._feature_fn is None:
+            from retrain import input_preprocessing
             from retrain.hub_modules import load_feature_layer
             from retrain.tfcompat import tf
             layer = load_feature_layer(self.module, trainable=False)
+            rescale = input_preprocessing.layer(input_preprocessing.get(self.spec.input_preprocessing))
             size = self.input_size
 
             @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
             def features(images):
+                if rescale is not None:  # the classifier's own first layer (retrain/model.py)
+                    images = rescale(images)
                 return layer(images * (INPUT_STD / 255.0) + INPUT_MEAN / 255.0)
             features(tf.zeros([1, size, size, 3]))  # trace now: loading stays out of throughput figures
             self._feature_fn = features
@@ -284,6 +291,7 @@ class BottleneckCache:
         write_json({"format_version": FORMAT_VERSION, "module_handle": self.module.handle,
                     "module_fingerprint": self.module.fingerprint, "input_size": self.input_size,
                     "preprocessing_version": PREPROCESSING_VERSION,
+                    "input_preprocessing": self.spec.input_preprocessing,
                     "quickdraw_render_version": quickdraw_source.RENDER_VERSION,
                     "note": "part-*.npz: keys (sha1 of image content), features float32 [n, D], "
                             "failed_keys/failed_reasons. Safe to delete; safe to share."}, path)

@@ -25,7 +25,8 @@ def _cache_options(func):
 @_cache_options
 @user_errors
 def cache_command(image_dir, quickdraw_dir, quickdraw_per_class, seed, architecture, tfhub_module,
-                  input_size, bottleneck_dir, cache_batch_size, shard_index, shard_count, progress):
+                  input_size, bottleneck_dir, cache_batch_size, input_preprocessing, shard_index, shard_count,
+                  progress):
     """Compute the bottleneck (feature vector) of every image once, into --bottleneck_dir.
 
     \b
@@ -42,7 +43,7 @@ def cache_command(image_dir, quickdraw_dir, quickdraw_per_class, seed, architect
         config = TrainConfig(image_dir=image_dir, quickdraw_dir=quickdraw_dir,
                              quickdraw_per_class=quickdraw_per_class, seed=seed, architecture=architecture,
                              tfhub_module=tfhub_module, input_size=input_size, bottleneck_dir=bottleneck_dir,
-                             cache_batch_size=cache_batch_size)
+                             cache_batch_size=cache_batch_size, input_preprocessing=input_preprocessing)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
 
@@ -51,6 +52,7 @@ def cache_command(image_dir, quickdraw_dir, quickdraw_per_class, seed, architect
 
     spec, module = pipeline.resolve_architecture(config)
     index = pipeline.load_index(config)
+    spec = pipeline.with_input_preprocessing(config, spec, index)  # part of the cache key: as training does
     cache = BottleneckCache(bottleneck_dir, module, spec)
     report = cache.compute(index.records, batch_size=cache_batch_size, shard_index=shard_index,
                            shard_count=shard_count, progress=progress)

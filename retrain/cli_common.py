@@ -74,7 +74,7 @@ def data_and_module_options() -> list:
 
     One definition, so both commands accept the same spellings, defaults and help.
     """
-    from retrain import architectures
+    from retrain import architectures, input_preprocessing
     return [
         flag("--image_dir", type=click.Path(exists=True, file_okay=False),
              help="Folder of labelled images: one subfolder per label (JPEG, PNG, BMP, GIF)."),
@@ -96,6 +96,12 @@ def data_and_module_options() -> list:
              help="Cache of feature vectors, reused across runs and safe to share."),
         flag("--cache_batch_size", type=int, default=32, show_default=True,
              help="Images per forward pass while caching bottlenecks."),
+        flag("--input_preprocessing", type=click.Choice(input_preprocessing.CHOICES), default="auto",
+             show_default=True,
+             help="What the model does to its input before the backbone, inside every exported "
+                  "artifact. auto: for drawings, bring any input down to 28 px (QuickDraw's scale), "
+                  "stretch the ink to black, back up (bitmap28_ink) - the app may then send nearest- or "
+                  "bilinear-scaled bitmaps or thin canvas strokes; for photos none. Part of the cache key."),
     ]
 
 
@@ -111,7 +117,8 @@ TRAIN_HELP_SECTIONS = {
     "Data": ("image_dir", "quickdraw_dir", "quickdraw_per_class", "exclude_list", "testing_percentage",
              "validation_percentage", "renderings", "seed"),
     "Module and bottleneck cache (TF-Hub architectures)": ("architecture", "tfhub_module", "input_size",
-                                                          "bottleneck_dir", "cache_batch_size"),
+                                                          "bottleneck_dir", "cache_batch_size",
+                                                          "input_preprocessing"),
     "Training": ("how_many_training_steps", "learning_rate", "train_batch_size", "eval_step_interval",
                  "validation_batch_size", "test_batch_size", "optimizer", "label_smoothing", "dropout",
                  "class_weights"),

@@ -47,6 +47,7 @@ class TrainConfig:
     class_weights: str = "none"              # "balanced" weights classes by 1/frequency
     seed: int = 0                            # initializers, shuffling and augmentation
     renderings: int = 3                      # cached renderings per training drawing (retrain/renderings.py)
+    input_preprocessing: str = "auto"        # inside the model, before the backbone (retrain/input_preprocessing.py)
     # --- fine-tuning ---
     fine_tune: bool = False                  # then train the backbone too, on augmented images
     fine_tune_steps: int = 500               # steps of the fine-tuning phase (after the head's)
@@ -85,6 +86,9 @@ class TrainConfig:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}.")
         if self.class_weights not in CLASS_WEIGHTS:
             raise ConfigError(f"--class_weights must be one of {', '.join(CLASS_WEIGHTS)}.")
+        from retrain import input_preprocessing
+        if self.input_preprocessing not in input_preprocessing.CHOICES:
+            raise ConfigError(f"--input_preprocessing must be one of {', '.join(input_preprocessing.CHOICES)}.")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}.")
         if self.how_many_training_steps < 1 or self.train_batch_size < 1 or self.eval_step_interval < 1:

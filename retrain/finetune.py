@@ -63,6 +63,59 @@ def image_dataset(records, num_classes: int, size: int, batch_size: int, trainin
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
+def fresh_renderings(records, num_classes: int, size: int, batch_size: int, renderings: int,
+                     seed: int) -> tf.data.Dataset:
+    """Training batches of drawings re-rendered at random on every pass (issue 9: "on the fly").
+
+    The head trained on `renderings` cached renderings per drawing; fine-tuning has no cache, so each
+    pass over the data draws every drawing anew: the canonical rendering with probability
+    1/renderings, otherwise random rendering number `1 + pass` (convert/drawing_augment.py, seeded by
+    the run's seed, the drawing's content and that number), so no two passes see the same pixels.
+    QuickDraw rows are read once up front (a bitmap row is 784 bytes); image files are read as they go.
+
+    Args:
+      records: the training records, possibly with the cached renderings' copies (they are folded
+        back into one record per drawing).
+    """
+    import dataclasses
+
+    from retrain import quickdraw_source
+    from retrain.images import augmented_file_pixels, pixels_to_input
+    unique = list({(r.source, r.row): dataclasses.replace(r, rendering=0) for r in records}.values())
+    drawings = {}
+    for source in {r.source for r in unique if r.row is not None}:
+        rows = [r.row for r in unique if r.source == source and r.row is not None]
+        drawings.update({(source, row): d for row, d in quickdraw_source.read_drawings(source, rows).items()})
+
+    def generate():
+        passes = 0
+        while True:
+            rng = np.random.default_rng([seed, passes])
+            for i in rng.permutation(len(unique)):
+                record = unique[i]
+                k = 0 if rng.random() < 1.0 / renderings else 1 + passes
+                try:
+                    if record.row is not None:
+                        pixels = quickdraw_source.render(drawings[(record.source, record.row)], k, seed)
+                    elif k:
+                        pixels = augmented_file_pixels(dataclasses.replace(record, rendering=k, augment_seed=seed))
+                    else:
+                        pixels = tf.image.decode_image(tf.io.read_file(record.source), channels=3,
+                                                       expand_animations=False).numpy()
+                except Exception:  # an unreadable file is dropped (the scan listed it already)
+                    continue
+                yield pixels, record.label_index
+            passes += 1
+
+    ds = tf.data.Dataset.from_generator(generate, output_signature=(
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.int32)))
+    ds = ds.map(lambda p, y: (pixels_to_input(p, size), tf.one_hot(y, num_classes)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
 def fine_tune(config, spec, module, splits: dict, head, labels, strategy, info, worker_dir: str,
               run_dir: str, echo: Callable[[str], None]):
     """Trains the whole classifier, starting from the trained `head`.
@@ -90,8 +143,15 @@ def fine_tune(config, spec, module, splits: dict, head, labels, strategy, info, 
         classifier = model_lib.build_classifier(spec, module, head, trainable_backbone=True)
         train.compile_for_training(classifier, params, from_logits=False)
     augment = augmenter(config.seed, config.flip_left_right) if config.augment else None
-    train_ds = image_dataset(splits["training"], num_classes, spec.input_size, params.batch_size, True,
-                             config.seed, augment)
+    if any(r.rendering for r in splits["training"]):  # drawings with --renderings > 1: fresh ones each pass
+        echo(f"Fine-tuning on drawings re-rendered at random on every pass (--renderings {config.renderings}).")
+        train_ds = fresh_renderings(splits["training"], num_classes, spec.input_size, params.batch_size,
+                                    config.renderings, config.seed)
+        if augment is not None:
+            train_ds = train_ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        train_ds = image_dataset(splits["training"], num_classes, spec.input_size, params.batch_size, True,
+                                 config.seed, augment)
     val_records = splits["validation"]
     next_validation = None
     if val_records:

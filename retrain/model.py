@@ -9,6 +9,7 @@ Two views of one set of weights:
 
 from __future__ import annotations
 
+from retrain import input_preprocessing
 from retrain.architectures import INPUT_MEAN, INPUT_STD, ArchitectureSpec
 from retrain.hub_modules import ResolvedModule, load_feature_layer
 from retrain.tfcompat import keras, tf
@@ -50,8 +51,12 @@ def build_classifier(spec: ArchitectureSpec, module: ResolvedModule, head: keras
     """
     size = spec.input_size
     image = keras.Input(shape=(size, size, 3), name=INPUT_NAME, dtype=tf.float32)
+    x = image
+    rescale = input_preprocessing.layer(input_preprocessing.get(spec.input_preprocessing))
+    if rescale is not None:  # drawings: any input brought to the scale the model learned from
+        x = rescale(x)
     # (pixel - mean) / std in [-1, 1] -> [0, 1], the range every TF-Hub image module takes.
-    unit = keras.layers.Rescaling(INPUT_STD / 255.0, offset=INPUT_MEAN / 255.0, name="to_unit_range")(image)
+    unit = keras.layers.Rescaling(INPUT_STD / 255.0, offset=INPUT_MEAN / 255.0, name="to_unit_range")(x)
     features = load_feature_layer(module, trainable=trainable_backbone)(unit)
     logits = head(features)
     probabilities = keras.layers.Softmax(name=OUTPUT_NAME)(logits)

@@ -52,6 +52,15 @@ def resolve_architecture(config: TrainConfig):
     return spec, module
 
 
+def with_input_preprocessing(config: TrainConfig, spec, index):
+    """`spec` with this run's --input_preprocessing resolved (`auto` looks at the data), said once."""
+    from retrain import input_preprocessing, renderings
+    chosen = input_preprocessing.resolve(config.input_preprocessing,
+                                         drawings=renderings.looks_like_drawings(index.records))
+    echo(f"Input preprocessing (inside the model): {chosen.name} - {chosen.summary}")
+    return architectures.with_overrides(spec, input_preprocessing=chosen.name)
+
+
 def load_index(config: TrainConfig):
     """Scans --image_dir (or --quickdraw_dir) and reports skipped files."""
     import warnings
@@ -326,6 +335,8 @@ def _write_outputs(config, spec, module, labels, classifier, splits, result, out
     # How strokes must be drawn for this model (convert/drawing.py; DrawingRenderer.kt in the bundle).
     info["drawing_contract"] = contract_for(RENDER_OPTIONS).to_json()
     info["renderings"] = config.renderings
+    # Already inside every artifact: the app sends the input contract above, nothing more.
+    info["input_preprocessing"] = spec.input_preprocessing
     intermediate = os.path.abspath(config.path("intermediate_output_graphs_dir"))
     if os.path.isdir(intermediate) and not intermediate.startswith(os.path.abspath(out_dir) + os.sep):
         copies.append(intermediate)  # inside out_dir, the model folder's own model_info.json is near
@@ -373,6 +384,7 @@ def run(config: TrainConfig) -> RunResult:
     spec, module = resolve_architecture(config)
     echo(f"Module: {module.handle} ({spec.input_size}x{spec.input_size} -> {spec.feature_size} features)")
     index = load_index(config)
+    spec = with_input_preprocessing(config, spec, index)
     labels = tuple(index.labels)
     splits = split_index(index, config)
     worker_dir = distribute.output_dir_for_worker(config.output_dir, info)

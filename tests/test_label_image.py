@@ -108,3 +108,55 @@ def test_label_image_says_which_input_contract_it_used_and_where_from(exported_m
     assert beside.exit_code == 0, beside.output
     assert "32x32, (pixel - 127.5) / 127.5" in beside.output
     assert "size from model_info.json" in beside.output and "std from the command line" in beside.output
+
+
+def _write_strokes(tmp_path):
+    import json
+    lines = [json.dumps({"key_id": "a1", "word": "cat", "drawing": [[[10, 200, 120], [20, 40, 220]]]}),
+             "{not json",
+             json.dumps({"key_id": "b2", "word": "cat", "drawing": [[[0, 255], [0, 255]], [[0, 255], [255, 0]]]})]
+    ndjson = tmp_path / "cat.ndjson"
+    ndjson.write_text("\n".join(lines) + "\n")
+    csv = tmp_path / "test_simplified.csv"
+    csv.write_text('key_id,countrycode,drawing\n7,US,"[[[0, 255], [0, 255]], [[0, 255], [255, 0]]]"\n')
+    return ndjson, csv
+
+
+def test_label_image_classifies_stroke_files_drawn_by_the_model_s_contract(exported_model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from android_export import label_image, runners
+    from retrain import outputs
+    from retrain.cli import cli
+    from serve.rendering import render_drawing
+    ndjson, csv = _write_strokes(tmp_path)
+    artifact = os.path.join(exported_model_dir, "model.tflite")
+    result = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", str(ndjson), "--top_k", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(score=") == 2 and "skipped 1 line(s)" in result.output
+    assert "cat.ndjson:1 (a1)" in result.output and "cat.ndjson:3 (b2)" in result.output
+    contract = outputs.read_json(os.path.join(exported_model_dir, "model_info.json")).get("drawing_contract")
+    assert ("the model's drawing contract" if contract else "the default drawing contract") in result.output
+    # The score is the artifact's on exactly what the serve page would send for the same strokes.
+    gray = render_drawing([[[0, 255], [0, 255]], [[0, 255], [255, 0]]], 32, 32, contract).astype(np.float32)
+    runner = runners.open_artifact(artifact)
+    scores = runner.predict(((np.repeat(gray[..., None], 3, -1) - 127.5) / 127.5)[None].astype(np.float32))[0]
+    labels = label_image.resolve_labels(artifact, None)
+    one = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", f"{csv}:1", "--top_k", "1"])
+    assert one.exit_code == 0, one.output
+    assert f"{labels[int(np.argmax(scores))]} (score={float(np.max(scores)):.5f})" in one.output
+
+
+@pytest.mark.parametrize("suffix, message", [(":0", "counted from 1"), (":9", "has 3 drawings"),
+                                              (":2", "does not parse")])
+def test_label_image_stroke_errors_say_what_to_do(exported_model_dir, tmp_path, suffix, message):
+    from click.testing import CliRunner
+
+    from retrain.cli import cli
+    ndjson, _ = _write_strokes(tmp_path)
+    artifact = os.path.join(exported_model_dir, "model.tflite")
+    result = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", f"{ndjson}{suffix}"])
+    assert result.exit_code != 0 and message in result.output
+    both = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", str(ndjson),
+                                    "--image", str(ndjson)])
+    assert both.exit_code != 0 and "one of --image" in both.output

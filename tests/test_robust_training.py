@@ -100,3 +100,28 @@ def test_renderings_are_cached_once_and_reused(tmp_path, standin_module):
     again = _train(tmp_path, source, standin_module, "--renderings", "3")
     assert again.exit_code == 0, again.output
     assert f"{3 * n_train + n_other} images" in again.output and " 0 computed" in again.output
+
+
+def test_fine_tuning_redraws_each_drawing_at_random_on_every_pass(tmp_path):
+    """--fine_tune on drawings: fresh renderings each pass (none cached), labels untouched."""
+    from retrain.finetune import fresh_renderings
+    source = _quickdraw_files(tmp_path / "qd", 6)
+    index = quickdraw_source.scan(str(source), per_class=6, seed=0)
+    records = renderings.expand_training({"training": list(index.records), "validation": [], "testing": []},
+                                         3, seed=0, drawings=True)["training"]
+    assert len(records) == 36  # 12 drawings x 3 cached renderings, folded back to 12 below
+    batches = iter(fresh_renderings(records, 2, 32, 12, renderings=3, seed=0))
+    first, second = next(batches), next(batches)  # one pass each (12 drawings, batches of 12)
+    canonical = {}
+    for r in index.records:
+        canonical[r.label_index] = canonical.get(r.label_index, 0) + 1
+    for x, y in (first, second):
+        assert x.shape == (12, 32, 32, 3)
+        counts = np.bincount(np.argmax(y.numpy(), axis=1), minlength=2)
+        assert dict(enumerate(counts)) == canonical  # every drawing once a pass, with its own label
+    # Same seed, same stream: reproducible.
+    again = next(iter(fresh_renderings(records, 2, 32, 12, renderings=3, seed=0)))
+    np.testing.assert_array_equal(again[0].numpy(), first[0].numpy())
+    # Across the two passes, the pixels of the same drawings differ (new random renderings).
+    assert np.abs(np.sort(first[0].numpy().reshape(12, -1).sum(1)) -
+                  np.sort(second[0].numpy().reshape(12, -1).sum(1))).max() > 1.0

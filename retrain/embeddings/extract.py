@@ -67,13 +67,17 @@ class BottleneckExtractor:
 
     Args:
       config: the run's TrainConfig (architecture, module, input size, bottleneck_dir, batch size).
+      input_preprocessing: the model's resolved input preprocessing (model_info.json's; part of the
+        cache key, retrain/input_preprocessing.py).
     """
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, input_preprocessing: str = "none"):
+        from retrain import architectures
         from retrain.bottlenecks import BottleneckCache
         from retrain.pipeline import resolve_architecture
         self.config = config
         self.spec, self.module = resolve_architecture(config)
+        self.spec = architectures.with_overrides(self.spec, input_preprocessing=input_preprocessing)
         self.cache = BottleneckCache(config.bottleneck_dir, self.module, self.spec)
 
     @property
@@ -155,7 +159,18 @@ def extractor_for(model_dir: Optional[str], config: TrainConfig):
         from android_export.saved_model import load_keras_model
         model = load_keras_model(os.path.join(model_dir, "saved_model"))
         return KerasExtractor(model, int(model.inputs[0].shape[1]))
-    return BottleneckExtractor(config)
+    return BottleneckExtractor(config, _input_preprocessing(model_dir, config))
+
+
+def _input_preprocessing(model_dir: Optional[str], config: TrainConfig) -> str:
+    """A model folder's input preprocessing (older folders: none); without one, an explicit choice or
+    none (an audit of a folder with no model: the plain backbone's view)."""
+    if model_dir:
+        from retrain import outputs
+        path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
+        if os.path.exists(path):
+            return outputs.read_json(path).get("input_preprocessing", "none")
+    return config.input_preprocessing if config.input_preprocessing != "auto" else "none"
 
 
 def extract(model_dir: str, records: Sequence[ImageRecord], extractor=None) -> np.ndarray:

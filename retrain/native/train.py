@@ -25,7 +25,7 @@ NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 # Flags of the TF-Hub family that mean nothing for a net trained from scratch.
 NOT_APPLICABLE = ("tfhub_module", "input_size", "bottleneck_dir", "cache_batch_size", "fine_tune",
                   "fine_tune_steps", "fine_tune_batch_size", "fine_tune_learning_rate",
-                  "intermediate_store_frequency", "class_weights")
+                  "intermediate_store_frequency", "class_weights", "input_preprocessing")
 SPLIT_SAMPLE = 2000  # drawings per set listed in splits.json (export's verification/calibration)
 
 
