@@ -20,6 +20,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+# Offline: the real modules in ../shared (tfhub.dev is out of reach here).
+MODULES = {"mobilenet_1.0_224": os.path.join(os.path.dirname(ROOT), "shared", "modules", "mobilenet_v1_100_224"),
+           "mobilenet_0.25_224": os.path.join(os.path.dirname(ROOT), "shared", "modules", "mobilenet_v1_025_224")}
 
 
 # name -> (--renderings, --input_preprocessing). "today" is the behaviour before issue 9.
@@ -35,6 +38,8 @@ def train(arch: str, per_class: int, renderings: int, preprocessing: str, out: s
                "--input_preprocessing", preprocessing,
                "--bottleneck_dir", os.path.join(out, "..", "bottlenecks"), "--output_dir", out,
                "--how_many_training_steps", str(steps), "--seed", "0"]
+    if arch in MODULES:
+        command += ["--tfhub_module", MODULES[arch]]
     started = time.monotonic()
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.monotonic() - started
@@ -55,7 +60,41 @@ def canvas_rows(model_dir: str, labels: list[str], input_size: int) -> dict:
     records = [dataclasses.replace(r, label_index=labels.index(r.label)) for r in keep]
     runner = open_artifact(os.path.join(model_dir, "saved_model"))
     rows = panel.run_panel(runner.predict, records, input_size, rows=[r for r in panel.ROWS])
-    return {r.name: r.top1 for r in rows}
+    return {**{r.name: r.top1 for r in rows}, **other_renderer_rows(runner.predict, records, input_size)}
+
+
+def other_renderer_rows(predict, records, input_size: int) -> dict:
+    """The canvas rows drawn by another renderer than ours: PIL's aliased ImageDraw lines (round joints
+    and caps, no supersampling) on the 512 canvas, as a quick app might draw them — the model must not
+    depend on our renderer's exact strokes (issue 9)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from retrain import panel, quickdraw_source
+    from retrain.images import pixels_to_input
+    truth = np.array([r.label_index for r in records])
+    strokes = []
+    for record in records:
+        drawing = quickdraw_source.read_drawings(record.source, [record.row])[record.row]
+        strokes.append(panel._on_canvas([[list(xs), list(ys)] for xs, ys in drawing]))
+    out = {}
+    for name, width in panel.CANVAS_WIDTHS.items():
+        images = []
+        for drawing in strokes:
+            canvas = Image.new("L", (panel.CANVAS_SIDE, panel.CANVAS_SIDE), 255)
+            pen = ImageDraw.Draw(canvas)
+            for xs, ys in drawing:
+                points = list(zip(xs, ys))
+                if len(points) > 1:
+                    pen.line(points, fill=0, width=int(width), joint="curve")
+                r = width / 2
+                for x, y in (points[0], points[-1]):
+                    pen.ellipse([x - r, y - r, x + r, y + r], fill=0)
+            rgb = np.repeat(np.asarray(canvas)[:, :, None], 3, axis=2)
+            images.append(pixels_to_input(rgb[None], input_size).numpy()[0])
+        scores = np.concatenate([predict(np.stack(images[i:i + 64])) for i in range(0, len(images), 64)])
+        out[f"pil_canvas_{name}"] = float((scores.argmax(axis=1) == truth).mean())
+    return out
 
 
 def main() -> None:

@@ -79,9 +79,9 @@ def test_drawing_folders_are_told_from_photos(tmp_path):
         [ImageRecord("a", 0, p.name, str(p)) for p in sorted(drawings.glob("*.jpg"))])
 
 
-def _train(tmp_path, source, standin_module, *extra):
+def _train(tmp_path, source, standin_module, *extra, image_dir=False):
     return CliRunner().invoke(cli, [
-        "--quickdraw_dir", str(source), "--quickdraw_per_class", "20", "--tfhub_module", standin_module,
+        "--image_dir" if image_dir else "--quickdraw_dir", str(source), "--quickdraw_per_class", "20", "--tfhub_module", standin_module,
         "--input_size", "32", "--bottleneck_dir", str(tmp_path / "b"), "--output_dir", str(tmp_path / "m"),
         "--how_many_training_steps", "10", "--eval_step_interval", "10", "--train_batch_size", "8", *extra],
         catch_exceptions=False)
@@ -97,9 +97,26 @@ def test_renderings_are_cached_once_and_reused(tmp_path, standin_module):
     assert f"{3 * n_train + n_other} images" in first.output
     info = json.loads((tmp_path / "m" / "model_info.json").read_text())
     assert info["drawing_contract"]["stroke_width"] == 16.0 and info["renderings"] == 3
+    assert info["input_preprocessing"] == "bitmap28_ink"  # `auto` on drawings (retrain/input_preprocessing.py)
+    assert "Input preprocessing (inside the model): bitmap28_ink" in first.output
     again = _train(tmp_path, source, standin_module, "--renderings", "3")
     assert again.exit_code == 0, again.output
     assert f"{3 * n_train + n_other} images" in again.output and " 0 computed" in again.output
+
+
+def test_photos_get_no_input_preprocessing_and_it_is_in_the_exported_graph(tmp_path, standin_module):
+    from retrain.tfcompat import keras
+    photos = make_image_folder(tmp_path / "photos", {"red": 12, "blue": 12})
+    result = _train(tmp_path, photos, standin_module, image_dir=True)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m" / "model_info.json").read_text())["input_preprocessing"] == "none"
+    drawings = _quickdraw_files(tmp_path / "qd", 20)
+    chosen = _train(tmp_path, drawings, standin_module, "--input_preprocessing", "bitmap28", "--output_dir",
+                    str(tmp_path / "m2"))
+    assert chosen.exit_code == 0, chosen.output
+    from android_export.saved_model import load_keras_model
+    model = load_keras_model(str(tmp_path / "m2" / "saved_model"))
+    assert [layer.name for layer in model.layers if layer.name.startswith("input_")] == ["input_bitmap28"]
 
 
 def test_fine_tuning_redraws_each_drawing_at_random_on_every_pass(tmp_path):
