@@ -52,6 +52,13 @@ for (p in pixels) {{            // ARGB ints
 val output = Array(1) {{ FloatArray({labels}) }}
 interpreter.run(input, output)
 val scores = output[0]"""
+    preprocessing_note = ""
+    if info.get("input_preprocessing", "none") != "none":
+        preprocessing_note = (
+            f"\nThe model brings its input down to 28 px itself (`input_preprocessing`: "
+            f"{info['input_preprocessing']}, its first layer), so nearest-, bilinear- or area-scaled bitmaps "
+            f"and pale thin strokes reach the backbone nearly alike; the steps above still give the best "
+            f"accuracy.\n")
     return f"""# Android assets (qdretrain)
 
 Copy these files into `app/src/main/assets/` (and add `aaptOptions {{ noCompress "tflite" }}`, or
@@ -122,7 +129,7 @@ keep the user's strokes and call `DrawingRenderer.render(strokes, contract)`, th
 (with a small tolerance: Android's anti-aliasing is not PIL's). With only a bitmap of the canvas, crop it
 to the ink's bounding box first, pad it to a square with a white margin, then scale it — never feed the
 whole canvas with thin strokes.
-"""
+{preprocessing_note}"""
 
 
 def write_android_assets(model_dir: str, output: str, precision: str = "float32", **export_options) -> list[str]:

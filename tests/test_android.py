@@ -71,3 +71,11 @@ def test_android_bundle_ships_the_drawing_renderer_and_golden_files(exported_mod
     for name in os.listdir(GOLDEN_DIR):
         assert (out / "golden" / name).read_bytes() == open(os.path.join(GOLDEN_DIR, name), "rb").read()
     assert "DrawingRenderer.render" in (out / "README.md").read_text()
+
+
+def test_the_bundle_readme_says_when_the_model_preprocesses_its_input():
+    from android_export.android import android_readme
+    info = {"input_height": 224, "input_width": 224, "input_mean": 127.5, "input_std": 127.5, "label_count": 3}
+    assert "input_preprocessing" not in android_readme(info, "float32", {})
+    text = android_readme({**info, "input_preprocessing": "bitmap28_ink"}, "float32", {})
+    assert "bitmap28_ink" in text and "down to 28 px itself" in text
