@@ -311,7 +311,6 @@ def run(config, native: NativeConfig, echo) -> dict:
 
 def _evaluate(model, data: NativeData, spec, out_dir, echo) -> dict:
     from retrain import evaluate, outputs
-    from retrain.metrics import map_at_k
     labels = data.labels
     probabilities, true = [], []
     for x, y in _batches(data.testing(), 512, spec.input_size, len(labels), None, 0):
@@ -325,8 +324,8 @@ def _evaluate(model, data: NativeData, spec, out_dir, echo) -> dict:
     names = list(data.test_names) if data.test_names and len(data.test_names) == len(true) else \
         [f"test#{i}" for i in range(len(true))]
     result = evaluate.evaluate(probabilities, true, list(labels), names)
-    map3 = map_at_k(probabilities, true, 3)
-    echo(evaluate.format_summary(result, False) + f"\nMAP@3: {100 * map3:.2f}%")
+    map3 = result.map3
+    echo(evaluate.format_summary(result, False))
     evaluate.write_evaluation(result, out_dir)
     outputs.write_json({"map_at_3": map3, "top1": result.top1, "top5": result.top5, "test_drawings": len(true)},
                        os.path.join(out_dir, "native_evaluation.json"))
