@@ -86,3 +86,29 @@ def test_no_confusions_say_so():
     result = evaluate(np.eye(40), np.arange(40), [f"c{i}" for i in range(40)], [str(i) for i in range(40)])
     assert result.top_confusions() == () and result.map3 == 1.0
     assert "no confusions" in format_summary(result, False)
+
+
+@pytest.mark.slow
+def test_344_stroke_classes_get_top_confusions_and_map3_not_a_matrix(tmp_path):
+    """quickdraw_cnn_small on every real stroke class in ../shared (25 drawings each): the run's
+    evaluation lists top confusions and MAP@3, and no 344x344 matrix is drawn or stored (~100 s)."""
+    from click.testing import CliRunner
+
+    from retrain.cli import cli
+    from tests.conftest import shared_path
+    data = shared_path("data", "quickdraw_ndjson")
+    out = tmp_path / "model"
+    result = CliRunner().invoke(cli, [
+        "--architecture", "quickdraw_cnn_small", "--quickdraw_dir", str(data), "--epochs", "2",
+        "--train_batch_size", "64", "--learning_rate", "0.005", "--output_dir", str(out)],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Most frequent confusions (344 classes" in result.output and "MAP@3" in result.output
+    evaluation = json.loads((out / EVALUATION_JSON).read_text())
+    assert len(evaluation["labels"]) == 344 and "confusion" not in evaluation
+    assert 0 <= evaluation["map_at_3"] <= 1 and evaluation["count"] > 500
+    pairs = evaluation["top_confusions"]
+    assert len(pairs) == confusions.TOP_CONFUSIONS
+    assert [p["count"] for p in pairs] == sorted((p["count"] for p in pairs), reverse=True)
+    assert all(p["true_label"] != p["predicted_label"] for p in pairs)
+    assert (out / TOP_CONFUSIONS_PNG).exists() and not (out / CONFUSION_PNG).exists()
