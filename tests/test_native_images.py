@@ -109,3 +109,23 @@ def test_quickdraw_cnn_on_an_image_dir_trains_evaluates_exports_and_verifies(tmp
     report = json.load(open(out / "export_report.json"))
     text = json.dumps(report)
     assert "tflite" in text and "the test split in splits.json" in text
+
+
+def test_exclude_list_leaves_drawings_out_of_the_native_quickdraw_streams(tmp_path):
+    """--exclude_list names "<label>/<file>#<row>" for --quickdraw_dir; the native streams honour it
+    as the TF-Hub family's index does."""
+    from retrain.native import stream
+    sources, _ = stream.discover(_bars(str(tmp_path / "d"), rows=50))
+    bad = stream.BadRows()
+    everything = {name: stream.count_split(sources, stream.SplitSpec(name, 20, 20), bad)
+                  for name in ("training", "validation", "testing")}
+    test_rows = [r for r in range(50) if stream.SplitSpec("testing", 20, 20).wants(sources[0], r)]
+    excluded = frozenset({stream.key(sources[0], test_rows[0]), stream.key(sources[0], 0)})
+    for name in ("training", "validation", "testing"):
+        spec = stream.SplitSpec(name, 20, 20, excluded=excluded)
+        counts = stream.count_split(sources, spec, bad)
+        gone = sum(stream.SplitSpec(name, 20, 20).wants(sources[0], r) for r in {0, test_rows[0]})
+        assert counts[sources[0].label] == everything[name][sources[0].label] - gone
+        assert counts[sources[1].label] == everything[name][sources[1].label]
+        if name == "testing":
+            assert len(list(stream.dataset(sources, spec, bad))) == sum(counts.values())

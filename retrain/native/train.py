@@ -174,9 +174,14 @@ def drawing_data(config, native: NativeConfig, shard: tuple, echo) -> NativeData
     labels = tuple(s.label for s in class_sources)
     bad = stream.BadRows()
     pct = (config.testing_percentage, config.validation_percentage)
+    excluded = frozenset()
+    if config.exclude_list:  # the same names as the TF-Hub family's records: "<label>/<file>#<row>"
+        from retrain.exclude import read_exclude_list
+        excluded = frozenset(read_exclude_list(config.exclude_list))
+        echo(f"Leaving out the drawings listed in {config.exclude_list} ({len(excluded)} names).")
 
     def split(name, shard=(0, 1)):
-        return stream.SplitSpec(name, *pct, max_per_class=native.max_per_class, shard=shard)
+        return stream.SplitSpec(name, *pct, max_per_class=native.max_per_class, shard=shard, excluded=excluded)
 
     train_count = sum(stream.count_split(class_sources, split("training", shard), bad).values())
     if not train_count:
@@ -185,7 +190,7 @@ def drawing_data(config, native: NativeConfig, shard: tuple, echo) -> NativeData
     def splits_json():
         per_class = max(1, SPLIT_SAMPLE // max(1, len(labels)))
         return {"image_dir": None, "quickdraw_dir": os.path.abspath(config.quickdraw_dir), "sampled": True,
-                **{n: _split_sample(class_sources, pct, n, per_class) for n in ("training", "validation", "testing")}}
+                **{n: _split_sample(class_sources, pct, n, per_class, excluded) for n in ("training", "validation", "testing")}}
 
     return NativeData(
         labels=labels, train_count=train_count,
@@ -332,7 +337,7 @@ def _evaluate(model, data: NativeData, spec, out_dir, echo) -> dict:
     return {"top1": result.top1, "top5": result.top5, "map3": map3}
 
 
-def _split_sample(class_sources, pct, name, limit_per_class) -> list:
+def _split_sample(class_sources, pct, name, limit_per_class, excluded=frozenset()) -> list:
     """A bounded sample of a set's keys for splits.json (export verifies/calibrates on them)."""
     from retrain.native import stream
     from retrain.split import which_set
@@ -346,7 +351,7 @@ def _split_sample(class_sources, pct, name, limit_per_class) -> list:
             if taken >= limit_per_class:
                 break
             k = stream.key(source, row)
-            if which_set(k, *pct) == name:
+            if k not in excluded and which_set(k, *pct) == name:
                 keys.append(k)
                 taken += 1
     return keys
