@@ -129,3 +129,30 @@ def test_exclude_list_leaves_drawings_out_of_the_native_quickdraw_streams(tmp_pa
         assert counts[sources[1].label] == everything[name][sources[1].label]
         if name == "testing":
             assert len(list(stream.dataset(sources, spec, bad))) == sum(counts.values())
+
+
+def test_splits_json_sample_follows_max_per_class_and_the_exclude_list(tmp_path):
+    """Export verifies on splits.json's sample: it must hold only drawings the run could test on."""
+    from retrain.native import stream
+    from retrain.native.train import _split_sample
+    sources, _ = stream.discover(_bars(str(tmp_path / "d"), rows=200))
+    spec = stream.SplitSpec("testing", 20, 20, max_per_class=50)
+    keys = _split_sample(sources, spec, limit_per_class=1000)
+    assert keys and all(int(k.rsplit("#", 1)[1]) < 50 for k in keys)
+    assert len(keys) == sum(stream.count_split(sources, spec, stream.BadRows()).values())
+    excluded = stream.SplitSpec("testing", 20, 20, max_per_class=50, excluded=frozenset(keys[:2]))
+    assert _split_sample(sources, excluded, 1000) == keys[2:]
+    assert len(_split_sample(sources, spec, limit_per_class=2)) == 2 * len(sources)
+
+
+def test_image_ink_at_the_64_px_nets_side(tmp_path):
+    from PIL import Image
+
+    from retrain.native.image_stream import decode_ink
+    from retrain.tfcompat import tf
+    image = np.full((64, 64), 255, np.uint8)
+    image[10:54, 30:34] = 0
+    Image.fromarray(image).save(tmp_path / "bar.png")
+    ink = decode_ink(tf.io.read_file(str(tmp_path / "bar.png")), 64).numpy()[..., 0]
+    np.testing.assert_array_equal(ink, 255 - image)
+    assert decode_ink(tf.io.read_file(str(tmp_path / "bar.png")), 96).shape == (96, 96, 1)

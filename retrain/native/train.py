@@ -190,7 +190,7 @@ def drawing_data(config, native: NativeConfig, shard: tuple, echo) -> NativeData
     def splits_json():
         per_class = max(1, SPLIT_SAMPLE // max(1, len(labels)))
         return {"image_dir": None, "quickdraw_dir": os.path.abspath(config.quickdraw_dir), "sampled": True,
-                **{n: _split_sample(class_sources, pct, n, per_class, excluded) for n in ("training", "validation", "testing")}}
+                **{n: _split_sample(class_sources, split(n), per_class) for n in ("training", "validation", "testing")}}
 
     return NativeData(
         labels=labels, train_count=train_count,
@@ -337,22 +337,23 @@ def _evaluate(model, data: NativeData, spec, out_dir, echo) -> dict:
     return {"top1": result.top1, "top5": result.top5, "map3": map3}
 
 
-def _split_sample(class_sources, pct, name, limit_per_class, excluded=frozenset()) -> list:
-    """A bounded sample of a set's keys for splits.json (export verifies/calibrates on them)."""
+def _split_sample(class_sources, split, limit_per_class) -> list:
+    """A bounded sample of a set's keys for splits.json (export verifies/calibrates on them): the first
+    `limit_per_class` drawings of each .npy file that `split` (a stream.SplitSpec, so max_per_class and
+    the exclude list hold) streams, so export tests on the drawings the run was tested on."""
     from retrain.native import stream
-    from retrain.split import which_set
     keys = []
     for source in class_sources:
         if source.kind != "npy":
             continue  # export renders .ndjson rows itself; a bounded .npy sample is enough to verify
-        total = min(50000, stream.sources.open_bitmaps(source.path).shape[0])
+        rows = stream.sources.open_bitmaps(source.path).shape[0]
+        total = min(50000, rows, split.max_per_class or rows)
         taken = 0
         for row in range(total):
             if taken >= limit_per_class:
                 break
-            k = stream.key(source, row)
-            if k not in excluded and which_set(k, *pct) == name:
-                keys.append(k)
+            if split.wants(source, row):
+                keys.append(stream.key(source, row))
                 taken += 1
     return keys
 
