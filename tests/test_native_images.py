@@ -64,7 +64,8 @@ def test_white_on_black_folders_are_refused_with_what_to_do(tmp_path):
 
 def test_image_stream_uses_the_tfhub_split_and_exclude_list(tmp_path):
     from retrain.config import TrainConfig
-    from retrain.native.train import NativeConfig, image_data
+    from retrain.native.data import image_data
+    from retrain.native.train import NativeConfig
     from retrain.split import which_set
     folder = _drawing_folder(tmp_path, rows=30)
     excluded = "vertical/vertical_0003.jpg"
@@ -134,15 +135,15 @@ def test_exclude_list_leaves_drawings_out_of_the_native_quickdraw_streams(tmp_pa
 def test_splits_json_sample_follows_max_per_class_and_the_exclude_list(tmp_path):
     """Export verifies on splits.json's sample: it must hold only drawings the run could test on."""
     from retrain.native import stream
-    from retrain.native.train import _split_sample
+    from retrain.native.data import split_sample
     sources, _ = stream.discover(_bars(str(tmp_path / "d"), rows=200))
     spec = stream.SplitSpec("testing", 20, 20, max_per_class=50)
-    keys = _split_sample(sources, spec, limit_per_class=1000)
+    keys = split_sample(sources, spec, limit_per_class=1000)
     assert keys and all(int(k.rsplit("#", 1)[1]) < 50 for k in keys)
     assert len(keys) == sum(stream.count_split(sources, spec, stream.BadRows()).values())
     excluded = stream.SplitSpec("testing", 20, 20, max_per_class=50, excluded=frozenset(keys[:2]))
-    assert _split_sample(sources, excluded, 1000) == keys[2:]
-    assert len(_split_sample(sources, spec, limit_per_class=2)) == 2 * len(sources)
+    assert split_sample(sources, excluded, 1000) == keys[2:]
+    assert len(split_sample(sources, spec, limit_per_class=2)) == 2 * len(sources)
 
 
 def test_image_ink_at_the_64_px_nets_side(tmp_path):
