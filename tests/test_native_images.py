@@ -157,3 +157,13 @@ def test_image_ink_at_the_64_px_nets_side(tmp_path):
     ink = decode_ink(tf.io.read_file(str(tmp_path / "bar.png")), 64).numpy()[..., 0]
     np.testing.assert_array_equal(ink, 255 - image)
     assert decode_ink(tf.io.read_file(str(tmp_path / "bar.png")), 96).shape == (96, 96, 1)
+
+
+def test_validation_order_mixes_the_classes():
+    from retrain.dataset import ImageRecord
+    from retrain.native.image_stream import round_robin
+    records = [ImageRecord(label, index, f"{label}/{i}.png", f"/x/{label}/{i}.png")
+               for index, (label, count) in enumerate((("a", 3), ("b", 1), ("c", 2))) for i in range(count)]
+    assert [r.relpath for r in round_robin(records)] == ["a/0.png", "b/0.png", "c/0.png", "a/1.png", "c/1.png",
+                                                        "a/2.png"]
+    assert round_robin([]) == []

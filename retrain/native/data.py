@@ -107,7 +107,7 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
 
     return NativeData(
         labels=index.labels, train_count=train_count, train=train,
-        validation=lambda: image_stream.dataset(splits["validation"], size),
+        validation=lambda: image_stream.dataset(image_stream.round_robin(splits["validation"]), size),
         testing=lambda: image_stream.dataset(splits["testing"], size),
         test_names=tuple(r.relpath for r in splits["testing"]),
         splits_json=lambda: {"image_dir": os.path.abspath(config.image_dir), "quickdraw_dir": None,

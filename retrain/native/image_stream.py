@@ -84,6 +84,17 @@ def decode_ink(image_bytes, size: int):
     return tf.cast(tf.round(ink), tf.uint8)
 
 
+def round_robin(records: Sequence[ImageRecord]) -> list[ImageRecord]:
+    """One record of each class in turn (each class in its given order), as stream.py interleaves
+    classes: training's validation reads only the first batches of its set, and the split's own order
+    (sorted by class) would validate on the first class alone."""
+    by_class: dict[int, list[ImageRecord]] = {}
+    for record in records:
+        by_class.setdefault(record.label_index, []).append(record)
+    queues = [by_class[i] for i in sorted(by_class)]
+    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
+
+
 def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False, class_balanced: bool = False,
             repeat: bool = False, seed: int = 0, shard: tuple = (0, 1), num_classes: Optional[int] = None):
     """A tf.data.Dataset of (uint8 [size, size, 1] ink, int64 label), read lazily from image files.
