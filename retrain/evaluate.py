@@ -1,4 +1,7 @@
-"""Final test evaluation: top-1/top-5, per-class accuracy, confusion matrix, misclassified images.
+"""Final test evaluation: top-1/top-5, MAP@3, per-class accuracy, confusion matrix, misclassified images.
+
+Above retrain/confusions.py's MANY_CLASSES (30) classes the matrix is unreadable, so evaluation.json,
+the summary and the picture list the most frequent confusions instead (top_confusions.png).
 
 Pure functions on numpy arrays, so the training pipeline, `qdretrain label_image` and tests all
 share them and none of them needs TensorFlow:
@@ -23,6 +26,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from retrain import confusions
+from retrain.metrics import map_at_k
 from retrain.outputs import atomic_write_bytes, write_json
 
 TOP_K = 5  # "top-5", as ImageNet reports it; fewer when there are fewer classes.
@@ -31,6 +36,8 @@ WEAKEST_SHOWN = 5  # classes listed in the summary: enough to see where to add d
 PER_CLASS_CSV = "per_class_accuracy.csv"
 EVALUATION_JSON = "evaluation.json"
 CONFUSION_PNG = "confusion_matrix.png"
+TOP_CONFUSIONS_PNG = "top_confusions.png"  # instead of CONFUSION_PNG above confusions.MANY_CLASSES
+MAP_K = 3  # MAP@3: the Kaggle Quick, Draw! competition's metric
 TRAINING_CURVES_PNG = "training_curves.png"
 MISCLASSIFIED_PNG = "misclassified.png"
 
@@ -68,6 +75,7 @@ class EvaluationResult:
         "correct": int}, in label order.
       confusion: int64 `[C, C]` counts; rows are true labels, columns predicted ones (label order).
       misclassified: every wrong top-1 prediction, in input order.
+      map3: mean average precision at 3 (retrain/metrics.py), in [0, 1].
     """
 
     top1: float
@@ -76,11 +84,21 @@ class EvaluationResult:
     per_class: dict[str, dict]
     confusion: np.ndarray
     misclassified: tuple[Misclassified, ...]
+    map3: float = float("nan")
 
     @property
     def labels(self) -> list[str]:
         """The labels, in model output order (the confusion matrix's row/column order)."""
         return list(self.per_class)
+
+    @property
+    def many_classes(self) -> bool:
+        """Whether this evaluation reports top confusions instead of the matrix (confusions.py)."""
+        return confusions.many_classes(len(self.per_class))
+
+    def top_confusions(self, limit: int = confusions.TOP_CONFUSIONS) -> tuple:
+        """The most frequent (true, predicted) mistakes, confusions.Confusion each."""
+        return confusions.top_confusions(self.confusion, self.labels, limit)
 
     @property
     def top_k(self) -> int:
@@ -175,7 +193,8 @@ def evaluate(probabilities: np.ndarray, true_indices: np.ndarray, labels: list[s
         for i in np.flatnonzero(~top1_hits))
 
     return EvaluationResult(top1=float(top1_hits.mean()), top5=float(topk_hits.mean()), count=n,
-                            per_class=per_class, confusion=confusion, misclassified=misclassified)
+                            per_class=per_class, confusion=confusion, misclassified=misclassified,
+                            map3=map_at_k(probabilities, true_indices, MAP_K))
 
 
 def weakest_classes(result: EvaluationResult, how_many: int = WEAKEST_SHOWN) -> list[tuple[str, dict]]:
@@ -205,7 +224,8 @@ def format_summary(result: EvaluationResult, print_misclassified: bool) -> str:
       Several lines, without a trailing newline.
     """
     lines = [f"Final test accuracy = {_percent(result.top1)} top-1, {_percent(result.top5)} "
-             f"top-{result.top_k} (N={result.count}, {len(result.misclassified)} misclassified)"]
+             f"top-{result.top_k}, MAP@{MAP_K} {_percent(result.map3)} (N={result.count}, "
+             f"{len(result.misclassified)} misclassified)"]
     weakest = weakest_classes(result)
     if weakest:
         lines.append("Weakest classes:")
@@ -216,6 +236,9 @@ def format_summary(result: EvaluationResult, print_misclassified: bool) -> str:
     empty = [label for label, stats in result.per_class.items() if not stats["count"]]
     if empty:
         lines.append(f"No test images for: {', '.join(empty)}")
+    if result.many_classes:
+        lines.append(f"Most frequent confusions ({len(result.per_class)} classes: too many for a matrix):")
+        lines += confusions.format_table(result.top_confusions(confusions.SUMMARY_CONFUSIONS))
     if print_misclassified:
         lines.append("=== MISCLASSIFIED TEST IMAGES ===")
         if not result.misclassified:
@@ -257,17 +280,26 @@ def misclassified_title(item: Misclassified) -> str:
 
 
 def to_json(result: EvaluationResult) -> dict[str, Any]:
-    """The contents of evaluation.json: plain JSON types only."""
-    return {
+    """The contents of evaluation.json: plain JSON types only.
+
+    Above confusions.MANY_CLASSES classes, "top_confusions" replaces the [C, C] "confusion" matrix
+    (at 344 classes 118k mostly-zero numbers; "misclassified" still holds every wrong pair).
+    """
+    data = {
         "top1": result.top1,
         "top5": result.top5,
         "top_k": result.top_k,
+        f"map_at_{MAP_K}": result.map3,
         "count": result.count,
         "labels": result.labels,
         "per_class": result.per_class,
-        "confusion": result.confusion.tolist(),
-        "misclassified": [dataclasses.asdict(m) for m in result.misclassified],
     }
+    if result.many_classes:
+        data["top_confusions"] = [dataclasses.asdict(p) for p in result.top_confusions()]
+    else:
+        data["confusion"] = result.confusion.tolist()
+    data["misclassified"] = [dataclasses.asdict(m) for m in result.misclassified]
+    return data
 
 
 def _per_class_csv(result: EvaluationResult) -> bytes:
@@ -298,8 +330,9 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
         empty list while some images were misclassified is treated as None (no grid written).
 
     Returns:
-      {"per_class_csv", "evaluation_json", "confusion_matrix_png"[, "training_curves_png"]
-      [, "misclassified_png"]} -> the path written.
+      {"per_class_csv", "evaluation_json", "confusion_matrix_png" (or "top_confusions_png" above
+      confusions.MANY_CLASSES classes)[, "training_curves_png"][, "misclassified_png"]} -> the path
+      written.
 
     Raises:
       ValueError: only one of history/steps given, more images than misclassified entries, or
@@ -316,13 +349,15 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
     paths = {
         "per_class_csv": os.path.join(output_dir, PER_CLASS_CSV),
         "evaluation_json": os.path.join(output_dir, EVALUATION_JSON),
-        "confusion_matrix_png": os.path.join(output_dir, CONFUSION_PNG),
     }
     # Render everything first, so malformed input fails before any file is replaced.
-    contents = {
-        "per_class_csv": _per_class_csv(result),
-        "confusion_matrix_png": plots.plot_confusion_matrix(result.confusion, result.labels),
-    }
+    contents = {"per_class_csv": _per_class_csv(result)}
+    if result.many_classes:
+        paths["top_confusions_png"] = os.path.join(output_dir, TOP_CONFUSIONS_PNG)
+        contents["top_confusions_png"] = plots.plot_top_confusions(result.top_confusions(), len(result.labels))
+    else:
+        paths["confusion_matrix_png"] = os.path.join(output_dir, CONFUSION_PNG)
+        contents["confusion_matrix_png"] = plots.plot_confusion_matrix(result.confusion, result.labels)
     if history is not None:
         paths["training_curves_png"] = os.path.join(output_dir, TRAINING_CURVES_PNG)
         contents["training_curves_png"] = plots.plot_training_curves(history, steps)
@@ -335,4 +370,9 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
     write_json(to_json(result), paths["evaluation_json"])
     for key, data in contents.items():
         atomic_write_bytes(paths[key], data)
+    # A rerun into the same folder with another class count must not leave the other picture behind,
+    # describing an older model.
+    stale = os.path.join(output_dir, CONFUSION_PNG if result.many_classes else TOP_CONFUSIONS_PNG)
+    if os.path.exists(stale):
+        os.remove(stale)
     return paths

@@ -46,12 +46,18 @@ def decode_and_resize(image_bytes, size: int):
     animated GIF gives its first frame. Usable inside tf.data / tf.function. A corrupt image raises
     tf.errors.InvalidArgumentError when run.
     """
+    return pixels_to_input(decode_rgb_on_white(image_bytes), size)
+
+
+def decode_rgb_on_white(image_bytes):
+    """Encoded JPEG/PNG/BMP/GIF bytes (scalar string tensor) -> float32 RGB [h, w, 3] in [0, 255],
+    alpha composited on white as `decode_and_resize` describes (the native nets' image stream shares it)."""
     from retrain.tfcompat import tf
     pixels = tf.io.decode_image(image_bytes, channels=0, expand_animations=False, dtype=tf.uint8)
     is_bmp = tf.equal(tf.strings.substr(image_bytes, 0, 2), "BM")
     rgb = _rgb_on_white(tf.cast(pixels, tf.float32), is_bmp)
     rgb.set_shape([None, None, 3])
-    return pixels_to_input(rgb, size)
+    return rgb
 
 
 def _rgb_on_white(pixels, ignore_alpha):

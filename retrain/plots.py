@@ -1,4 +1,5 @@
-"""Evaluation pictures, returned as PNG bytes: confusion matrix, training curves, misclassified grid.
+"""Evaluation pictures, returned as PNG bytes: confusion matrix (or top confusions), training curves,
+misclassified grid.
 
 Each function draws on its own `matplotlib.figure.Figure` rendered by the Agg canvas, never through
 pyplot: no global figure state, no GUI backend chosen for the whole process (so this works on a
@@ -122,6 +123,34 @@ def plot_confusion_matrix(confusion: np.ndarray, labels: Sequence[str]) -> bytes
             colour = "white" if fractions[row, col] > 0.5 else "black"
             axes.text(col, row, str(int(confusion[row, col])), ha="center", va="center",
                       fontsize=font, color=colour)
+    return _png(figure)
+
+
+def plot_top_confusions(pairs: Sequence, num_classes: int) -> bytes:
+    """Horizontal bars of the most frequent confusions (retrain/confusions.py), the largest on top:
+    what replaces the confusion matrix when there are too many classes to read one.
+
+    Args:
+      pairs: confusions.Confusion items, most frequent first (at most ~20 read well).
+      num_classes: the evaluation's class count, for the title.
+
+    Returns:
+      PNG bytes (a picture saying so when there are no confusions).
+    """
+    if not pairs:
+        return _message_png("No confusions: every test image was classified right")
+    figure = _new_figure(8.0, 1.2 + 0.32 * len(pairs))
+    axes = figure.add_subplot()
+    positions = np.arange(len(pairs))[::-1]  # the most frequent at the top
+    axes.barh(positions, [p.count for p in pairs], color="#4c72b0")
+    axes.set_yticks(positions, [f"{_short(p.true_label)} \u2192 {_short(p.predicted_label)}" for p in pairs],
+                    fontsize=9)
+    for position, pair in zip(positions, pairs):
+        # The share says how much of the true class goes this way: 5 of 10 is worse than 5 of 500.
+        axes.text(pair.count, position, f" {pair.count} ({100 * pair.share:.0f}%)", va="center", fontsize=8)
+    axes.set_xlim(0, max(p.count for p in pairs) * 1.25)
+    axes.set_xlabel("test images (share of the true class)")
+    axes.set_title(f"Top {len(pairs)} confusions, true \u2192 predicted ({num_classes} classes)")
     return _png(figure)
 
 

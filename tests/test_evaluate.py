@@ -144,7 +144,8 @@ def test_summary_reports_accuracy_and_weakest_classes():
     assert [label for label, _ in weakest_classes(result, 1)] == ["fish"]
 
     text = format_summary(result, print_misclassified=False)
-    assert text.splitlines()[0] == ("Final test accuracy = 70.0% top-1, 100.0% top-3 "
+    # MAP@3: the 3 misses have their true label third (ties go to the lower index): (7 + 3/3) / 10.
+    assert text.splitlines()[0] == ("Final test accuracy = 70.0% top-1, 100.0% top-3, MAP@3 80.0% "
                                     "(N=10, 3 misclassified)")
     assert "fish" in text and "33.3%" in text and "(1/3)" in text
     assert text.index("fish") < text.index("train") < text.index("owl")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -40,12 +41,20 @@ class ClassSource:
 @dataclasses.dataclass(frozen=True)
 class SplitSpec:
     """Which drawings a stream yields. Attributes: set name, the two percentages, max_per_class (the
-    first N drawings of each file in file order; 0 = all), shard (index, count) for per-worker data."""
+    first N drawings of each file in file order; 0 = all), shard (index, count) for per-worker data,
+    excluded: keys ("<label>/<file>#<row>") left out of every set (--exclude_list)."""
     name: str
     testing_percentage: float
     validation_percentage: float
     max_per_class: int = 0
     shard: tuple = (0, 1)
+    excluded: frozenset = frozenset()
+
+    def wants(self, source: "ClassSource", row: int) -> bool:
+        """Whether drawing `row` of `source` belongs to this stream."""
+        k = key(source, row)
+        return (row % self.shard[1] == self.shard[0] and k not in self.excluded
+                and which_set(k, self.testing_percentage, self.validation_percentage) == self.name)
 
 
 def discover(path: str) -> tuple[list[ClassSource], list[tuple[str, str]]]:
@@ -155,13 +164,7 @@ def iter_csv(path: str, bad: BadRows) -> Iterator[tuple[int, str, Optional[str],
 def iter_class(source: ClassSource, split: SplitSpec, bad: BadRows) -> Iterator[tuple[np.ndarray, int]]:
     """(uint8 [28, 28] ink, label index) of one class's drawings in `split`, read lazily."""
     from retrain.native.drawing_adapter import strokes_to_ink
-    shard_index, shard_count = split.shard
-    taken = 0
-
-    def wanted(row: int) -> bool:
-        return (which_set(key(source, row), split.testing_percentage, split.validation_percentage)
-                == split.name and row % shard_count == shard_index)
-
+    wanted = functools.partial(split.wants, source)
     limit = split.max_per_class
     if source.kind == "npy":
         bitmaps = sources.open_bitmaps(source.path)
@@ -207,11 +210,7 @@ def count_split(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows
         if source.kind == "npy":
             total = sources.open_bitmaps(source.path).shape[0]
             total = min(total, split.max_per_class) if split.max_per_class else total
-            shard_index, shard_count = split.shard
-            counts[source.label] = sum(
-                1 for row in range(total)
-                if row % shard_count == shard_index and which_set(
-                    key(source, row), split.testing_percentage, split.validation_percentage) == split.name)
+            counts[source.label] = sum(1 for row in range(total) if split.wants(source, row))
         else:
             counts[source.label] = sum(1 for _ in iter_class(source, split, bad))
     return counts

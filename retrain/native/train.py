@@ -1,6 +1,7 @@
 """Training a native net end to end from random initialisation on streamed drawings.
 
-The story of a run (`run`): strategy -> data (stream.py, stable hash split, sharded per worker) ->
+The story of a run (`run`): strategy -> data (data.py's `NativeData`: stream.py for QuickDraw files,
+image_stream.py for --image_dir; the stable hash split, sharded per worker) ->
 model (nets.py) in the strategy's scope -> compile (optimizer, schedule, label smoothing, weight
 decay, mixed precision) -> fit with BackupAndRestore, checkpoints and TensorBoard -> evaluate on the
 test stream (top-1, top-5, per class, MAP@3) -> the same outputs as the TF-Hub family (frozen graph
@@ -26,7 +27,6 @@ NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 NOT_APPLICABLE = ("tfhub_module", "input_size", "bottleneck_dir", "cache_batch_size", "fine_tune",
                   "fine_tune_steps", "fine_tune_batch_size", "fine_tune_learning_rate",
                   "intermediate_store_frequency", "class_weights", "input_preprocessing")
-SPLIT_SAMPLE = 2000  # drawings per set listed in splits.json (export's verification/calibration)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,57 +138,41 @@ def run(config, native: NativeConfig, echo) -> dict:
     Raises:
       DatasetError: no usable drawings; ConfigError: options that cannot work.
     """
-    from retrain import architectures, distribute, evaluate, outputs
-    from retrain.native import nets, stream
-    from retrain.metrics import map_at_k
+    from retrain import architectures, distribute
+    from retrain.native import data as native_data
+    from retrain.native import nets
     from retrain.native.schedules import NativeSchedule, ScheduleConfig
     from retrain.tfcompat import keras, tf
 
-    if config.image_dir:
-        raise ConfigError("Native architectures read drawings from --quickdraw_dir (.npy, .ndjson or "
-                          "Kaggle .csv) in this version; convert an image folder's drawings or use a "
-                          "TF-Hub architecture for --image_dir.")
     strategy = distribute.create_strategy(config.strategy)
     info = distribute.worker_info(strategy)
     set_mixed_precision(native.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     spec = architectures.get(config.architecture)
-    class_sources, refused = stream.discover(config.quickdraw_dir)
-    for path, reason in refused:
-        echo(f"Warning: skipped {path}: {reason}")
-    if len(class_sources) < 2:
-        raise DatasetError(f"{config.quickdraw_dir} holds {len(class_sources)} class file(s); a classifier "
-                           f"needs at least 2 (.npy, .ndjson or Kaggle train_simplified .csv).")
-    labels = tuple(s.label for s in class_sources)
-    bad = stream.BadRows()
-    pct = (config.testing_percentage, config.validation_percentage)
-
-    def split(name, shard=(0, 1)):
-        return stream.SplitSpec(name, *pct, max_per_class=native.max_per_class, shard=shard)
-
     shard = (info.rank, info.num_workers)
-    train_counts = stream.count_split(class_sources, split("training", shard), bad)
-    n_train = sum(train_counts.values())
-    if not n_train:
-        raise DatasetError("No training drawings after the split; add drawings or lower the percentages.")
+    data = native_data.image_data(config, spec.input_size, shard) if config.image_dir else \
+        native_data.drawing_data(config, native.max_per_class, shard, echo)
+    labels = data.labels
+    if not data.train_count:
+        raise DatasetError("No training drawings for this worker after the split; add drawings or lower "
+                           "the percentages.")
     batch = distribute.global_batch_size(config.train_batch_size, strategy.num_replicas_in_sync)
-    steps_per_epoch = max(1, n_train * info.num_workers // batch)
+    steps_per_epoch = max(1, data.train_count * info.num_workers // batch)
     total_steps = native.epochs * steps_per_epoch if native.epochs else config.how_many_training_steps
-    echo(f"Native {spec.name}: {len(labels)} classes, {n_train} training drawings (this worker), "
+    echo(f"Native {spec.name}: {len(labels)} classes, {data.train_count} training drawings (this worker), "
          f"{total_steps} steps of {batch}")
     schedule_config = ScheduleConfig(native.lr_schedule, distribute.scaled_learning_rate(
         config.learning_rate, strategy.num_replicas_in_sync), total_steps, native.warmup_steps,
         native.decay_steps, native.decay_rate, min(native.eta_min, config.learning_rate))
     augment = AugmentConfig(flip_left_right=config.flip_left_right) if config.augment else None
-    train_ds = _batches(stream.dataset(class_sources, split("training", shard), bad,
-                                       shuffle_buffer=native.shuffle_buffer,
-                                       class_balanced=native.class_balanced, repeat=True, seed=config.seed),
+    train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, class_balanced=native.class_balanced,
+                                   repeat=True, seed=config.seed),
                         batch, spec.input_size, len(labels), augment, config.seed)
     options = tf.data.Options()
     # Sharded by hand above (each worker reads its rows), so tf.distribute must not shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     train_ds = train_ds.with_options(options)
-    val_ds = _batches(stream.dataset(class_sources, split("validation"), bad), batch, spec.input_size,
+    val_ds = _batches(data.validation(), batch, spec.input_size,
                       len(labels), None, 0).take(max(1, config.validation_batch_size * 1 // batch or 1))
     with strategy.scope():
         model = nets.build(spec.name, len(labels), native.pooling, config.dropout or 0.3, config.seed)
@@ -222,66 +206,46 @@ def run(config, native: NativeConfig, echo) -> dict:
     result = {"labels": labels, "seconds": seconds, "top1": None, "top5": None, "map3": None,
               "steps": total_steps}
     if info.is_chief:
-        result.update(_evaluate(model, class_sources, split("testing"), bad, spec, labels, out_dir, echo))
-    _write_outputs(config, native, spec, model, labels, class_sources, pct, out_dir, history.history, result)
+        result.update(_evaluate(model, data, spec, out_dir, echo))
+    _write_outputs(config, native, spec, model, data, out_dir, history.history, result)
     os.makedirs(os.path.dirname(weights), exist_ok=True)
     model.save_weights(weights)
-    for path, count in bad.counts.items():
-        echo(f"Warning: {count} malformed row(s) skipped in {path}, first {bad.first[path]}")
+    for line in data.warnings():
+        echo(line)
     return result
 
 
-def _evaluate(model, class_sources, split, bad, spec, labels, out_dir, echo) -> dict:
-    from retrain import evaluate
-    from retrain.native import stream
-    from retrain.metrics import map_at_k
+def _evaluate(model, data, spec, out_dir, echo) -> dict:
+    from retrain import evaluate, outputs
+    labels = data.labels
     probabilities, true = [], []
-    for x, y in _batches(stream.dataset(class_sources, split, bad), 512, spec.input_size, len(labels),
-                         None, 0):
+    for x, y in _batches(data.testing(), 512, spec.input_size, len(labels), None, 0):
         probabilities.append(model(x, training=False).numpy())
         true.append(np.argmax(y.numpy(), axis=1))
     if not probabilities:
         echo("No test drawings (raise --testing_percentage): skipping the final evaluation.")
         return {}
     probabilities, true = np.concatenate(probabilities), np.concatenate(true)
-    names = [f"test#{i}" for i in range(len(true))]
+    # Image names only when no file was dropped on the way (a decode failure would shift them).
+    names = list(data.test_names) if data.test_names and len(data.test_names) == len(true) else \
+        [f"test#{i}" for i in range(len(true))]
     result = evaluate.evaluate(probabilities, true, list(labels), names)
-    map3 = map_at_k(probabilities, true, 3)
-    echo(evaluate.format_summary(result, False) + f"\nMAP@3: {100 * map3:.2f}%")
+    map3 = result.map3
+    echo(evaluate.format_summary(result, False))
     evaluate.write_evaluation(result, out_dir)
-    from retrain import outputs
     outputs.write_json({"map_at_3": map3, "top1": result.top1, "top5": result.top5, "test_drawings": len(true)},
                        os.path.join(out_dir, "native_evaluation.json"))
     return {"top1": result.top1, "top5": result.top5, "map3": map3}
 
 
-def _split_sample(class_sources, pct, name, limit_per_class) -> list:
-    """A bounded sample of a set's keys for splits.json (export verifies/calibrates on them)."""
-    from retrain.native import stream
-    from retrain.split import which_set
-    keys = []
-    for source in class_sources:
-        if source.kind != "npy":
-            continue  # export renders .ndjson rows itself; a bounded .npy sample is enough to verify
-        total = min(50000, stream.sources.open_bitmaps(source.path).shape[0])
-        taken = 0
-        for row in range(total):
-            if taken >= limit_per_class:
-                break
-            k = stream.key(source, row)
-            if which_set(k, *pct) == name:
-                keys.append(k)
-                taken += 1
-    return keys
-
-
-def _write_outputs(config, native, spec, model, labels, class_sources, pct, out_dir, history, result):
+def _write_outputs(config, native, spec, model, data, out_dir, history, result):
     from android_export.frozen_graph import write_frozen_graph
     from android_export.saved_model import save_serving_model
     from retrain import outputs
     from retrain.native.drawing_adapter import drawing_contract_json
     write_frozen_graph(model, os.path.join(out_dir, "retrained_graph.pb"),
                        output_node_name=config.final_tensor_name)
+    labels = data.labels
     outputs.write_labels(labels, os.path.join(out_dir, outputs.LABELS_FILE))
     save_serving_model(model, os.path.join(out_dir, "saved_model"))
     info = outputs.model_info(spec, list(labels), f"native:{spec.name}", "", quantization="none")
@@ -291,11 +255,6 @@ def _write_outputs(config, native, spec, model, labels, class_sources, pct, out_
     outputs.write_json(info, os.path.join(out_dir, outputs.MODEL_INFO_FILE))
     outputs.write_json({**dataclasses.asdict(config), "native": dataclasses.asdict(native)},
                        os.path.join(out_dir, outputs.RUN_CONFIG_FILE))
-    per_class = max(1, SPLIT_SAMPLE // max(1, len(labels)))
-    outputs.write_json({"image_dir": None, "quickdraw_dir": os.path.abspath(config.quickdraw_dir),
-                        "sampled": True,
-                        **{n: _split_sample(class_sources, pct, n, per_class)
-                           for n in ("training", "validation", "testing")}},
-                       os.path.join(out_dir, "splits.json"))
+    outputs.write_json(data.splits_json(), os.path.join(out_dir, "splits.json"))
     outputs.write_json({**{k: [float(v) for v in vals] for k, vals in history.items()},
                         "seconds": result["seconds"]}, os.path.join(out_dir, "training_history.json"))
