@@ -3,9 +3,11 @@
     .venv/bin/python bench/bench_embeddings.py --quick      # ~13 x 60 drawings, 10k/100k search
     .venv/bin/python bench/bench_embeddings.py              # 13 x 500 drawings, 10k/100k/1M search
 
-1. Retrieval on the shared test split (MobileNet v1 0.25 bottleneck, ../shared/modules, on
-   ../shared/data/quickdraw_bitmaps): each test drawing queries the training drawings; relevant = same
-   class. mAP@10 and precision@1. (avg vs GeM pooling on a native net needs retrain/native/, not here.)
+1. Retrieval on the shared test split (../shared/data/quickdraw_bitmaps): each test drawing queries the
+   training drawings; relevant = same class; mAP@10 and precision@1. Side by side: the MobileNet v1 0.25
+   bottleneck (../shared/modules) and a native net (`quickdraw_cnn`) trained twice through the CLI,
+   `--pooling avg` and `--pooling gem`, same seed, drawings and epochs, read at its `embedding` layer
+   by retrain/embeddings/extract.py (the path `qdretrain similar` uses).
 2. Audit on a planted copy of the drawings: exact duplicates (a drawing added again under a new name,
    same class), cross-split leaks (a test drawing added again under a name that hashes into training),
    and label swaps (2% of one class relabelled as another); precision and recall per finding type.
@@ -18,6 +20,8 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,12 +50,61 @@ def retrieval(vectors, labels, splits, k=10) -> dict:
             "precision@1": float(relevant[:, 0].mean())}
 
 
-def planted_records(records, seed: int, swap_share=0.02, duplicates=20, leaks=20):
-    """A copy of the dataset's records with known errors (same drawings, new names/labels)."""
+def train_native(net: str, pooling: str, per_class: int, epochs: int, seed: int, workdir: str) -> tuple:
+    """Trains `net` with `--pooling pooling` through the CLI; (model folder, wall seconds)."""
+    out = os.path.join(workdir, f"{net}_{pooling}")
+    command = [sys.executable, "-m", "retrain", "--architecture", net, "--pooling", pooling,
+               "--quickdraw_dir", os.path.join(SHARED, "data", "quickdraw_bitmaps"),
+               "--quickdraw_per_class", str(per_class), "--epochs", str(epochs), "--seed", str(seed),
+               "--train_batch_size", "100", "--learning_rate", "0.002", "--warmup_steps", "50",
+               "--lr_schedule", "cosine", "--output_dir", out]
+    started = time.monotonic()
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if completed.returncode:
+        print(completed.stdout[-2000:], completed.stderr[-3000:])
+        raise SystemExit(f"training {net} --pooling {pooling} failed (output above)")
+    return out, time.monotonic() - started
+
+
+def native_retrieval(net: str, per_class: int, epochs: int, seed: int, workdir: str) -> dict:
+    """Retrieval of `net`'s embedding layer, avg vs GeM pooling (one training each)."""
+    from retrain.embeddings import extract
+    rows = {}
+    for pooling in ("avg", "gem"):
+        model_dir, seconds = train_native(net, pooling, per_class, epochs, seed, workdir)
+        config = extract.load_run_config(model_dir)
+        extractor = extract.extractor_for(model_dir, config)
+        data, _ = extract.dataset_embeddings(config, extractor, progress=False)
+        y = np.array([r.label_index for r in data.records])
+        top1 = json.load(open(os.path.join(model_dir, "evaluation.json")))["top1"]
+        rows[pooling] = {**retrieval(data.vectors, y, data.splits), "dim": int(data.vectors.shape[1]),
+                         "train_seconds": seconds, "classifier_top1": top1}
+        print(f"retrieval {net} --pooling {pooling}:", json.dumps(rows[pooling]), flush=True)
+    return rows
+
+
+def reencoded_copy(record, folder: str, name: str, quality: int):
+    """`record`'s drawing written as `qdretrain convert` writes it (its 64x64 rendering, a JPEG at
+    `quality`) under a new name: the same drawing, other bytes, so no content hash can match it."""
+    from PIL import Image
+
+    from retrain.images import render_drawings
+    path = os.path.join(folder, name.replace("/", "_").replace("#", "_") + ".jpg")
+    Image.fromarray(render_drawings([record])[0]).save(path, "JPEG", quality=quality)
+    return dataclasses.replace(record, relpath=name, source=path, row=None)
+
+
+def planted_records(records, seed: int, folder: str, swap_share=0.02, duplicates=20, leaks=20):
+    """A copy of the dataset's records with known errors (same drawings, new names/labels).
+
+    Leaks are test drawings added again under a name that hashes into training: half as the same
+    bytes (an exact copy), half re-encoded as `qdretrain convert` JPEGs at quality 90/75/50 (the same
+    drawing from a converted folder next to its source file): the realistic leak a content hash misses.
+    """
     from retrain.split import which_set
     rng = np.random.default_rng(seed)
     records = list(records)
-    truth = {"duplicate": set(), "leak": set(), "swap": set()}
+    truth = {"duplicate": set(), "leak": set(), "reencoded_leak": set(), "swap": set()}
     by_label = {}
     for r in records:
         by_label.setdefault(r.label_index, []).append(r)
@@ -63,12 +116,17 @@ def planted_records(records, seed: int, swap_share=0.02, duplicates=20, leaks=20
         planted.append(copy)
         truth["duplicate"].add(tuple(sorted((r.relpath, copy.relpath))))
     tests = [r for r in records if which_set(r.relpath, 10, 10) == "testing"]
-    for r in rng.choice(len(tests), min(leaks, len(tests)), replace=False):
+    for j, r in enumerate(rng.choice(len(tests), min(leaks, len(tests)), replace=False)):
         r = tests[r]
         n = 0
         while which_set(f"{r.relpath}_leak{n}", 10, 10) != "training":
             n += 1
-        copy = dataclasses.replace(r, relpath=f"{r.relpath}_leak{n}")
+        name = f"{r.relpath}_leak{n}"
+        if j % 2:
+            copy = reencoded_copy(r, folder, name, quality=(90, 75, 50)[j // 2 % 3])
+            truth["reencoded_leak"].add(tuple(sorted((r.relpath, copy.relpath))))
+        else:
+            copy = dataclasses.replace(r, relpath=name)
         planted.append(copy)
         truth["leak"].add(tuple(sorted((r.relpath, copy.relpath))))
     # 2% of class 0 relabelled as class 1
@@ -89,16 +147,28 @@ def precision_recall(found: set, truth: set) -> dict:
             "recall": hits / len(truth) if truth else 1.0}
 
 
-def audit_bench(extractor, records, seed: int) -> dict:
+def audit_bench(extractor, records, seed: int, config=None, dump: str = "") -> dict:
+    """Precision/recall of the audit (thresholds: `config`, default AuditConfig()) on planted errors;
+    `dump`: also save the embeddings and truth there (.npz), to study the rules offline."""
     from retrain.embeddings import audit
     from retrain.split import which_set
-    planted, truth = planted_records(records, seed)
-    vectors, kept = extractor.embed_records(planted)
+    config = config or audit.AuditConfig()
+    folder = tempfile.mkdtemp(prefix="bench_embeddings_leaks_")
+    try:
+        planted, truth = planted_records(records, seed, folder)
+        vectors, kept = extractor.embed_records(planted)
+        keys = extractor.cache.record_keys(kept)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     splits = [which_set(r.relpath, 10, 10) for r in kept]
-    keys = extractor.cache.record_keys(kept)
     labels = [r.label_index for r in kept]
+    if dump:
+        names = [r.relpath for r in kept]
+        np.savez(dump, vectors=vectors, labels=np.array(labels), splits=np.array(splits),
+                 keys=np.array(keys), names=np.array(names),
+                 truth=np.array(json.dumps({k: sorted(v) for k, v in truth.items()})))
     started = time.perf_counter()
-    result = audit.audit(vectors, labels, max(labels) + 1, splits, keys)
+    result = audit.audit(vectors, labels, max(labels) + 1, splits, keys, config)
     seconds = time.perf_counter() - started
     kinds = result.by_kind()
     name = lambda i: kept[i].relpath  # noqa: E731
@@ -110,10 +180,11 @@ def audit_bench(extractor, records, seed: int) -> dict:
     return {"drawings": len(kept), "seconds": seconds,
             "duplicate": precision_recall(same - truth["leak"], truth["duplicate"]),
             "leak": precision_recall(leaks, truth["leak"]),
+            "reencoded_leak_recall": precision_recall(leaks, truth["reencoded_leak"])["recall"],
             "swap": precision_recall({name(m.index) for m in result.mislabels}, truth["swap"])}
 
 
-def latency(sizes, dim=256, queries=200, seed=0) -> list[dict]:
+def latency(sizes, dim=256, queries=200, seed=0, threads=-1) -> list[dict]:
     from retrain.embeddings import search
     rng = np.random.default_rng(seed)
     rows = []
@@ -156,6 +227,14 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated search sizes")
     parser.add_argument("--skip_latency", action="store_true")
     parser.add_argument("--skip_data", action="store_true")
+    parser.add_argument("--skip_native", action="store_true", help="leave out the avg-vs-GeM native nets")
+    parser.add_argument("--skip_audit", action="store_true")
+    parser.add_argument("--native", default="quickdraw_cnn", help="native net trained for avg vs GeM")
+    parser.add_argument("--epochs", type=int, default=None, help="native nets' epochs [1 quick, 6]")
+    parser.add_argument("--seeds", default="0,1", help="audit seeds (planting), comma-separated")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_embeddings_native"))
+    parser.add_argument("--dump", default="", help="save each audit seed's planted embeddings here (prefix)")
+    parser.add_argument("--hnsw_threads", type=int, default=-1, help="HNSW build threads (-1: all cores)")
     args = parser.parse_args()
     per_class = args.per_class or (60 if args.quick else 500)
     sizes = [int(s) for s in (args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")).split(",")]
@@ -172,11 +251,18 @@ def main() -> None:
         results["embedding_seconds"] = time.perf_counter() - t
         y = np.array([r.label_index for r in data.records])
         results["retrieval_mobilenet_0.25"] = retrieval(data.vectors, y, data.splits)
-        print("retrieval:", json.dumps(results["retrieval_mobilenet_0.25"]), flush=True)
-        results["audit"] = audit_bench(extractor, data.records, seed=0)
-        print("audit:", json.dumps(results["audit"]), flush=True)
+        print("retrieval mobilenet_0.25 bottleneck:", json.dumps(results["retrieval_mobilenet_0.25"]), flush=True)
+        if not args.skip_native:
+            epochs = args.epochs or (1 if args.quick else 6)
+            results[f"retrieval_{args.native}"] = native_retrieval(args.native, per_class, epochs, seed=0,
+                                                                  workdir=args.workdir)
+        if not args.skip_audit:
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                results[f"audit_seed{seed}"] = audit_bench(extractor, data.records, seed=seed,
+                                                           dump=f"{args.dump}{seed}.npz" if args.dump else "")
+                print(f"audit seed {seed}:", json.dumps(results[f"audit_seed{seed}"]), flush=True)
     if not args.skip_latency:
-        results["latency"] = latency(sizes)
+        results["latency"] = latency(sizes, threads=args.hnsw_threads)
         for row in results["latency"]:
             print("latency:", json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}),
                   flush=True)
