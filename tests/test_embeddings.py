@@ -154,3 +154,16 @@ def test_swaps_out_of_a_minor_mode_are_found_and_ambiguous_drawings_are_not():
     result = audit.audit(vectors, labels, 2, ["training"] * len(labels), [str(i) for i in range(len(labels))])
     found = {m.index: m.suggested for m in result.mislabels}
     assert found == {i: 0 for i in swapped}
+
+
+def test_exact_topk_in_small_blocks_matches_one_block(monkeypatch):
+    # Large indexes are searched a few queries at a time (memory); the answer must not change.
+    rng = np.random.default_rng(6)
+    items = rng.normal(size=(500, 8)).astype(np.float32)
+    whole = search.exact_topk(items[:40], items, 4, exclude_self=True)
+    monkeypatch.setattr(search, "_BLOCK_ELEMENTS", 3 * 500)  # 3 queries a block
+    blocked = search.exact_topk(items[:40], items, 4, exclude_self=True)
+    np.testing.assert_array_equal(blocked.indices, whole.indices)
+    assert not (blocked.indices == np.arange(40)[:, None]).any()
+    np.testing.assert_array_equal(search.ExactIndex(items).search(items[:5], 3).indices,
+                                  search.exact_topk(items[:5], items, 3).indices)
