@@ -56,7 +56,7 @@ def train_native(net: str, pooling: str, per_class: int, epochs: int, seed: int,
 
     batch 32: ~1,000 steps at 500 drawings a class and 6 epochs; with batch 100 (~300 steps) the
     BatchNorm moving statistics lagged and the classifier stayed near chance on the test split."""
-    out = os.path.join(workdir, f"{net}_{pooling}")
+    out = os.path.join(workdir, f"{net}_{pooling}_seed{seed}")
     command = [sys.executable, "-m", "retrain", "--architecture", net, "--pooling", pooling,
                "--quickdraw_dir", os.path.join(SHARED, "data", "quickdraw_bitmaps"),
                "--quickdraw_per_class", str(per_class), "--epochs", str(epochs), "--seed", str(seed),
@@ -70,20 +70,22 @@ def train_native(net: str, pooling: str, per_class: int, epochs: int, seed: int,
     return out, time.monotonic() - started
 
 
-def native_retrieval(net: str, per_class: int, epochs: int, seed: int, workdir: str) -> dict:
-    """Retrieval of `net`'s embedding layer, avg vs GeM pooling (one training each)."""
+def native_retrieval(net: str, per_class: int, epochs: int, seeds, workdir: str) -> dict:
+    """Retrieval of `net`'s embedding layer, avg vs GeM pooling (one training each per seed)."""
     from retrain.embeddings import extract
     rows = {}
-    for pooling in ("avg", "gem"):
-        model_dir, seconds = train_native(net, pooling, per_class, epochs, seed, workdir)
-        config = extract.load_run_config(model_dir)
-        extractor = extract.extractor_for(model_dir, config)
-        data, _ = extract.dataset_embeddings(config, extractor, progress=False)
-        y = np.array([r.label_index for r in data.records])
-        top1 = json.load(open(os.path.join(model_dir, "evaluation.json")))["top1"]
-        rows[pooling] = {**retrieval(data.vectors, y, data.splits), "dim": int(data.vectors.shape[1]),
-                         "train_seconds": seconds, "classifier_top1": top1}
-        print(f"retrieval {net} --pooling {pooling}:", json.dumps(rows[pooling]), flush=True)
+    for seed in seeds:
+        for pooling in ("avg", "gem"):
+            model_dir, seconds = train_native(net, pooling, per_class, epochs, seed, workdir)
+            config = extract.load_run_config(model_dir)
+            extractor = extract.extractor_for(model_dir, config)
+            data, _ = extract.dataset_embeddings(config, extractor, progress=False)
+            y = np.array([r.label_index for r in data.records])
+            top1 = json.load(open(os.path.join(model_dir, "evaluation.json")))["top1"]
+            name = f"{pooling}_seed{seed}"
+            rows[name] = {**retrieval(data.vectors, y, data.splits), "dim": int(data.vectors.shape[1]),
+                          "train_seconds": seconds, "classifier_top1": top1}
+            print(f"retrieval {net} --pooling {pooling} --seed {seed}:", json.dumps(rows[name]), flush=True)
     return rows
 
 
@@ -108,7 +110,10 @@ def planted_records(records, seed: int, folder: str, swap_share=0.02, duplicates
     from retrain.split import which_set
     rng = np.random.default_rng(seed)
     records = list(records)
-    truth = {"duplicate": set(), "leak": set(), "reencoded_leak": set(), "swap": set()}
+    # leak: every planted pair across the splits (test copies, and duplicates whose new name hashed
+    # into another split); test_copy: the planted test copies alone (exact duplicates too, but scored
+    # as leaks, not as duplicates).
+    truth = {"duplicate": set(), "leak": set(), "test_copy": set(), "reencoded_leak": set(), "swap": set()}
     by_label = {}
     for r in records:
         by_label.setdefault(r.label_index, []).append(r)
@@ -119,6 +124,8 @@ def planted_records(records, seed: int, folder: str, swap_share=0.02, duplicates
         copy = dataclasses.replace(r, relpath=r.relpath + "_dup")
         planted.append(copy)
         truth["duplicate"].add(tuple(sorted((r.relpath, copy.relpath))))
+        if which_set(r.relpath, 10, 10) != which_set(copy.relpath, 10, 10):
+            truth["leak"].add(tuple(sorted((r.relpath, copy.relpath))))  # its new name changed split
     tests = [r for r in records if which_set(r.relpath, 10, 10) == "testing"]
     for j, r in enumerate(rng.choice(len(tests), min(leaks, len(tests)), replace=False)):
         r = tests[r]
@@ -133,6 +140,7 @@ def planted_records(records, seed: int, folder: str, swap_share=0.02, duplicates
             copy = dataclasses.replace(r, relpath=name)
         planted.append(copy)
         truth["leak"].add(tuple(sorted((r.relpath, copy.relpath))))
+        truth["test_copy"].add(tuple(sorted((r.relpath, copy.relpath))))
     # 2% of class 0 relabelled as class 1
     victims = by_label[labels[0][0]]
     chosen = set(rng.choice(len(victims), max(1, int(round(swap_share * len(victims)))), replace=False))
@@ -182,7 +190,7 @@ def audit_bench(extractor, records, seed: int, config=None, dump: str = "") -> d
     # A planted duplicate is found when its pair is reported as a same-class exact duplicate; the
     # QuickDraw data may hold real duplicates too, which count against precision here.
     return {"drawings": len(kept), "seconds": seconds,
-            "duplicate": precision_recall(same - truth["leak"], truth["duplicate"]),
+            "duplicate": precision_recall(same - truth["test_copy"], truth["duplicate"]),
             "leak": precision_recall(leaks, truth["leak"]),
             "reencoded_leak_recall": precision_recall(leaks, truth["reencoded_leak"])["recall"],
             "swap": precision_recall({name(m.index) for m in result.mislabels}, truth["swap"])}
@@ -245,6 +253,7 @@ def main() -> None:
     parser.add_argument("--native", default="quickdraw_cnn", help="native net trained for avg vs GeM")
     parser.add_argument("--epochs", type=int, default=None, help="native nets' epochs [1 quick, 6]")
     parser.add_argument("--seeds", default="0,1", help="audit seeds (planting), comma-separated")
+    parser.add_argument("--native_seeds", default=None, help="training seeds of the avg/GeM nets [0 quick, 0,1]")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_embeddings_native"))
     parser.add_argument("--dump", default="", help="save each audit seed's planted embeddings here (prefix)")
     parser.add_argument("--hnsw_threads", type=int, default=-1, help="HNSW build threads (-1: all cores)")
@@ -267,8 +276,9 @@ def main() -> None:
         print("retrieval mobilenet_0.25 bottleneck:", json.dumps(results["retrieval_mobilenet_0.25"]), flush=True)
         if not args.skip_native:
             epochs = args.epochs or (1 if args.quick else 6)
-            results[f"retrieval_{args.native}"] = native_retrieval(args.native, per_class, epochs, seed=0,
-                                                                  workdir=args.workdir)
+            seeds = [int(s) for s in (args.native_seeds or ("0" if args.quick else "0,1")).split(",")]
+            results[f"retrieval_{args.native}"] = native_retrieval(args.native, per_class, epochs, seeds,
+                                                                  args.workdir)
         if not args.skip_audit:
             for seed in [int(s) for s in args.seeds.split(",")]:
                 results[f"audit_seed{seed}"] = audit_bench(extractor, data.records, seed=seed,
