@@ -196,7 +196,7 @@ def audit_bench(extractor, records, seed: int, config=None, dump: str = "") -> d
             "swap": precision_recall({name(m.index) for m in result.mislabels}, truth["swap"])}
 
 
-def latency(sizes, dim=256, queries=200, seed=0, threads=-1) -> list[dict]:
+def latency(sizes, dim=256, queries=200, seed=0, threads=-1, ef_construction=100) -> list[dict]:
     from retrain.embeddings import search
     rng = np.random.default_rng(seed)
     rows = []
@@ -219,7 +219,7 @@ def latency(sizes, dim=256, queries=200, seed=0, threads=-1) -> list[dict]:
         exact_batch = (time.perf_counter() - t) / queries
         del exact_index
         t = time.perf_counter()
-        index = search.HnswIndex(x, threads=threads)
+        index = search.HnswIndex(x, ef_construction=ef_construction, threads=threads)
         build = time.perf_counter() - t
         t = time.perf_counter()
         approx = index.search(q, 10)
@@ -230,7 +230,8 @@ def latency(sizes, dim=256, queries=200, seed=0, threads=-1) -> list[dict]:
         ann_one = (time.perf_counter() - t) / 50
         rows.append({"n": n, "dim": dim, "exact_single_query_ms": exact_one * 1e3,
                      "exact_batched_ms_per_query": exact_batch * 1e3, "hnsw_build_s": build,
-                     "hnsw_build_threads": threads, "hnsw_ms_per_query": ann * 1e3,
+                     "hnsw_build_threads": threads, "hnsw_ef_construction": ef_construction,
+                     "hnsw_ms_per_query": ann * 1e3,
                      "hnsw_single_query_ms": ann_one * 1e3,
                      "hnsw_recall@10": search.recall_at_k(approx.indices, exact.indices)})
         del one, x, index
@@ -256,6 +257,8 @@ def main() -> None:
     parser.add_argument("--native_seeds", default=None, help="training seeds of the avg/GeM nets [0 quick, 0,1]")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_embeddings_native"))
     parser.add_argument("--dump", default="", help="save each audit seed's planted embeddings here (prefix)")
+    parser.add_argument("--hnsw_ef_construction", type=int, default=100,
+                        help="HNSW build beam (search.HnswIndex's default 100; lower builds faster)")
     parser.add_argument("--hnsw_threads", type=int, default=-1, help="HNSW build threads (-1: all cores)")
     args = parser.parse_args()
     per_class = args.per_class or (60 if args.quick else 500)
@@ -285,7 +288,7 @@ def main() -> None:
                                                            dump=f"{args.dump}{seed}.npz" if args.dump else "")
                 print(f"audit seed {seed}:", json.dumps(results[f"audit_seed{seed}"]), flush=True)
     if not args.skip_latency:
-        results["latency"] = latency(sizes, threads=args.hnsw_threads)
+        results["latency"] = latency(sizes, threads=args.hnsw_threads, ef_construction=args.hnsw_ef_construction)
     print(json.dumps(results, indent=1))
 
 
