@@ -1,17 +1,21 @@
 """Embedding benchmarks: retrieval quality, the audit on planted errors, and search latency.
 
-    .venv/bin/python bench/bench_embeddings.py --quick      # ~13 x 60 drawings, 10k/100k search
-    .venv/bin/python bench/bench_embeddings.py              # 13 x 500 drawings, 10k/100k/1M search
+    .venv/bin/python bench/bench_embeddings.py --quick      # 13 x 60 drawings, 1 epoch, 10k/100k search
+    .venv/bin/python bench/bench_embeddings.py              # 13 x 500, 6 epochs x 2 poolings x 2 seeds,
+                                                            # 10k/100k/1M search (the 1M HNSW build alone
+                                                            # took 11.5 min on 2 busy cores)
 
 1. Retrieval on the shared test split (../shared/data/quickdraw_bitmaps): each test drawing queries the
    training drawings; relevant = same class; mAP@10 and precision@1. Side by side: the MobileNet v1 0.25
    bottleneck (../shared/modules) and a native net (`quickdraw_cnn`) trained twice through the CLI,
    `--pooling avg` and `--pooling gem`, same seed, drawings and epochs, read at its `embedding` layer
    by retrain/embeddings/extract.py (the path `qdretrain similar` uses).
-2. Audit on a planted copy of the drawings: exact duplicates (a drawing added again under a new name,
-   same class), cross-split leaks (a test drawing added again under a name that hashes into training),
-   and label swaps (2% of one class relabelled as another); precision and recall per finding type.
-3. Search latency on synthetic clustered embeddings, exact (NumPy) vs HNSW (hnswlib), recall@10.
+2. Audit on a planted copy of the drawings (MobileNet bottleneck), per planting seed: exact duplicates
+   (a drawing added again under a new name, same class), cross-split leaks (a test drawing added again
+   under a name that hashes into training: the same bytes, or re-encoded as a `convert` JPEG), and label
+   swaps (2% of one class relabelled as another); precision and recall per finding type.
+3. Search latency on synthetic clustered embeddings, exact (NumPy) vs HNSW (hnswlib): build time, time
+   a query (batched and one at a time) and recall@10 at several ef_search.
 """
 
 from __future__ import annotations
