@@ -102,7 +102,8 @@ class HnswIndex:
     Args:
       items: [n, D].
       m, ef_construction, ef_search: graph degree and build / query beam widths (hnswlib's knobs:
-        higher is slower and more accurate; the defaults gave recall@10 >= 0.95 in bench_embeddings).
+        higher is slower and more accurate). bench_embeddings, 256-d: the defaults give recall@10
+        0.99 up to 100k items but 0.71-0.76 at 1M, where ef_search 256 gives 0.96 for 0.65 ms a query.
       threads: build threads (-1: all cores).
     """
 
