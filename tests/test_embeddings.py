@@ -102,3 +102,68 @@ def test_audit_of_clean_data_finds_little():
     vectors = (rng.normal(size=(3, 64))[labels] * 2 + rng.normal(size=(150, 64))).astype(np.float32)
     result = audit.audit(vectors, labels, 3, ["training"] * 150, [str(i) for i in range(150)])
     assert not result.pairs and not result.mislabels
+
+
+def test_near_duplicates_are_judged_against_the_neighbourhood_not_one_cosine():
+    # A dense class (simple shapes: ordinary neighbours at cosine ~0.999) and a sparse one holding a
+    # re-encoded copy across the splits (other bytes, cosine ~0.998): only the copy is a duplicate.
+    rng = np.random.default_rng(3)
+    dim = 32
+    centers = rng.normal(size=(2, dim)) * 3
+    dense = centers[0] + 0.03 * rng.normal(size=(40, dim))
+    sparse = centers[1] + 1.0 * rng.normal(size=(40, dim))
+    vectors = np.concatenate([dense, sparse]).astype(np.float32)
+    copy = (vectors[45] + 0.15 * rng.normal(size=dim)).astype(np.float32)
+    vectors = np.concatenate([vectors, copy[None]])
+    labels = np.array([0] * 40 + [1] * 41)
+    splits = ["training"] * 81
+    splits[45] = "testing"
+    keys = [f"k{i}" for i in range(81)]
+    unit = search.normalize(vectors)
+    copy_cosine = float(unit[45] @ unit[80])
+    dense_best = max(float(unit[i] @ unit[j]) for i in range(40) for j in range(i + 1, 40))
+    assert dense_best > copy_cosine  # no single cosine threshold can separate them
+    result = audit.audit(vectors, labels, 2, splits, keys, audit.AuditConfig(near_duplicate_cosine=0.9))
+    assert [(p.a, p.b, p.exact) for p in result.pairs] == [(45, 80, False)]
+    assert [(p.a, p.b) for p in result.by_kind()["cross_split_leak"]] == [(45, 80)]
+    # The ratio is the rule doing it: without it (ratio 1), the dense class is full of "copies".
+    loose = audit.audit(vectors, labels, 2, splits, keys,
+                        audit.AuditConfig(near_duplicate_cosine=0.9, near_duplicate_ratio=1.0))
+    assert len(loose.pairs) > 10
+
+
+def test_swaps_out_of_a_minor_mode_are_found_and_ambiguous_drawings_are_not():
+    # Class 0 has a main mode and a minor one next to class 1, so class 1's centroid is nearer to the
+    # minor mode than class 0's: drawings swapped from there are found by their neighbours' labels.
+    rng = np.random.default_rng(4)
+    dim = 32
+    main, minor, other = rng.normal(size=(3, dim)) * 3
+    other = minor + 0.8 * (other - minor) / np.linalg.norm(other - minor) * 6
+    vectors = np.concatenate([main + rng.normal(size=(60, dim)), minor + 0.5 * rng.normal(size=(20, dim)),
+                              other + 0.5 * rng.normal(size=(60, dim))]).astype(np.float32)
+    labels = np.array([0] * 80 + [1] * 60)
+    swapped = [62, 75]  # 10% of the minor mode: each has the other among its neighbours
+    labels[swapped] = 1
+    unit = search.normalize(vectors)
+    centroids = audit.class_centroids(unit, labels, 2)
+    assert all(unit[i] @ centroids[1] > unit[i] @ centroids[0] for i in swapped)  # a centroid check fails
+    # An ambiguous drawing half-way between the minor mode and class 1, labelled 1: not a mislabel.
+    ambiguous = ((minor + other) / 2 + 0.1 * rng.normal(size=dim)).astype(np.float32)
+    vectors = np.concatenate([vectors, ambiguous[None]])
+    labels = np.append(labels, 1)
+    result = audit.audit(vectors, labels, 2, ["training"] * len(labels), [str(i) for i in range(len(labels))])
+    found = {m.index: m.suggested for m in result.mislabels}
+    assert found == {i: 0 for i in swapped}
+
+
+def test_exact_topk_in_small_blocks_matches_one_block(monkeypatch):
+    # Large indexes are searched a few queries at a time (memory); the answer must not change.
+    rng = np.random.default_rng(6)
+    items = rng.normal(size=(500, 8)).astype(np.float32)
+    whole = search.exact_topk(items[:40], items, 4, exclude_self=True)
+    monkeypatch.setattr(search, "_BLOCK_ELEMENTS", 3 * 500)  # 3 queries a block
+    blocked = search.exact_topk(items[:40], items, 4, exclude_self=True)
+    np.testing.assert_array_equal(blocked.indices, whole.indices)
+    assert not (blocked.indices == np.arange(40)[:, None]).any()
+    np.testing.assert_array_equal(search.ExactIndex(items).search(items[:5], 3).indices,
+                                  search.exact_topk(items[:5], items, 3).indices)

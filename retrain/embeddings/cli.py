@@ -122,15 +122,22 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
       help="Put outliers in --exclude_list too (duplicates' extra copies, leaks and likely "
            "mislabels always go in).")
 @flag("--k", type=click.IntRange(min=2), default=10, show_default=True, help="Neighbours per drawing.")
-@flag("--near_duplicate_cosine", type=click.FloatRange(0, 1), default=0.97, show_default=True)
-@flag("--mislabel_vote", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-      help="Share of neighbours that must agree on another class.")
+@flag("--near_duplicate_ratio", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+      help="Near copy: its distance at most this share of the drawing's distance to its k-th "
+           "neighbour (re-encoded copies measured <= 0.21, ordinary neighbours >= 0.30; README §8).")
+@flag("--near_duplicate_cosine", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+      help="Near copy: cosine at least this too (1.0: exact copies only).")
+@flag("--mislabel_vote", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+      help="Likely mislabel: at least this share of the k neighbours agree on one other class ...")
+@flag("--mislabel_own_vote", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+      help="... and at most this share has the given label.")
 @flag("--outlier_z", type=float, default=3.5, show_default=True)
 @flag("--search", type=click.Choice(["auto", "exact", "hnsw"]), default="auto", show_default=True)
 @user_errors
 def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, architecture, tfhub_module,
                   input_size, bottleneck_dir, output_dir, exclude_list, exclude_outliers, k,
-                  near_duplicate_cosine, mislabel_vote, outlier_z, search):
+                  near_duplicate_ratio, near_duplicate_cosine, mislabel_vote, mislabel_own_vote, outlier_z,
+                  search):
     """Find duplicates, train/test leaks, likely mislabelled drawings and outliers in a dataset.
 
     \b
@@ -146,8 +153,9 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     extractor = extract.extractor_for(model_dir, config)
     data, labels = extract.dataset_embeddings(config, extractor)
     keys = extractor.cache.record_keys(list(data.records)) if hasattr(extractor, "cache") else None
-    audit_config = audit.AuditConfig(k=k, near_duplicate_cosine=near_duplicate_cosine,
-                                     mislabel_vote=mislabel_vote, outlier_z=outlier_z, search=search)
+    audit_config = audit.AuditConfig(k=k, near_duplicate_ratio=near_duplicate_ratio,
+                                     near_duplicate_cosine=near_duplicate_cosine, mislabel_vote=mislabel_vote,
+                                     mislabel_own_vote=mislabel_own_vote, outlier_z=outlier_z, search=search)
     result = audit.audit(data.vectors, [r.label_index for r in data.records], len(labels), data.splits,
                          keys, audit_config)
     source = config.image_dir or config.quickdraw_dir

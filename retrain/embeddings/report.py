@@ -87,8 +87,10 @@ def finding_json(item, records, splits, labels) -> dict:
 
 def summary_text(kinds: dict, records, labels, config: AuditConfig, source: str) -> str:
     lines = [f"Audit of {len(records)} drawings in {len(labels)} classes ({source})",
-             f"k={config.k}, near duplicate at cosine >= {config.near_duplicate_cosine}, mislabel vote >= "
-             f"{config.mislabel_vote:.0%}, outlier robust z <= -{config.outlier_z}", ""]
+             f"k={config.k}, near duplicate at distance <= {config.near_duplicate_ratio} x the k-th "
+             f"neighbour's and cosine >= {config.near_duplicate_cosine}, mislabel when >= "
+             f"{config.mislabel_vote:.0%} of neighbours agree on another class and <= "
+             f"{config.mislabel_own_vote:.0%} have the given label, outlier robust z <= -{config.outlier_z}", ""]
     for kind, findings in kinds.items():
         lines.append(f"{kind.replace('_', ' '):32s} {len(findings):6d}")
     lines.append("")
