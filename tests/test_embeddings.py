@@ -167,3 +167,10 @@ def test_exact_topk_in_small_blocks_matches_one_block(monkeypatch):
     assert not (blocked.indices == np.arange(40)[:, None]).any()
     np.testing.assert_array_equal(search.ExactIndex(items).search(items[:5], 3).indices,
                                   search.exact_topk(items[:5], items, 3).indices)
+
+
+def test_hnsw_query_beam_grows_with_the_index():
+    from retrain.embeddings.search import default_ef_search
+    assert default_ef_search(10_000) == default_ef_search(100_000) == 64
+    assert 240 <= default_ef_search(1_000_000) <= 260
+    assert default_ef_search(10**9) == 512
