@@ -321,6 +321,15 @@ class BottleneckCache:
             raise
         return final
 
+    def write_features(self, keys: Sequence[str], features: np.ndarray) -> str:
+        """Stores features computed elsewhere (float32 [len(keys), D]) as one part file; returns its path.
+
+        For synthetic caches (bench/bench_scale.py, tests); `compute` is how real images get here.
+        """
+        os.makedirs(self.dir, exist_ok=True)
+        self._write_meta()
+        return self._write_part(list(keys), [np.asarray(features, np.float32)], {}, features.shape[1])
+
     def _dataset(self, records: list[ImageRecord], batch_size: int):
         """Batches of (index into `records`, image); undecodable images are dropped (reported later)."""
         from retrain.images import record_images_dataset
@@ -460,7 +469,11 @@ class BottleneckCache:
             first, with every shard finished).
         """
         records = list(records)
-        keys = self.record_keys(records)
+        return self.locate_keys(records, self.record_keys(records))
+
+    def locate_keys(self, records: Sequence[ImageRecord], keys: Sequence[str]) -> "CachedLocations":
+        """`locate` for records whose content keys are known already (`keys[j]` belongs to records[j])."""
+        records = list(records)
         state = self._scan()
         missing = [r for r, k in zip(records, keys) if k not in state.where and k not in state.failures]
         if missing:
@@ -534,12 +547,12 @@ class CachedLocations:
         out = np.zeros((len(indices), self.feature_size), np.float32)
         if not len(indices):
             return out
-        for part, targets in _group_by_part(self.parts[indices]):
+        for part, targets in group_by_part(self.parts[indices]):
             out[targets] = read_part_features(self.paths[part])[self.rows[indices[targets]]]
         return out
 
 
-def _group_by_part(parts: np.ndarray):
+def group_by_part(parts: np.ndarray):
     """(part, positions in `parts` holding it) for each distinct part, in O(n log n)."""
     order = np.argsort(parts, kind="stable")
     distinct, starts = np.unique(parts[order], return_index=True)
