@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 from typing import Callable, Iterator, Optional
 
 import numpy as np
@@ -101,18 +100,19 @@ class StreamErrors:
 
 
 def _part_chunks(locations: CachedLocations, labels: np.ndarray, errors: StreamErrors,
-                 seed: Optional[int]) -> Callable[[], Iterator]:
-    """A generator function: per part file, (features [k, D], labels [k]) of this split's rows in it.
+                 seed: Optional[int]) -> Callable[[int], Iterator]:
+    """A generator function of the pass number: per part file, (features [k, D], labels [k]) of this
+    split's rows in it.
 
-    Parts come in a fresh random order on every call (seed, then seed + 1, ...) or, with seed None, in
-    the fixed order `part_order` returns.
+    Pass p reads the parts in the random order seeded by (seed, p): the same in every process, so the
+    workers of a multi-worker run stream the same sequence and the DATA auto-shard policy gives each
+    its own disjoint batches. With seed None, parts come in the fixed order `part_order` gives.
     """
     groups = list(group_by_part(locations.parts))
-    passes = itertools.count()
 
-    def generate():
-        order = (np.random.default_rng([seed, next(passes)]).permutation(len(groups)) if seed is not None
-                 else range(len(groups)))
+    def generate(pass_index):
+        order = (np.random.default_rng([seed, int(pass_index)]).permutation(len(groups))
+                 if seed is not None else range(len(groups)))
         for g in order:
             part, positions = groups[g]
             try:
@@ -131,11 +131,22 @@ def part_order(locations: CachedLocations) -> np.ndarray:
 
 
 def _chunk_dataset(split: FeatureSplit, errors: StreamErrors, seed: Optional[int]):
+    """Per-part chunks: one pass in part order (seed None), else passes 0, 1, ... each in its own order.
+
+    The pass number comes from a counter in the pipeline, not from state in Python, so iterating the
+    dataset again starts again at pass 0, as a repeated in-memory dataset does.
+    """
     from retrain.tfcompat import tf
     size = split.locations.feature_size
-    return tf.data.Dataset.from_generator(
-        _part_chunks(split.locations, split.labels, errors, seed),
-        output_signature=(tf.TensorSpec([None, size], tf.float32), tf.TensorSpec([None], tf.int32)))
+    generate = _part_chunks(split.locations, split.labels, errors, seed)
+
+    def one_pass(pass_index):
+        return tf.data.Dataset.from_generator(
+            generate, args=(pass_index,),
+            output_signature=(tf.TensorSpec([None, size], tf.float32), tf.TensorSpec([None], tf.int32)))
+    if seed is None or not len(split):  # an empty split repeated forever would never yield: one pass
+        return one_pass(tf.constant(0, tf.int64))
+    return tf.data.Dataset.counter().flat_map(one_pass)
 
 
 def training_dataset(split: FeatureSplit, num_classes: int, batch_size: int, seed: int,
@@ -143,8 +154,10 @@ def training_dataset(split: FeatureSplit, num_classes: int, batch_size: int, see
     """Shuffled, repeating (features, one-hot) batches of `batch_size`, streamed from the part files."""
     from retrain.tfcompat import tf
     from retrain.train import distributed_options
-    return (_chunk_dataset(split, errors, seed).repeat().unbatch()
-            .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    # The passes repeat inside the pipeline (each in its own order), so reshuffling per iteration adds
+    # nothing; without it every iteration, in every worker process, yields the same sequence.
+    return (_chunk_dataset(split, errors, seed).unbatch()
+            .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
             .batch(batch_size, drop_remainder=True)
             .map(lambda x, y: (x, tf.one_hot(y, num_classes)))
             .prefetch(tf.data.AUTOTUNE).with_options(distributed_options()))
@@ -163,7 +176,7 @@ def validation_batches(split: FeatureSplit, num_classes: int, validation_batch_s
     def one_hot(x, y):
         return x, tf.one_hot(y, num_classes)
     if 0 <= validation_batch_size < len(split):
-        stream = iter(_chunk_dataset(split, errors, seed).repeat().unbatch()
+        stream = iter(_chunk_dataset(split, errors, seed).unbatch()
                       .shuffle(VALIDATION_SHUFFLE_BUFFER, seed=seed).batch(validation_batch_size).map(one_hot))
         return lambda: [next(stream)]
     every = _chunk_dataset(split, errors, None).unbatch().batch(PREDICT_BATCH).map(one_hot)

@@ -156,3 +156,18 @@ def test_a_run_above_the_threshold_streams_every_split_end_to_end(tmp_path, stan
     assert evaluation["top1"] >= 0.8 and evaluation["count"] == 12, evaluation
     assert (tmp_path / "model" / "misclassified.png").exists()
     assert "N=10)" in result.output  # validation batches of 100 from a 10-image split: all of it
+
+
+def test_streamed_training_batches_are_sharded_by_element_across_workers(tmp_path):
+    # MultiWorkerMirroredStrategy rewrites each worker's dataset with its auto-shard policy; a generator
+    # has no files to split, so the DATA policy must give each worker its own, disjoint batches.
+    from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
+    split = _split(tmp_path / "bn", 1000)
+    dataset = feature_stream.training_dataset(split, CLASSES, 10, seed=0, errors=feature_stream.StreamErrors(),
+                                              shuffle_buffer=200)
+    whole = [x.numpy() for x, _ in dataset.take(40)]
+    for index in range(2):  # every worker streams the same sequence; worker i keeps batches i, i + 2, ...
+        shard = _AutoShardDataset(dataset, num_workers=2, index=index, num_replicas=2)
+        np.testing.assert_array_equal(np.stack([x.numpy() for x, _ in shard.take(20)]),
+                                      np.stack(whole[index::2]))
+    assert len({tuple(np.round(batch[0], 5)) for batch in whole}) == 40  # and the batches differ
