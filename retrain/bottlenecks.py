@@ -329,6 +329,15 @@ class BottleneckCache:
             raise
         return final
 
+    def write_features(self, keys: Sequence[str], features: np.ndarray) -> str:
+        """Stores features computed elsewhere (float32 [len(keys), D]) as one part file; returns its path.
+
+        For synthetic caches (bench/bench_scale.py, tests); `compute` is how real images get here.
+        """
+        os.makedirs(self.dir, exist_ok=True)
+        self._write_meta()
+        return self._write_part(list(keys), [np.asarray(features, np.float32)], {}, features.shape[1])
+
     def _dataset(self, records: list[ImageRecord], batch_size: int):
         """Batches of (index into `records`, image); undecodable images are dropped (reported later)."""
         from retrain.images import record_images_dataset
@@ -453,8 +462,49 @@ class BottleneckCache:
     # -------------------------------------------------------------------------------------------
     # Loading.
 
+    def locate(self, records: Sequence[ImageRecord]) -> "CachedLocations":
+        """Where the cached features of `records` are, without reading any feature.
+
+        Args:
+          records: images that `compute` has seen.
+
+        Returns:
+          CachedLocations: the records that have features (in the given order; images that could
+          not be decoded are left out) and, for each, its part file and row.
+
+        Raises:
+          DatasetError: some records have no cached features (run `compute` / `qdretrain cache`
+            first, with every shard finished).
+        """
+        records = list(records)
+        return self.locate_keys(records, self.record_keys(records))
+
+    def locate_keys(self, records: Sequence[ImageRecord], keys: Sequence[str]) -> "CachedLocations":
+        """`locate` for records whose content keys are known already (`keys[j]` belongs to records[j])."""
+        records = list(records)
+        state = self._scan()
+        missing = [r for r, k in zip(records, keys) if k not in state.where and k not in state.failures]
+        if missing:
+            corrupt = (f" {len(state.corrupt)} corrupt cache file(s) were ignored, e.g. "
+                       f"{state.corrupt[0][0]} ({state.corrupt[0][1]})." if state.corrupt else "")
+            raise DatasetError(
+                f"{len(missing)} of {len(records)} images have no cached bottleneck in {self.dir} "
+                f"(e.g. {missing[0].relpath}).{corrupt} Compute them first (`qdretrain cache` with the "
+                f"same data and module, every shard finished), then rerun.")
+        kept = [k in state.where for k in keys]
+        paths: dict[str, int] = {}
+        parts, rows = [], []
+        for key, keep in zip(keys, kept):
+            if keep:
+                path, row = state.where[key]
+                parts.append(paths.setdefault(path, len(paths)))
+                rows.append(row)
+        return CachedLocations(records=[r for r, keep in zip(records, kept) if keep], paths=list(paths),
+                               parts=np.array(parts, np.int32), rows=np.array(rows, np.int32),
+                               feature_size=state.feature_size or 0)
+
     def load(self, records: Sequence[ImageRecord]) -> tuple[np.ndarray, list[ImageRecord]]:
-        """The cached features of `records`.
+        """The cached features of `records`, as one array (retrain/feature_stream.py streams them instead).
 
         Args:
           records: images that `compute` has seen.
@@ -469,37 +519,70 @@ class BottleneckCache:
             first, with every shard finished), or a part file turned out unreadable (it is set aside;
             rerun `compute`).
         """
-        records = list(records)
-        keys = self.record_keys(records)
-        state = self._scan()
-        missing = [r for r, k in zip(records, keys) if k not in state.where and k not in state.failures]
-        if missing:
-            corrupt = (f" {len(state.corrupt)} corrupt cache file(s) were ignored, e.g. "
-                       f"{state.corrupt[0][0]} ({state.corrupt[0][1]})." if state.corrupt else "")
-            raise DatasetError(
-                f"{len(missing)} of {len(records)} images have no cached bottleneck in {self.dir} "
-                f"(e.g. {missing[0].relpath}).{corrupt} Compute them first (`qdretrain cache` with the "
-                f"same data and module, every shard finished), then rerun.")
-        kept = np.array([k in state.where for k in keys], dtype=bool)
-        rows_by_file: dict[str, list[tuple[int, int]]] = {}
-        out_row = 0
-        for key, keep in zip(keys, kept):
-            if keep:
-                path, row = state.where[key]
-                rows_by_file.setdefault(path, []).append((out_row, row))
-                out_row += 1
-        features = np.zeros((out_row, state.feature_size or 0), np.float32)
-        for path, pairs in rows_by_file.items():
-            try:
-                with np.load(path, allow_pickle=False) as part:
-                    stored = part["features"]
-            except _UNREADABLE as error:  # CRC mismatch, bad zip...: set it aside so compute redoes it
-                _quarantine(path)
-                raise DatasetError(f"Bottleneck file {path} is corrupt ({type(error).__name__}: {error}); "
-                                   f"it was renamed to *.corrupt. Rerun to recompute its images.") from None
-            targets, sources = zip(*pairs)
-            features[list(targets)] = stored[list(sources)]
-        return features, [r for r, keep in zip(records, kept) if keep]
+        found = self.locate(records)
+        return found.gather(np.arange(len(found.records))), found.records
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedLocations:
+    """Cached records and where their features are: record j is row rows[j] of part paths[parts[j]].
+
+    Memory is a few bytes per record; features are read from the part files only when asked for.
+    """
+
+    records: list
+    paths: list
+    parts: np.ndarray         # int32 [n], index into paths
+    rows: np.ndarray          # int32 [n], row in that part's features
+    feature_size: int
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def subset(self, indices: np.ndarray) -> "CachedLocations":
+        """The records at `indices`, in that order."""
+        indices = np.asarray(indices, np.int64)
+        return dataclasses.replace(self, records=[self.records[i] for i in indices],
+                                   parts=self.parts[indices], rows=self.rows[indices])
+
+    def gather(self, indices: np.ndarray) -> np.ndarray:
+        """float32 [len(indices), D]: the features of records `indices`, each part file read once.
+
+        Raises:
+          DatasetError: a part file is corrupt (it is set aside; rerun to recompute its images).
+        """
+        indices = np.asarray(indices, np.int64)
+        out = np.zeros((len(indices), self.feature_size), np.float32)
+        if not len(indices):
+            return out
+        for part, targets in group_by_part(self.parts[indices]):
+            out[targets] = read_part_features(self.paths[part])[self.rows[indices[targets]]]
+        return out
+
+
+def group_by_part(parts: np.ndarray):
+    """(part, positions in `parts` holding it) for each distinct part, in O(n log n)."""
+    order = np.argsort(parts, kind="stable")
+    distinct, starts = np.unique(parts[order], return_index=True)
+    for part, positions in zip(distinct, np.split(order, starts[1:])):
+        yield int(part), positions
+
+
+def read_part_features(path: str) -> np.ndarray:
+    """The features member of one part file (float32 [rows, D]; at most FLUSH_EVERY-ish rows).
+
+    Read through zipfile, so the member's CRC is checked: a flipped bit is caught, not trained on.
+
+    Raises:
+      DatasetError: the file is unreadable; it is renamed to *.corrupt so the next run recomputes it.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as part:
+            return part["features"]
+    except _UNREADABLE as error:  # CRC mismatch, bad zip...: set it aside so compute redoes it
+        _quarantine(path)
+        raise DatasetError(f"Bottleneck file {path} is corrupt ({type(error).__name__}: {error}); "
+                           f"it was renamed to *.corrupt. Rerun to recompute its images.") from None
 
 
 # ---------------------------------------------------------------------------------------------------

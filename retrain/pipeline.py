@@ -109,9 +109,19 @@ def rendered_splits(config: TrainConfig, index, splits: dict) -> dict:
     return renderings.expand_training(splits, config.renderings, config.seed, drawings)
 
 
-def cached_features(config: TrainConfig, spec, module, splits: dict, info, strategy):
-    """Bottlenecks for every split: each worker computes its shard, then all read the whole cache."""
+def cached_features(config: TrainConfig, spec, module, splits: dict, info, strategy,
+                    stream_above_bytes: Optional[int] = None) -> dict:
+    """Bottlenecks for every split: each worker computes its shard, then all read the whole cache.
+
+    Returns:
+      {split name: retrain.feature_stream.FeatureSplit}: a split whose features take more than
+      `stream_above_bytes` (None: feature_stream.STREAM_ABOVE_BYTES) is streamed from the part files,
+      so memory does not grow with the number of cached features; smaller ones are held as arrays.
+    """
+    from retrain import feature_stream
     from retrain.bottlenecks import BottleneckCache
+    if stream_above_bytes is None:
+        stream_above_bytes = feature_stream.STREAM_ABOVE_BYTES
     cache = BottleneckCache(config.bottleneck_dir, module, spec)
     everything = [r for name in ("training", "validation", "testing") for r in splits[name]]
     with write_errors(config.bottleneck_dir, "--bottleneck_dir"):
@@ -121,11 +131,12 @@ def cached_features(config: TrainConfig, spec, module, splits: dict, info, strat
     echo(str(report))  # its first line already says "Bottlenecks in <dir>: ..."
     if info.num_workers > 1:
         distribute.barrier(strategy)  # every shard is on disk before anyone reads the whole cache
-    features = {}
-    for name in ("training", "validation", "testing"):
-        x, kept = cache.load(splits[name])
-        y = np.array([r.label_index for r in kept], dtype=np.int64)
-        features[name] = (x, y, list(kept))
+    features = {name: feature_stream.load_split(cache.locate(splits[name]), stream_above_bytes)
+                for name in ("training", "validation", "testing")}
+    streamed = [name for name, split in features.items() if split.streamed]
+    if streamed:
+        echo(f"Streaming the cached features of {', '.join(streamed)} from {cache.dir} (too many to "
+             f"hold in memory).")
     return features
 
 
@@ -194,6 +205,7 @@ def final_head_path(config: TrainConfig) -> str:
 def train_head_on_features(config, spec, module, features, labels, strategy, info, worker_dir,
                            run_dir):
     """Builds the head in the strategy's scope and trains it on cached bottlenecks."""
+    from retrain import feature_stream
     from retrain import model as model_lib
     from retrain import train
     num_classes = len(labels)
@@ -213,21 +225,21 @@ def train_head_on_features(config, spec, module, features, labels, strategy, inf
             raise ConfigError(f"--resume: the head in {final_weights} does not fit this run ({error}); "
                               f"were labels or the module changed? Start without --resume.") from None
         echo(f"Resumed the head from {final_weights}")
-    x_train, y_train, _ = features["training"]
-    x_val, y_val, _ = features["validation"]
-    train_ds, next_validation = train.feature_datasets(x_train, y_train, x_val, y_val, num_classes, params)
-    class_weight = (train.balanced_class_weights(y_train, num_classes)
+    errors = feature_stream.StreamErrors()
+    train_ds, next_validation = _head_datasets(features["training"], features["validation"], num_classes,
+                                               params, errors)
+    class_weight = (train.balanced_class_weights(features["training"].labels, num_classes)
                     if config.class_weights == "balanced" else None)
     # The same folder on every worker: BackupAndRestore itself sends non-chief writes to a temporary
     # subfolder, and every worker restores from the chief's backup, so a restarted cluster resumes in step.
     backup = train.backup_dir_for(config.path("checkpoint_dir"))
-    check_backup(backup, _run_signature(config, module, labels, features["training"][2], params, "head"),
+    check_backup(backup, _run_signature(config, module, labels, features["training"].records, params, "head"),
                  info.is_chief)
     callbacks = summary_callbacks(os.path.join(run_dir, "head"))
     if config.intermediate_store_frequency > 0 and info.is_chief:
         callbacks.append(_intermediate_graphs(config, spec, module, head, train.epoch_steps_for(params),
                                               params.steps))
-    with write_errors(config.path("checkpoint_dir"), "--checkpoint_dir"):
+    with write_errors(config.path("checkpoint_dir"), "--checkpoint_dir"), errors.reraised():
         result = train.fit(head, train_ds, next_validation, params, backup_dir=backup,
                            extra_callbacks=callbacks, echo=echo, class_weight=class_weight,
                            summary_dir=os.path.join(run_dir, "head", "steps"))
@@ -235,6 +247,23 @@ def train_head_on_features(config, spec, module, features, labels, strategy, inf
         echo(f"Resumed from backup at step {result.resumed_from_epoch * result.epoch_steps}.")
     echo(f"Trained the head in {result.seconds:.1f} s.")
     return head, result
+
+
+def _head_datasets(training, validation, num_classes: int, params, errors):
+    """(training batches, validation callable): from arrays when held in memory, else streamed."""
+    from retrain import feature_stream, train
+    if not training.streamed and not validation.streamed:
+        return train.feature_datasets(training.array, training.labels, validation.array, validation.labels,
+                                      num_classes, params)
+    train_ds = (feature_stream.training_dataset(training, num_classes, params.batch_size, params.seed, errors)
+                if training.streamed else
+                train.feature_training_dataset(training.array, training.labels, num_classes, params))
+    next_validation = (feature_stream.validation_batches(validation, num_classes, params.validation_batch_size,
+                                                         params.seed + 1, errors)
+                       if validation.streamed else
+                       train.feature_validation_batches(validation.array, validation.labels, num_classes,
+                                                        params))
+    return train_ds, next_validation
 
 
 def _intermediate_graphs(config, spec, module, head, epoch_steps, total_steps):
@@ -254,19 +283,21 @@ def _intermediate_graphs(config, spec, module, head, epoch_steps, total_steps):
 
 def limit_test_set(features: dict, test_batch_size: int, seed: int) -> dict:
     """retrain.py's --test_batch_size: evaluate on that many random test images (-1: all)."""
-    x, y, records = features["testing"]
-    if test_batch_size < 0 or test_batch_size >= len(records):
+    testing = features["testing"]
+    if test_batch_size < 0 or test_batch_size >= len(testing):
         return features
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(records))[:test_batch_size])
-    return {**features, "testing": (x[chosen], y[chosen], [records[i] for i in chosen])}
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(testing))[:test_batch_size])
+    return {**features, "testing": testing.subset(chosen)}
 
 
 def predict_test(head, features) -> Optional[np.ndarray]:
+    """Softmax of the head over the test split, in its records' order (None: no test images)."""
+    from retrain import feature_stream
     from retrain.tfcompat import tf
-    x_test = features["testing"][0]
-    if not len(x_test):
+    testing = features["testing"]
+    if not len(testing):
         return None
-    logits = head.predict(x_test, batch_size=1024, verbose=0)
+    logits = feature_stream.predict_logits(head, testing, feature_stream.StreamErrors())
     return tf.nn.softmax(logits).numpy()
 
 
@@ -400,7 +431,7 @@ def run(config: TrainConfig) -> RunResult:
         if config.fine_tune:
             from retrain.finetune import fine_tune
             # Only images the cache could decode: the scan's checks already listed the others.
-            usable = {name: features[name][2] for name in ("training", "validation", "testing")}
+            usable = {name: features[name].records for name in ("training", "validation", "testing")}
             classifier, tuned, probabilities, test_records = fine_tune(
                 config, spec, module, usable, head, labels, strategy, info, worker_dir, run_dir, echo)
             result = _concatenate_results(result, tuned)
@@ -408,7 +439,7 @@ def run(config: TrainConfig) -> RunResult:
             from retrain import model as model_lib
             classifier = model_lib.build_classifier(spec, module, head)
             probabilities = predict_test(head, features)
-            test_records = features["testing"][2]
+            test_records = features["testing"].records
         # Every worker saves (MultiWorkerMirroredStrategy needs all of them to take part); only the
         # chief's go to the real places.
         out_dir = config.output_dir if info.is_chief else worker_dir

@@ -80,8 +80,9 @@ def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, fl
     return {c: float(total / (num_classes * counts[c])) if counts[c] else 0.0 for c in range(num_classes)}
 
 
-def _distributed_options() -> tf.data.Options:
-    # In-memory data cannot be sharded by file; shard by element so each worker sees its own part.
+def distributed_options() -> tf.data.Options:
+    # Cached features (an array, or a generator over part files) cannot be sharded by file; shard by
+    # element so each worker sees its own part.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
@@ -90,14 +91,20 @@ def _distributed_options() -> tf.data.Options:
 def feature_datasets(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                      num_classes: int, params: TrainingParams):
     """tf.data pipelines over cached features: shuffled repeating training batches; validation batches."""
+    return (feature_training_dataset(x_train, y_train, num_classes, params),
+            feature_validation_batches(x_val, y_val, num_classes, params))
+
+
+def feature_training_dataset(x_train: np.ndarray, y_train: np.ndarray, num_classes: int,
+                             params: TrainingParams):
+    """Shuffled, repeating (features, one-hot) training batches from features held in memory."""
     def one_hot(x, y):
         return x, tf.one_hot(y, num_classes)
 
-    train = (tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int32)))
-             .shuffle(min(len(x_train), 50_000), seed=params.seed, reshuffle_each_iteration=True)
-             .repeat().batch(params.batch_size, drop_remainder=True).map(one_hot)
-             .prefetch(tf.data.AUTOTUNE).with_options(_distributed_options()))
-    return train, feature_validation_batches(x_val, y_val, num_classes, params)
+    return (tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int32)))
+            .shuffle(min(len(x_train), 50_000), seed=params.seed, reshuffle_each_iteration=True)
+            .repeat().batch(params.batch_size, drop_remainder=True).map(one_hot)
+            .prefetch(tf.data.AUTOTUNE).with_options(distributed_options()))
 
 
 def feature_validation_batches(x_val: np.ndarray, y_val: np.ndarray, num_classes: int,
@@ -110,16 +117,16 @@ def feature_validation_batches(x_val: np.ndarray, y_val: np.ndarray, num_classes
 
     def next_batch():
         if params.validation_batch_size < 0 or params.validation_batch_size >= len(x_val):
-            return x_val, one_hot[y_val]
+            return [(x_val, one_hot[y_val])]
         chosen = rng.choice(len(x_val), params.validation_batch_size, replace=False)
-        return x_val[chosen], one_hot[y_val[chosen]]
+        return [(x_val[chosen], one_hot[y_val[chosen]])]
     return next_batch
 
 
 def dataset_validation_batches(val_ds) -> Callable:
     """Validation batches from a (repeating) tf.data pipeline, e.g. decoded images for fine-tuning."""
     iterator = iter(val_ds)
-    return lambda: next(iterator)
+    return lambda: [next(iterator)]
 
 
 class _Evaluator(keras.callbacks.Callback):
@@ -180,16 +187,11 @@ class _Evaluator(keras.callbacks.Callback):
                 f"cross entropy = {logs.get('loss', float('nan')):.4f}")
         scalars = {"train_accuracy": logs.get("accuracy", 0.0), "cross_entropy": logs.get("loss", 0.0)}
         if self._next is not None:
-            x, y = self._next()
-            out = self._forward(x)
-            probs = (tf.nn.softmax(out) if _outputs_logits(self.model) else out).numpy()
-            y = np.asarray(y)
-            loss = float(-np.mean(np.sum(y * np.log(np.clip(probs, 1e-7, 1.0)), axis=-1)))
-            accuracy = float(np.mean(np.argmax(probs, -1) == np.argmax(y, -1)))
+            accuracy, loss, count = self._validate(self._next())
             self._record("val_accuracy", accuracy)
             self._record("val_loss", loss)
             scalars.update(validation_accuracy=accuracy, validation_cross_entropy=loss)
-            line += f", validation accuracy = {100 * accuracy:.1f}% (N={len(y)})"
+            line += f", validation accuracy = {100 * accuracy:.1f}% (N={count})"
         if self._writer is not None:
             with self._writer.as_default(step=step):
                 for name, value in scalars.items():
@@ -203,6 +205,20 @@ class _Evaluator(keras.callbacks.Callback):
             # Epochs are whole blocks; stop at exactly --how_many_training_steps (rounded up to a whole
             # eval interval, the unit steps run in).
             self.model.stop_training = True
+
+
+    def _validate(self, batches) -> tuple[float, float, int]:
+        """(accuracy, cross-entropy, images) over one evaluation's batches (a whole streamed
+        validation split comes in several, so it never has to fit in memory at once)."""
+        correct, total_loss, count = 0, 0.0, 0
+        for x, y in batches:
+            out = self._forward(x)
+            probs = (tf.nn.softmax(out) if _outputs_logits(self.model) else out).numpy()
+            y = np.asarray(y)
+            total_loss += float(-np.sum(y * np.log(np.clip(probs, 1e-7, 1.0))))
+            correct += int(np.sum(np.argmax(probs, -1) == np.argmax(y, -1)))
+            count += len(y)
+        return correct / max(1, count), total_loss / max(1, count), count
 
 
 def _outputs_logits(model: keras.Model) -> bool:
@@ -271,7 +287,8 @@ def fit(model: keras.Model, train_ds, next_validation_batch: Optional[Callable],
       model: compiled model (created and compiled inside the strategy's scope, with
         `compile_for_training`, whose steps_per_execution is the eval interval).
       train_ds: repeating training batches (`feature_datasets`, or images for fine-tuning).
-      next_validation_batch: returns (x, one-hot y) for one evaluation, or None for no validation.
+      next_validation_batch: returns one evaluation's (x, one-hot y) batches (a list or an iterator),
+        or None for no validation.
       backup_dir: BackupAndRestore folder; a run restarted after a crash resumes from it.
       extra_callbacks: TensorBoard, intermediate graphs, ...
       echo: where progress lines go.
