@@ -133,7 +133,7 @@ def print_table(results: dict) -> None:
     """One column per (architecture, variant): every panel row, the canvas rows on the shared strokes,
     the worst of all, and the head's training time."""
     width = 18
-    print(f"{'row':<24}" + "".join(f"{a.replace('mobilenet_', '')}/{n}"[:width - 1].ljust(width)
+    print(f"{'row':<26}" + "".join(f"{a.replace('mobilenet_', '')}/{n}"[:width - 1].ljust(width)
                                    for a, n in results))
     first = next(iter(results.values()))
     names = [n for n in first[0] if first[0][n] is not None] + \
@@ -141,10 +141,10 @@ def print_table(results: dict) -> None:
     for row in names:
         cells = [strokes[row[8:]] if row.startswith("strokes:") else test_rows[row]
                  for test_rows, strokes, _ in results.values()]
-        print(f"{row:<24}" + "".join(f"{100 * v:.1f}%".ljust(width) for v in cells))
+        print(f"{row:<26}" + "".join(f"{100 * v:.1f}%".ljust(width) for v in cells))
     worst = [min(v for v in [*t.values(), *s.values()] if v is not None) for t, s, _ in results.values()]
-    print(f"{'worst':<24}" + "".join(f"{100 * v:.1f}%".ljust(width) for v in worst))
-    print(f"{'head train s':<24}" + "".join(f"{sec:.1f}".ljust(width) for _, _, sec in results.values()))
+    print(f"{'worst':<26}" + "".join(f"{100 * v:.1f}%".ljust(width) for v in worst))
+    print(f"{'head train s':<26}" + "".join(f"{sec:.1f}".ljust(width) for _, _, sec in results.values()))
 
 if __name__ == "__main__":
     main()
