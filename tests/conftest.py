@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# A test run started in the background by a shell without job control (`cmd &`, some CI runners) inherits
+# SIGINT ignored, and so would every process the Ctrl-C tests start: they would test nothing. Restore
+# Python's own handler, which exec'd children see as the default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
