@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import os
 import time
 from typing import Optional, Sequence
@@ -169,16 +170,18 @@ def stroke_drawings(spec: str, limit: int) -> list[tuple[str, object]]:
         path, number = head, int(tail)
         if number < 1:
             raise QdretrainError(f"--strokes {spec}: drawings are counted from 1.")
+    wanted = number or limit  # only the lines up to it are read: Kaggle's files have 100k+ drawings
     try:
         parse = line_parser(path)
         with open(path, "rb") as handle:
-            lines = [line for line in handle if line.strip()]
+            lines = (line for line in handle if line.strip())
+            if os.path.splitext(path)[1] == CSV_SUFFIX:
+                next(lines, None)  # the header
+            lines = list(itertools.islice(lines, wanted))
     except (OSError, QdretrainError) as error:
         raise QdretrainError(f"--strokes {spec}: cannot read {path} ({error}). Pass a QuickDraw .ndjson or "
                              f"Kaggle .csv file, optionally :N for its N-th drawing.") from None
-    if os.path.splitext(path)[1] == CSV_SUFFIX:
-        lines = lines[1:]  # the header
-    picked = [number] if number else range(1, min(len(lines), limit) + 1)
+    picked = [number] if number else range(1, len(lines) + 1)
     drawings, bad = [], 0
     for n in picked:
         if n > len(lines):

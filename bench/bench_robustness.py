@@ -70,13 +70,11 @@ def other_renderer_rows(predict, records, input_size: int) -> dict:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from retrain import panel, quickdraw_source
+    from retrain import panel
     from retrain.images import pixels_to_input
     truth = np.array([r.label_index for r in records])
-    strokes = []
-    for record in records:
-        drawing = quickdraw_source.read_drawings(record.source, [record.row])[record.row]
-        strokes.append(panel._on_canvas([[list(xs), list(ys)] for xs, ys in drawing]))
+    # The panel's own reading of the strokes (each file once), placed on its canvas.
+    strokes = [panel._on_canvas(source.strokes) for source in panel.sources_for(records)]
     out = {}
     for name, width in panel.CANVAS_WIDTHS.items():
         images = []

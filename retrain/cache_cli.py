@@ -52,7 +52,9 @@ def cache_command(image_dir, quickdraw_dir, quickdraw_per_class, seed, architect
 
     spec, module = pipeline.resolve_architecture(config)
     index = pipeline.load_index(config)
-    spec = pipeline.with_input_preprocessing(config, spec, index)  # part of the cache key: as training does
+    from retrain.renderings import looks_like_drawings
+    # Part of the cache key: resolved as training resolves it.
+    spec = pipeline.with_input_preprocessing(config, spec, looks_like_drawings(index.records))
     cache = BottleneckCache(bottleneck_dir, module, spec)
     report = cache.compute(index.records, batch_size=cache_batch_size, shard_index=shard_index,
                            shard_count=shard_count, progress=progress)

@@ -80,12 +80,14 @@ def fresh_renderings(records, num_classes: int, size: int, batch_size: int, rend
     import dataclasses
 
     from retrain import quickdraw_source
-    from retrain.images import augmented_file_pixels, pixels_to_input
+    from retrain.images import augmented_file_pixels, decode_rgb_on_white, pixels_to_input
     unique = list({(r.source, r.row): dataclasses.replace(r, rendering=0) for r in records}.values())
-    drawings = {}
-    for source in {r.source for r in unique if r.row is not None}:
-        rows = [r.row for r in unique if r.source == source and r.row is not None]
-        drawings.update({(source, row): d for row, d in quickdraw_source.read_drawings(source, rows).items()})
+    rows_by_source: dict[str, list[int]] = {}
+    for r in unique:
+        if r.row is not None:
+            rows_by_source.setdefault(r.source, []).append(r.row)
+    drawings = {(source, row): d for source, rows in rows_by_source.items()
+                for row, d in quickdraw_source.read_drawings(source, rows).items()}
 
     def generate():
         passes = 0
@@ -100,8 +102,8 @@ def fresh_renderings(records, num_classes: int, size: int, batch_size: int, rend
                     elif k:
                         pixels = augmented_file_pixels(dataclasses.replace(record, rendering=k, augment_seed=seed))
                     else:
-                        pixels = tf.image.decode_image(tf.io.read_file(record.source), channels=3,
-                                                       expand_animations=False).numpy()
+                        # Training's own decoder (alpha on white), as the canonical rendering.
+                        pixels = decode_rgb_on_white(tf.io.read_file(record.source)).numpy().astype(np.uint8)
                 except Exception:  # an unreadable file is dropped (the scan listed it already)
                     continue
                 yield pixels, record.label_index

@@ -52,11 +52,14 @@ def resolve_architecture(config: TrainConfig):
     return spec, module
 
 
-def with_input_preprocessing(config: TrainConfig, spec, index):
-    """`spec` with this run's --input_preprocessing resolved (`auto` looks at the data), said once."""
-    from retrain import input_preprocessing, renderings
-    chosen = input_preprocessing.resolve(config.input_preprocessing,
-                                         drawings=renderings.looks_like_drawings(index.records))
+def with_input_preprocessing(config: TrainConfig, spec, drawings: bool):
+    """`spec` with this run's --input_preprocessing resolved (`auto` looks at the data), said once.
+
+    Args:
+      drawings: whether the data are drawings (retrain/renderings.looks_like_drawings).
+    """
+    from retrain import input_preprocessing
+    chosen = input_preprocessing.resolve(config.input_preprocessing, drawings=drawings)
     echo(f"Input preprocessing (inside the model): {chosen.name} - {chosen.summary}")
     return architectures.with_overrides(spec, input_preprocessing=chosen.name)
 
@@ -99,10 +102,9 @@ def split_index(index, config: TrainConfig) -> dict:
     return splits
 
 
-def rendered_splits(config: TrainConfig, index, splits: dict) -> dict:
+def rendered_splits(config: TrainConfig, splits: dict, drawings: bool) -> dict:
     """Training drawings x --renderings (retrain/renderings.py); photos and other splits unchanged."""
     from retrain import renderings
-    drawings = renderings.looks_like_drawings(index.records)
     if config.renderings > 1:
         echo(f"Renderings: {config.renderings} per training drawing" if drawings else
              "Renderings: none (the images do not look like drawings; photos get no rendering augmentation)")
@@ -415,14 +417,16 @@ def run(config: TrainConfig) -> RunResult:
     spec, module = resolve_architecture(config)
     echo(f"Module: {module.handle} ({spec.input_size}x{spec.input_size} -> {spec.feature_size} features)")
     index = load_index(config)
-    spec = with_input_preprocessing(config, spec, index)
+    from retrain.renderings import looks_like_drawings
+    drawings = looks_like_drawings(index.records)  # decides renderings and input preprocessing alike
+    spec = with_input_preprocessing(config, spec, drawings)
     labels = tuple(index.labels)
     splits = split_index(index, config)
     worker_dir = distribute.output_dir_for_worker(config.output_dir, info)
     try:
         # The head trains on cached bottlenecks first, also before fine-tuning: fine-tuning from a
         # random head would push large, noisy gradients into the pretrained backbone.
-        features = cached_features(config, spec, module, rendered_splits(config, index, splits), info,
+        features = cached_features(config, spec, module, rendered_splits(config, splits, drawings), info,
                                    strategy)
         run_dir = summaries_run_dir(config, info, worker_dir)
         head, result = train_head_on_features(config, spec, module, features, labels, strategy, info,
