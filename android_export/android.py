@@ -12,8 +12,8 @@ import os
 import shutil
 
 from android_export.exporter import TFLITE_FORMATS, ExportConfig, read_model_dir, run_export
-from retrain import outputs
-from retrain.errors import QdretrainError
+from retrain.model_folder import contract as outputs
+from common.errors import QdretrainError
 
 PRECISION_FORMATS = {precision: name for name, (_, precision) in TFLITE_FORMATS.items()}
 
@@ -149,7 +149,7 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
     """
     if precision not in PRECISION_FORMATS:
         raise QdretrainError(f"--precision must be one of {', '.join(PRECISION_FORMATS)}.")
-    from retrain.model_dirs import locate_model_dir
+    from retrain.model_folder.locate import locate_model_dir
     model_dir = locate_model_dir(model_dir)
     if os.path.abspath(output) == os.path.abspath(model_dir):
         raise QdretrainError("--output must be a folder of its own (e.g. app_assets/), not the model dir: "

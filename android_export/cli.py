@@ -9,7 +9,7 @@ import functools
 
 import click
 
-from retrain.cli_common import FINITE_FLOAT, flag, user_errors
+from common.cli_options import FINITE_FLOAT, flag, user_errors
 
 FORMAT_NAMES = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx", "frozen_graph", "saved_model")
 
@@ -69,7 +69,7 @@ def export_command(model_dir, output_dir, formats, **options):
     export_report.json and the "exports" section of model_info.json.
     """
     from android_export.exporter import ExportConfig, run_export
-    from retrain.errors import ConfigError
+    from common.errors import ConfigError
     try:
         config = ExportConfig(model_dir=model_dir, output_dir=output_dir, formats=_formats(formats), **options)
     except ConfigError as error:
@@ -126,7 +126,7 @@ def label_image_command(graph, image, image_dir, strokes, max_drawings, labels, 
     import functools
 
     from android_export import label_image, runners
-    from retrain.errors import QdretrainError
+    from common.errors import QdretrainError
     if strokes and (image or image_dir):
         raise QdretrainError("Pass one of --image, --image_dir or --strokes.")
     paths = None if strokes else label_image.image_paths(image, image_dir)

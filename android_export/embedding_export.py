@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from retrain.errors import ExportVerificationError
+from common.errors import ExportVerificationError
 
 EMBEDDING_TFLITE = "embedding.tflite"
 REPORT_FILE = "embedding_export.json"
@@ -36,11 +36,11 @@ class EmbeddingCheck:
 def embedding_keras_model(extractor):
     """A tf_keras model: `input` [b, H, W, 3] in [-1, 1] -> the extractor's embedding [b, D]."""
     from retrain.embeddings.extract import BottleneckExtractor
-    from retrain.tfcompat import keras, tf
+    from common.tfcompat import keras, tf
     if not isinstance(extractor, BottleneckExtractor):
         return extractor.embedding_model  # the generic Keras path: already input -> "embedding"
-    from retrain.architectures import INPUT_MEAN, INPUT_STD
-    from retrain.hub_modules import load_feature_layer
+    from retrain.families.architectures import INPUT_MEAN, INPUT_STD
+    from retrain.families.hub_head.hub_modules import load_feature_layer
     size = extractor.input_size
     image = keras.Input(shape=(size, size, 3), name="input", dtype=tf.float32)
     unit = keras.layers.Rescaling(INPUT_STD / 255.0, offset=INPUT_MEAN / 255.0, name="to_unit_range")(image)
@@ -50,7 +50,7 @@ def embedding_keras_model(extractor):
 
 def convert_embedding(model) -> bytes:
     """float32 .tflite bytes, batch 1, output named `embedding`."""
-    from retrain.tfcompat import tf
+    from common.tfcompat import tf
     height, width, channels = (int(d) for d in model.input_shape[1:])
 
     @tf.function(input_signature=[tf.TensorSpec([1, height, width, channels], tf.float32, name="input")])
@@ -88,7 +88,7 @@ def export_embedding(model_dir: str, output_dir: Optional[str] = None, images: O
       ExportVerificationError: the TFLite embedding disagrees with the trained model (the file is
         renamed *.failed).
     """
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     from retrain.embeddings import extract
     out = output_dir or model_dir
     config = extract.load_run_config(model_dir)
@@ -110,9 +110,9 @@ def export_embedding(model_dir: str, output_dir: Optional[str] = None, images: O
 
 
 def _test_images(config, size: int) -> np.ndarray:
-    from retrain.images import load_record_images
-    from retrain.pipeline import load_index
-    from retrain.split import split_records
+    from retrain.data.images import load_record_images
+    from retrain.data.loading import load_index
+    from retrain.data.split import split_records
     splits = split_records(load_index(config).records, config.testing_percentage,
                            config.validation_percentage)
     records = (splits["testing"] or splits["training"])[:VERIFY_IMAGES]

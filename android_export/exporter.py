@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from android_export import verify
-from retrain.errors import ConfigError, ExportVerificationError, QdretrainError
+from common.errors import ConfigError, ExportVerificationError, QdretrainError
 
 # --export / --formats names. frozen_graph and saved_model are also written by training.
 TFLITE_FORMATS = {"tflite": ("model.tflite", "float32"), "tflite_fp16": ("model_fp16.tflite", "float16"),
@@ -121,8 +121,8 @@ def read_model_dir(model_dir: str) -> ModelDir:
     Raises:
       QdretrainError: a required file is missing; the message says which and how to get it.
     """
-    from retrain import outputs
-    from retrain.model_dirs import locate_model_dir
+    from retrain.model_folder import contract as outputs
+    from retrain.model_folder.locate import locate_model_dir
     # Any folder the run wrote to will do: the output dir, a --saved_model_dir copy, a graph's folder.
     model_dir = locate_model_dir(model_dir)
     try:
@@ -153,7 +153,7 @@ def _size(path: str) -> int:
 
 def _items(model: ModelDir, folder: Optional[str], option: str, split: str, split_source: str):
     """(items, where they came from): an explicit folder option wins over the run's own split."""
-    from android_export import images
+    from retrain.evaluation import test_images as images
     if folder:
         return images.folder_items(folder), f"{option} {folder}"
     return images.split_items(model.path, split), split_source
@@ -165,7 +165,7 @@ def test_images(model: ModelDir, config: ExportConfig):
     Returns:
       (LabelledImages, description of where they came from).
     """
-    from android_export import images
+    from retrain.evaluation import test_images as images
     height, width = model.size
     mean, std = model.mean_std
     items, source = _items(model, config.test_dir, "--test_dir", "testing", "the test split in splits.json")
@@ -187,7 +187,7 @@ def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
     Raises:
       QdretrainError: neither is available.
     """
-    from android_export import images
+    from retrain.evaluation import test_images as images
     height, width = model.size
     mean, std = model.mean_std
     items, source = _items(model, config.calibration_dir, "--calibration_dir", "training", "training images")
@@ -219,17 +219,17 @@ def _tflite_metadata_info(model: ModelDir):
 
 def _write_tflite(keras_model, model: ModelDir, precision: str, path: str, calibration) -> None:
     from android_export import tflite_convert, tflite_metadata
-    from retrain.outputs import atomic_write_bytes
+    from retrain.model_folder.contract import atomic_write_bytes
     data = tflite_convert.convert(keras_model, precision, calibration, work_dir=os.path.dirname(path))
     atomic_write_bytes(path, tflite_metadata.add_metadata(data, _tflite_metadata_info(model)))
 
 
 def write_artifacts(keras_model, model: ModelDir, config: ExportConfig) -> dict:
     """Converts and writes every requested format. Returns {format: path}."""
-    from retrain.progress import progress_bar
+    from common.progress import progress_bar
 
-    from android_export import frozen_graph, saved_model
-    from retrain import outputs
+    from retrain.model_folder import frozen_graph, saved_model
+    from retrain.model_folder import contract as outputs
     out = config.out
     os.makedirs(out, exist_ok=True)
     artifacts = {}
@@ -307,7 +307,7 @@ def verify_artifacts(artifacts: dict, reference_scores: np.ndarray, data, tolera
 def forget_exports(out: str, formats) -> None:
     """Drops model_info.json's "exports" entries for formats about to be re-exported, so an export
     interrupted half-way never leaves a claim that an unverified file was verified."""
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     path = os.path.join(out, outputs.MODEL_INFO_FILE)
     if not os.path.exists(path):
         return
@@ -349,7 +349,7 @@ def _tflite_io(path: str) -> dict:
 
 def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) -> None:
     """export_report.json, and an "exports" section in the output dir's model_info.json."""
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     outputs.write_json({
         "output_dir": report.output_dir, "test_images": report.test_images, "test_source": report.test_source,
         "reference_accuracy": report.reference_accuracy, "tolerance": config.tolerance,
@@ -391,7 +391,7 @@ def run_export(config: ExportConfig) -> ExportReport:
     try:
         reference = KerasRunner(model.saved_model)
     except ConfigError:
-        raise  # e.g. refused as untrusted (android_export/model_safety.py): its own message says what to do
+        raise  # e.g. refused as untrusted (retrain/model_folder/safety.py): its own message says what to do
     except Exception as error:
         raise QdretrainError(f"Cannot load the trained model in {model.saved_model} ({type(error).__name__}: "
                              f"{error}). It is damaged or incomplete: re-run training.") from None
@@ -421,8 +421,9 @@ def run_export(config: ExportConfig) -> ExportReport:
 
 
 def _export_panels(model: ModelDir, artifacts: dict, config: ExportConfig) -> None:
-    """The rendering panel (retrain/panel.py) on each TFLite artifact: what int8 does to thin strokes."""
-    from retrain import outputs, panel
+    """The rendering panel (retrain/evaluation/panel.py) on each TFLite artifact: what int8 does to thin strokes."""
+    from retrain.model_folder import contract as outputs
+    from retrain.evaluation import panel
     tflite = {name: runner_for(name, path) for name, path in artifacts.items() if name in TFLITE_FORMATS}
     panels = panel.export_panels(model.path, model.labels, model.size[0], tflite, config.max_test_images)
     if not panels:

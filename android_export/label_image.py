@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import click
 import numpy as np
 
-from retrain.errors import QdretrainError
+from common.errors import QdretrainError
 
 POETS_DEFAULTS = {"input_height": 224, "input_width": 224, "input_mean": 128.0, "input_std": 128.0}
 LABEL_FILES = ("retrained_labels.txt", "labels.txt", "output_labels.txt")
@@ -74,7 +74,7 @@ def _tflite_metadata(artifact: str) -> Optional[dict]:
 def resolve_contract(artifact: str, runner, input_height=None, input_width=None, input_mean=None,
                      input_std=None) -> InputContract:
     """The input contract, from flags first, then files beside the artifact (see the module docstring)."""
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     values = {"input_height": input_height, "input_width": input_width, "input_mean": input_mean,
               "input_std": input_std}
     info_path = _beside(artifact, outputs.MODEL_INFO_FILE)
@@ -108,7 +108,7 @@ def resolve_labels(artifact: str, labels_path: Optional[str]) -> list[str]:
     Raises:
       QdretrainError: none found.
     """
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     if labels_path:
         return outputs.read_labels(labels_path)
     # The artifact's own folder first, then its embedded labels, and only then the parent folder:
@@ -133,7 +133,7 @@ def image_paths(image: Optional[str], image_dir: Optional[str]) -> list[str]:
     Raises:
       QdretrainError: neither given, or the folder holds no images.
     """
-    from android_export.images import list_image_files
+    from retrain.evaluation.test_images import list_image_files
     if bool(image) == bool(image_dir):
         raise QdretrainError("Pass exactly one of --image (a file) or --image_dir (a folder of images).")
     if image:
@@ -151,7 +151,7 @@ def classify(runner, paths: Sequence[str], labels: Sequence[str], contract: Inpu
     Raises:
       QdretrainError: the artifact's output width does not match the number of labels.
     """
-    from android_export.images import load_pixels
+    from retrain.evaluation.test_images import load_pixels
     return classify_inputs(runner, [(p, functools.partial(load_pixels, p, contract.height, contract.width))
                                     for p in paths], labels, contract, top_k)
 
@@ -204,7 +204,7 @@ def stroke_drawings(spec: str, limit: int) -> list[tuple[str, object]]:
 def drawing_pixels(drawing, contract: InputContract, drawing_contract: Optional[dict]) -> np.ndarray:
     """A drawing's strokes -> float32 RGB pixels [H, W, 3] in [0, 255], drawn by the model's own drawing
     contract (model_info.json's, convert/drawing.py) as an app using DrawingRenderer.kt draws them."""
-    from serve.rendering import render_drawing
+    from retrain.data.stroke_rendering import render_drawing
     gray = render_drawing([list(map(list, stroke)) for stroke in drawing.strokes], contract.height,
                           contract.width, drawing_contract)
     return np.repeat(gray[..., None].astype(np.float32), 3, axis=-1)
@@ -212,7 +212,7 @@ def drawing_pixels(drawing, contract: InputContract, drawing_contract: Optional[
 
 def drawing_contract_of(artifact: str) -> Optional[dict]:
     """The drawing contract model_info.json beside the artifact states (None: the default look)."""
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     path = _beside(artifact, outputs.MODEL_INFO_FILE)
     return outputs.read_json(path).get("drawing_contract") if path else None
 

@@ -6,8 +6,8 @@ only here and in the ONNX runner, and a missing one is reported with the install
 
 from __future__ import annotations
 
-from android_export.frozen_graph import INPUT_NODE_NAME
-from retrain.errors import QdretrainError
+from retrain.model_folder.frozen_graph import INPUT_NODE_NAME
+from common.errors import QdretrainError
 
 DEFAULT_OPSET = 15
 ONNX_INSTALL_HINT = "pip install 'qdretrain[onnx]' (tf2onnx, onnx, onnxruntime)"
@@ -21,7 +21,7 @@ def require_onnx(module: str):
     """Imports one of the optional ONNX packages, or raises OnnxUnavailableError saying how to get it."""
     import importlib
 
-    import retrain.tfcompat  # noqa: F401 (TensorFlow first: tf2onnx imports it, with its start-up lines)
+    import common.tfcompat  # noqa: F401 (TensorFlow first: tf2onnx imports it, with its start-up lines)
     try:
         return importlib.import_module(module)
     except ImportError as error:
@@ -34,7 +34,7 @@ def graph_def_to_onnx(graph_def, output_node_name: str = "final_result", opset: 
     """Converts a frozen classifier GraphDef to an ONNX model.
 
     Args:
-      graph_def: from `android_export.frozen_graph.freeze_model` (placeholder `input`).
+      graph_def: from `retrain.model_folder.frozen_graph.freeze_model` (placeholder `input`).
       output_node_name: the graph's output node; also the ONNX output's name.
       opset: ONNX opset (tf2onnx supports roughly 9 to 18).
 
@@ -47,7 +47,7 @@ def graph_def_to_onnx(graph_def, output_node_name: str = "final_result", opset: 
       ValueError: tf2onnx could not convert the graph at this opset.
     """
     tf2onnx = require_onnx("tf2onnx")
-    from retrain.tfcompat import captured_stderr, quiet_tf_warnings
+    from common.tfcompat import captured_stderr, quiet_tf_warnings
     try:
         # tf2onnx logs TF1 deprecation warnings and grappler's C++ session lines: not the user's concern.
         with captured_stderr(), quiet_tf_warnings():

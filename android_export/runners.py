@@ -40,7 +40,7 @@ class KerasRunner(Runner):
     kind = "keras"
 
     def __init__(self, saved_model_dir: str):
-        from android_export.saved_model import load_keras_model
+        from retrain.model_folder.saved_model import load_keras_model
         self.model = load_keras_model(saved_model_dir)
         _, self.input_height, self.input_width, _ = self.model.input_shape
 
@@ -54,7 +54,7 @@ class SavedModelRunner(Runner):
     kind = "saved_model"
 
     def __init__(self, saved_model_dir: str):
-        from android_export.saved_model import load_serving_signature
+        from retrain.model_folder.saved_model import load_serving_signature
         self.signature = load_serving_signature(saved_model_dir)
         (_, inputs) = self.signature.structured_input_signature
         self.input_name = next(iter(inputs))
@@ -63,7 +63,7 @@ class SavedModelRunner(Runner):
         self.output_name = next(iter(self.signature.structured_outputs))
 
     def predict(self, batch):
-        from retrain.tfcompat import tf
+        from common.tfcompat import tf
         result = self.signature(**{self.input_name: tf.constant(np.asarray(batch, np.float32))})
         return result[self.output_name].numpy()
 
@@ -75,8 +75,8 @@ class FrozenGraphRunner(Runner):
 
     def __init__(self, path: str, input_layer: str = "input", output_layer: str = "final_result",
                  num_threads: Optional[int] = None):
-        from android_export.frozen_graph import load_frozen_graph
-        from retrain.tfcompat import tf
+        from retrain.model_folder.frozen_graph import load_frozen_graph
+        from common.tfcompat import tf
         graph_def = load_frozen_graph(path)
         self.graph = tf.Graph()
         with self.graph.as_default():

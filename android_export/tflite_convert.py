@@ -111,14 +111,14 @@ def convert(model, precision: str,
       ValueError: unknown precision, or "int8" without calibration images.
       KeyboardInterrupt: Ctrl-C during the conversion (raised once the converter returns).
     """
-    from retrain.tfcompat import captured_stderr
+    from common.tfcompat import captured_stderr
     with _conversion_guard(work_dir) as interrupted, captured_stderr():
         return _convert(model, precision, calibration_images, interrupted)
 
 
 def _convert(model, precision, calibration_images, interrupted: threading.Event) -> bytes:
-    from android_export.frozen_graph import serving_function
-    from retrain.tfcompat import tf
+    from retrain.model_folder.frozen_graph import serving_function
+    from common.tfcompat import tf
 
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown TFLite precision '{precision}'; choose one of {', '.join(PRECISIONS)}.")
@@ -169,7 +169,7 @@ def check_raw_pixel_input(model_bytes: bytes) -> None:
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from retrain.errors import ExportVerificationError
+    from common.errors import ExportVerificationError
     details = Interpreter(model_content=model_bytes).get_input_details()[0]
     scale, zero_point = details["quantization"]
     if abs(scale - RAW_PIXEL_SCALE) > 0.01 * RAW_PIXEL_SCALE or zero_point not in (127, 128):

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from retrain.errors import ExportVerificationError
+from common.errors import ExportVerificationError
 
 DEFAULT_TOLERANCE = 1e-3  # max |probability difference| for float artifacts; float32 paths give ~1e-6
 

@@ -74,12 +74,12 @@ def main() -> int:
 
     import warnings
 
-    from retrain import architectures
-    from retrain.bottlenecks import BottleneckCache
-    from retrain.dataset import scan_image_dir
-    from retrain.hub_modules import resolve_module
-    from retrain.images import decode_and_resize, load_image_file
-    from retrain.tfcompat import tf
+    from retrain.families import architectures
+    from retrain.families.hub_head.bottlenecks import BottleneckCache
+    from retrain.data.dataset import scan_image_dir
+    from retrain.families.hub_head.hub_modules import resolve_module
+    from retrain.data.images import decode_and_resize, load_image_file
+    from common.tfcompat import tf
 
     spec = architectures.get("mobilenet_1.0_224")
     module = resolve_module(spec, str(module_dir))

@@ -41,10 +41,11 @@ def main() -> int:
     if not module_dir.is_dir() or not (SHARED / "data" / "quickdraw_bitmaps").is_dir():
         print(f"skipped: {SHARED} (real drawings and modules) is absent")
         return 0
-    from retrain import architectures, bottlenecks
-    from retrain.dataset import scan_image_dir
-    from retrain.hub_modules import resolve_module
-    from retrain.tfcompat import tf
+    from retrain.families import architectures
+    from retrain.families.hub_head import bottlenecks
+    from retrain.data.dataset import scan_image_dir
+    from retrain.families.hub_head.hub_modules import resolve_module
+    from common.tfcompat import tf
 
     spec = architectures.get(MODULE_ARCHITECTURES[args.module])
     module = resolve_module(spec, str(module_dir))

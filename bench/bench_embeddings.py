@@ -98,7 +98,7 @@ def reencoded_copy(record, folder: str, name: str, quality: int):
     `quality`) under a new name: the same drawing, other bytes, so no content hash can match it."""
     from PIL import Image
 
-    from retrain.images import render_drawings
+    from retrain.data.images import render_drawings
     path = os.path.join(folder, name.replace("/", "_").replace("#", "_") + ".jpg")
     Image.fromarray(render_drawings([record])[0]).save(path, "JPEG", quality=quality)
     return dataclasses.replace(record, relpath=name, source=path, row=None)
@@ -111,7 +111,7 @@ def planted_records(records, seed: int, folder: str, swap_share=0.02, duplicates
     bytes (an exact copy), half re-encoded as `qdretrain convert` JPEGs at quality 90/75/50 (the same
     drawing from a converted folder next to its source file): the realistic leak a content hash misses.
     """
-    from retrain.split import which_set
+    from retrain.data.split import which_set
     rng = np.random.default_rng(seed)
     records = list(records)
     # leak: every planted pair across the splits (test copies, and duplicates whose new name hashed
@@ -169,7 +169,7 @@ def audit_bench(extractor, records, seed: int, config=None, dump: str = "") -> d
     """Precision/recall of the audit (thresholds: `config`, default AuditConfig()) on planted errors;
     `dump`: also save the embeddings and truth there (.npz), to study the rules offline."""
     from retrain.embeddings import audit
-    from retrain.split import which_set
+    from retrain.data.split import which_set
     config = config or audit.AuditConfig()
     folder = tempfile.mkdtemp(prefix="bench_embeddings_leaks_")
     try:
@@ -274,7 +274,7 @@ def main() -> None:
     sizes = [int(s) for s in (args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")).split(",")]
     results = {}
     if not args.skip_data:
-        from retrain.config import TrainConfig
+        from retrain.families.config import TrainConfig
         from retrain.embeddings import extract
         config = TrainConfig(quickdraw_dir=os.path.join(SHARED, "data", "quickdraw_bitmaps"),
                              quickdraw_per_class=per_class, architecture="mobilenet_0.25_224",

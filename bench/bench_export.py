@@ -27,8 +27,8 @@ MODULES = {"mobilenet_1.0_224": "mobilenet_v1_100_224", "mobilenet_0.25_224": "m
 
 def load_drawings(classes: int, train: int, test: int, size: int):
     """(x_train, y_train, x_test, y_test, labels): drawings rendered as the trainer does, normalised."""
-    from retrain import quickdraw_source
-    from retrain.tfcompat import tf
+    from retrain.data import quickdraw_source
+    from common.tfcompat import tf
     files = sorted((SHARED / "data" / "quickdraw_bitmaps").glob("*.npy"))[:classes]
     rng = np.random.default_rng(0)
     xs, ys = [], []
@@ -46,8 +46,9 @@ def load_drawings(classes: int, train: int, test: int, size: int):
 
 
 def train_classifier(architecture: str, x_train, y_train, num_classes: int):
-    from retrain import architectures, hub_modules, model as model_lib
-    from retrain.tfcompat import keras
+    from retrain.families import architectures
+    from retrain.families.hub_head import hub_modules, model as model_lib
+    from common.tfcompat import keras
     spec = architectures.get(architecture)
     module = hub_modules.resolve_module(spec, str(SHARED / "modules" / MODULES[architecture]))
     keras.utils.set_random_seed(0)
@@ -74,7 +75,8 @@ def latency_ms(runner, image: np.ndarray, repeats: int) -> float:
 
 
 def bench_architecture(architecture: str, data, repeats: int, work: str) -> list[tuple]:
-    from android_export import frozen_graph, runners, tflite_convert
+    from retrain.model_folder import frozen_graph
+    from android_export import runners, tflite_convert
     from android_export.onnx_export import graph_def_to_onnx
     x_train, y_train, x_test, y_test, labels = data
     classifier = train_classifier(architecture, x_train, y_train, len(labels))

@@ -39,7 +39,7 @@ ALL_TEST_IMAGES = "1000000"  # --max_test_images: every test drawing splits.json
 
 
 def _latency_ms(path: str, size: int, runs: int = 50) -> float:
-    from retrain.tfcompat import tf
+    from common.tfcompat import tf
     interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
@@ -76,7 +76,7 @@ def run(name: str, args: list[str], workdir: str, data: str = BITMAPS, formats: 
     report_file = os.path.join(out, "export_report.json")
     report = json.load(open(report_file)) if os.path.exists(report_file) else {}
     evaluation = json.load(open(os.path.join(out, "evaluation.json")))
-    map3 = evaluation.get("map_at_3")  # every evaluation.json has it (retrain/evaluate.py)
+    map3 = evaluation.get("map_at_3")  # every evaluation.json has it (retrain/evaluation/evaluate.py)
     info = json.load(open(os.path.join(out, "model_info.json")))
     found = {p: os.path.getsize(os.path.join(out, p)) for p in os.listdir(out) if p.endswith(".tflite")}
     float_path = next((os.path.join(out, p) for p in found if "int8" not in p and "fp16" not in p), None)

@@ -1,7 +1,7 @@
 """Today's training vs rendering-robust training, side by side, on the ../shared QuickDraw data.
 
 For each architecture: train the head twice on the same bitmaps and seed, `--renderings 1` (today) and
-`--renderings K` (robust), then report the whole rendering panel (retrain/panel.py) on the test split's
+`--renderings K` (robust), then report the whole rendering panel (retrain/evaluation/panel.py) on the test split's
 bitmaps, the canvas rows on the ../shared .ndjson strokes of the same classes (never trained on), the
 worst row, head training time and the cost on the training rendering.
 
@@ -53,7 +53,8 @@ def train(arch: str, per_class: int, renderings: int, preprocessing: str, out: s
 def canvas_rows(model_dir: str, labels: list[str], input_size: int) -> dict:
     """The canvas rows on the shared .ndjson strokes of the trained classes (25 a class)."""
     from android_export.runners import open_artifact
-    from retrain import panel, quickdraw_source
+    from retrain.evaluation import panel
+    from retrain.data import quickdraw_source
     index = quickdraw_source.scan(os.path.join(SHARED, "quickdraw_ndjson"), per_class=25, seed=0)
     keep = [r for r in index.records if r.label in labels]
     import dataclasses
@@ -70,8 +71,8 @@ def other_renderer_rows(predict, records, input_size: int) -> dict:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from retrain import panel
-    from retrain.images import pixels_to_input
+    from retrain.evaluation import panel
+    from retrain.data.images import pixels_to_input
     truth = np.array([r.label_index for r in records])
     # The panel's own reading of the strokes (each file once), placed on its canvas.
     strokes = [panel._on_canvas(source.strokes) for source in panel.sources_for(records)]

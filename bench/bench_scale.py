@@ -4,14 +4,14 @@ Native nets (`--native`): a SYNTHETIC 345-class set generated here from the 13 r
 ../shared (class c uses real class c % 13, shifted by a per-class offset and mirrored for every other
 block of 13 classes), saved as 345 `.npy` files written in chunks through np.lib.format.open_memmap,
 so generating 3.45M drawings (2.7 GB) holds one chunk in memory. The native input pipeline
-(retrain/native/stream.py: memory-mapped reads, per-drawing hash split, interleave over classes,
+(retrain/families/native/stream.py: memory-mapped reads, per-drawing hash split, interleave over classes,
 bounded shuffle buffer) streams the training split for a fixed number of batches at each size, in a
 fresh process each time.
 
 The head on cached bottlenecks (`--head`): a SYNTHETIC bottleneck cache (float32 x 1024, class centre
-+ noise; retrain/feature_memprobe.py) written in the cache's own part-file format, then a head trained
++ noise; retrain/families/hub_head/feature_memprobe.py) written in the cache's own part-file format, then a head trained
 for a fixed number of steps in a fresh process, streamed from the part files
-(retrain/feature_stream.py) and, at the sizes that fit, from one in-memory array for comparison.
+(retrain/families/hub_head/feature_stream.py) and, at the sizes that fit, from one in-memory array for comparison.
 
     .venv/bin/python bench/bench_scale.py            # both: native 10k..3.45M, head 100k and 1M
     .venv/bin/python bench/bench_scale.py --quick    # native 10k and 100k, head 100k only
@@ -79,7 +79,7 @@ def bench_native(workdir: str, sizes: list, batches: int) -> None:
         started = time.time()
         generate(folder, total)
         seconds, maxrss = time.time() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result = _probe(["-m", "retrain.native.memprobe", folder, str(batches)])
+        result = _probe(["-m", "retrain.families.native.memprobe", folder, str(batches)])
         print(f"{total:10d} {seconds:11.0f} {maxrss:20.0f} {result['peak_rss_anon_mb']:16.0f} "
               f"{result['drawings_per_s']:11.0f}", flush=True)
         shutil.rmtree(folder)
@@ -93,9 +93,9 @@ def bench_head(workdir: str, sizes: list, steps: int) -> None:
           flush=True)
     for total in sizes:
         root = os.path.join(workdir, f"head-{total}")
-        written = _probe(["-m", "retrain.feature_memprobe", "write", root, str(total)])
+        written = _probe(["-m", "retrain.families.hub_head.feature_memprobe", "write", root, str(total)])
         for mode in ("stream", "array") if total <= ARRAY_UP_TO else ("stream",):
-            r = _probe(["-m", "retrain.feature_memprobe", "train", root, str(total), str(steps), mode])
+            r = _probe(["-m", "retrain.families.hub_head.feature_memprobe", "train", root, str(total), str(steps), mode])
             print(f"{total:10d} {mode:>6s} {written['seconds']:8.0f} {r['peak_rss_anon_index_mb']:14.0f} "
                   f"{r['rss_anon_after_index_mb']:15.0f} {r['peak_rss_anon_training_mb']:17.0f} "
                   f"{r['ru_maxrss_mb']:13.0f} {r['features_per_s']:11.0f} {r['train_accuracy']:9.3f}", flush=True)

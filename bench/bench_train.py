@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from retrain import model as model_lib  # noqa: E402
-from retrain import train  # noqa: E402
-from retrain.tfcompat import keras, tf  # noqa: E402
+from retrain.families.hub_head import model as model_lib  # noqa: E402
+from retrain.families.hub_head import train  # noqa: E402
+from common.tfcompat import keras, tf  # noqa: E402
 
 
 def python_fed_loop(x, y, classes, steps, batch, lr):

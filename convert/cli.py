@@ -13,7 +13,7 @@ import click
 from convert.pipeline import ConvertConfig, ConvertSummary, convert
 from convert.render import POLARITIES, RESAMPLING, RenderOptions
 from convert.sample import sample_dir
-from retrain.cli_common import flag, user_errors
+from common.cli_options import flag, user_errors
 
 DEFAULT_SIZE = 64
 DEFAULT_PER_CLASS = 1000

@@ -9,7 +9,7 @@ Two entry points, both pure NumPy/PIL and seeded only by the `rng` passed in (th
   augment_bitmap(pixels, rng) -> pixels           resampling, ink width, blur, binarisation, position,
                                                   scale and JPEG on a black-on-white grayscale image
 
-Photos get none of this (see retrain/renderings.py): their look is not a rendering choice.
+Photos get none of this (see retrain/data/renderings.py): their look is not a rendering choice.
 """
 
 from __future__ import annotations

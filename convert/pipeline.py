@@ -24,7 +24,7 @@ from convert import sources, writer
 from convert.render import RenderOptions, render_bitmap, render_strokes
 from convert.sources import Source, SourceError
 from convert.writer import existing_jpgs, jpg_name, remove_partials, write_jpeg_atomic
-from retrain.errors import QdretrainError
+from common.errors import QdretrainError
 
 # Records the render settings of an output folder, so a rerun cannot silently mix image sizes.
 SETTINGS_FILE = ".qdretrain_convert.json"

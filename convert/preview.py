@@ -20,7 +20,7 @@ from PIL import Image
 from convert import sources
 from convert.render import RenderOptions, render_bitmap, render_strokes
 from convert.sources import SourceError
-from retrain.errors import QdretrainError
+from common.errors import QdretrainError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # Side of the cells and of the mean image: enough detail for strokes, small enough for many classes.

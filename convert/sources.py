@@ -25,7 +25,7 @@ from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 
-from retrain.errors import QdretrainError
+from common.errors import QdretrainError
 
 BITMAP_SIDE = 28
 BITMAP_PIXELS = BITMAP_SIDE * BITMAP_SIDE

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from serve import collect
 from serve.model import ServedModel
-from serve.rendering import render_drawing
+from retrain.data.stroke_rendering import render_drawing
 from serve.validation import MAX_BODY_BYTES, RequestError, parse_json, parse_png, parse_strokes
 
 STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")

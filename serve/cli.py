@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from retrain.cli_common import flag, user_errors
+from common.cli_options import flag, user_errors
 from serve.model import ARTIFACTS
 
 SECURITY_NOTE = ("Note: --host {host} makes the page reachable from other machines. It has no login and "

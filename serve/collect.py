@@ -15,7 +15,7 @@ import threading
 import uuid
 from typing import Sequence
 
-from serve.rendering import quickdraw_simplified
+from retrain.data.stroke_rendering import quickdraw_simplified
 
 _LOCK = threading.Lock()
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from retrain.errors import QdretrainError
+from common.errors import QdretrainError
 
 # What the page can switch between, in the order it lists them; the first one found is the default.
 ARTIFACTS = ("model.tflite", "model_int8.tflite", "model_fp16.tflite", "model_dynamic.tflite", "saved_model")
@@ -41,7 +41,7 @@ class ServedModel:
           QdretrainError: not a model dir, no exported artifact, or `default_artifact` is not there.
         """
         from android_export.label_image import resolve_labels
-        from retrain import outputs
+        from retrain.model_folder import contract as outputs
         self.model_dir = model_dir
         info_path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
         if not os.path.exists(info_path):

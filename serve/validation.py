@@ -109,8 +109,8 @@ def parse_png(value, height: int, width: int) -> np.ndarray:
         raise RequestError(f"'png' is not a readable PNG ({str(error)[:80]})") from None
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     rgb = Image.alpha_composite(white, rgba).convert("RGB")
-    from serve.rendering import _resize_bilinear
+    from retrain.data.stroke_rendering import resize_bilinear
     pixels = np.asarray(rgb, np.float64)
     if pixels.shape[:2] != (height, width):
-        pixels = np.stack([_resize_bilinear(pixels[..., c], height, width) for c in range(3)], axis=-1)
+        pixels = np.stack([resize_bilinear(pixels[..., c], height, width) for c in range(3)], axis=-1)
     return np.clip(np.round(pixels), 0, 255).astype(np.uint8)

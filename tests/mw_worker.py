@@ -1,6 +1,6 @@
-"""Test-only worker: trains a tiny softmax head on synthetic features with retrain.distribute.
+"""Test-only worker: trains a tiny softmax head on synthetic features with retrain.distribution.strategy.
 
-Run by the multi-worker tests through `retrain.launch.launch_local_workers` (or alone, without
+Run by the multi-worker tests through `retrain.distribution.launch.launch_local_workers` (or alone, without
 TF_CONFIG, as the one-worker reference). It exercises what the real pipeline relies on: the strategy
 created first, global batch and sharded data, BackupAndRestore, every worker saving (non-chief into a
 temporary folder that is removed), and a crash hook that kills one worker after an epoch's backup.
@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from retrain import distribute  # noqa: E402  (no TensorFlow import at module level)
+from retrain.distribution import strategy as distribute  # noqa: E402  (no TensorFlow import at module level)
 
 FEATURES, CLASSES, EXAMPLES = 16, 4, 256
 
@@ -48,7 +48,7 @@ def main() -> None:
 
     strategy = distribute.create_strategy(args.strategy)  # first TensorFlow op of the process
     info = distribute.worker_info(strategy)
-    from retrain.tfcompat import keras, tf
+    from common.tfcompat import keras, tf
     import numpy as np
 
     replicas = strategy.num_replicas_in_sync

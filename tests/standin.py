@@ -11,7 +11,7 @@ import os
 
 def make_standin_module(path: str, input_size: int = 32, feature_size: int = 8, seed: int = 0) -> str:
     """Saves a small conv net as a TF-Hub-format module at `path` and returns `path`."""
-    from retrain.tfcompat import keras, tf
+    from common.tfcompat import keras, tf
 
     keras.utils.set_random_seed(seed)
     image = keras.Input(shape=(input_size, input_size, 3), dtype=tf.float32)

@@ -11,8 +11,8 @@ def test_android_assets_int8(exported_model_dir, tmp_path):
     from click.testing import CliRunner
 
     from android_export.tflite_metadata import read_metadata
-    from retrain import outputs
-    from retrain.cli import cli
+    from retrain.model_folder import contract as outputs
+    from retrain.cli.main import cli
     out = tmp_path / "app_assets"
     result = CliRunner().invoke(cli, ["android", "--model_dir", exported_model_dir, "--output", str(out),
                                       "--precision", "int8"])
@@ -46,7 +46,7 @@ def test_android_exports_missing_precision_first(trained_model_dir, tmp_path):
     import shutil
 
     from android_export.android import write_android_assets
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     copy = str(tmp_path / "model")
     shutil.copytree(trained_model_dir, copy)
     for name in ("model_fp16.tflite", "export_report.json"):

@@ -6,8 +6,10 @@ import re
 
 import pytest
 
-from retrain import architectures, hub_modules
-from retrain.errors import ModuleUnavailableError
+from retrain.families import architectures
+
+from retrain.families.hub_head import hub_modules
+from common.errors import ModuleUnavailableError
 
 V1_WIDTH_TAGS = {"1.0": "100", "0.75": "075", "0.50": "050", "0.25": "025"}
 
@@ -95,7 +97,7 @@ def test_classifier_builds_for_each_family_with_a_standin(tmp_path, family_name)
     """Each family's classifier: input `input` in [-1, 1], output `final_result` probabilities."""
     import numpy as np
 
-    from retrain import model
+    from retrain.families.hub_head import model
     from tests.standin import make_standin_module
     spec = architectures.get(family_name)
     # A stand-in with the entry's real input and feature sizes.

@@ -9,11 +9,11 @@ import warnings
 import numpy as np
 import pytest
 
-from retrain import architectures
-from retrain.bottlenecks import BottleneckCache
-from retrain.dataset import DatasetWarning, ImageRecord, scan_image_dir, scan_quickdraw_dir
-from retrain.errors import DatasetError
-from retrain.hub_modules import resolve_module
+from retrain.families import architectures
+from retrain.families.hub_head.bottlenecks import BottleneckCache
+from retrain.data.dataset import DatasetWarning, ImageRecord, scan_image_dir, scan_quickdraw_dir
+from common.errors import DatasetError
+from retrain.families.hub_head.hub_modules import resolve_module
 from tests.conftest import make_image_folder
 
 N_IMAGES = 24
@@ -41,9 +41,9 @@ def records(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(spec, module, records):
     """relpath -> features, computed image by image by build_classifier's own backbone."""
-    from retrain.images import load_image_file
-    from retrain.model import build_classifier, build_head
-    from retrain.tfcompat import keras
+    from retrain.data.images import load_image_file
+    from retrain.families.hub_head.model import build_classifier, build_head
+    from common.tfcompat import keras
     classifier = build_classifier(spec, module, build_head(8, 2))
     backbone = keras.Model(classifier.input, classifier.get_layer("backbone").output)
     images = np.stack([load_image_file(r.source, spec.input_size) for r in records])
@@ -231,7 +231,7 @@ def test_quickdraw_records_are_cached_like_files(tmp_path, spec, module):
     assert (report.requested, report.unique, report.computed) == (30, 29, 29)
     features, kept = cache.load(index.records)
     assert len(kept) == 30
-    from retrain.images import load_record_image
+    from retrain.data.images import load_record_image
     direct = cache.feature_function()(np.stack([load_record_image(r, 32) for r in index.records])).numpy()
     np.testing.assert_allclose(features, direct, atol=1e-5)
     assert cache.compute(index.records, progress=False).computed == 0
@@ -239,9 +239,9 @@ def test_quickdraw_records_are_cached_like_files(tmp_path, spec, module):
 
 @pytest.mark.slow
 def test_real_module_on_real_drawings(tmp_path):
-    from retrain.images import load_record_image
-    from retrain.model import build_classifier, build_head
-    from retrain.tfcompat import keras
+    from retrain.data.images import load_record_image
+    from retrain.families.hub_head.model import build_classifier, build_head
+    from common.tfcompat import keras
     from tests.conftest import shared_path
     real_spec = architectures.get("mobilenet_0.25_224")
     real_module = resolve_module(real_spec, str(shared_path("modules", "mobilenet_v1_025_224")))

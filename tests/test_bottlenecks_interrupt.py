@@ -11,18 +11,18 @@ import warnings
 
 import numpy as np
 
-from retrain import architectures
-from retrain.bottlenecks import BottleneckCache
-from retrain.dataset import DatasetWarning, scan_image_dir
-from retrain.hub_modules import resolve_module
+from retrain.families import architectures
+from retrain.families.hub_head.bottlenecks import BottleneckCache
+from retrain.data.dataset import DatasetWarning, scan_image_dir
+from retrain.families.hub_head.hub_modules import resolve_module
 from tests.conftest import REPO_ROOT, make_image_folder
 
 CHILD = """
 import sys, time
-from retrain import architectures
-from retrain.bottlenecks import BottleneckCache
-from retrain.dataset import scan_image_dir
-from retrain.hub_modules import resolve_module
+from retrain.families import architectures
+from retrain.families.hub_head.bottlenecks import BottleneckCache
+from retrain.data.dataset import scan_image_dir
+from retrain.families.hub_head.hub_modules import resolve_module
 module_path, image_dir, cache_dir = sys.argv[1:4]
 spec = architectures.with_overrides(architectures.get("mobilenet_0.25_224"), input_size=32, feature_size=8)
 cache = BottleneckCache(cache_dir, resolve_module(spec, module_path), spec)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrain.dataset import DatasetWarning, ImageIndex, check_image_file, scan_image_dir
-from retrain.errors import DatasetError
+from retrain.data.dataset import DatasetWarning, ImageIndex, check_image_file, scan_image_dir
+from common.errors import DatasetError
 from tests.conftest import make_image_folder
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrain import dataset, split
-from retrain.errors import DatasetError
+from retrain.data import dataset, split
+from common.errors import DatasetError
 from tests.conftest import make_image_folder
 
 
@@ -48,8 +48,9 @@ def test_symlinked_subfolders_are_followed(tmp_path):
 
 
 def test_unwritable_bottleneck_dir_is_a_clear_error(tmp_path, standin_module):
-    from retrain import architectures, hub_modules
-    from retrain.bottlenecks import BottleneckCache
+    from retrain.families import architectures
+    from retrain.families.hub_head import hub_modules
+    from retrain.families.hub_head.bottlenecks import BottleneckCache
     spec = architectures.with_overrides(architectures.get("mobilenet_0.25_224"), input_size=32, feature_size=8)
     module = hub_modules.resolve_module(spec, standin_module)
     root = make_image_folder(tmp_path / "images", {"cat": 2, "fish": 2})
@@ -62,7 +63,7 @@ def test_unwritable_bottleneck_dir_is_a_clear_error(tmp_path, standin_module):
 
 
 def test_transparent_png_trains_as_strokes_on_white(tmp_path):
-    from retrain.images import load_image_file
+    from retrain.data.images import load_image_file
     canvas = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
     canvas.paste((0, 0, 0, 255), (8, 14, 24, 18))  # black stroke, transparent background
     canvas.save(tmp_path / "doodle.png")
@@ -74,7 +75,7 @@ def test_transparent_png_trains_as_strokes_on_white(tmp_path):
 
 
 def test_32_bit_bmp_alpha_is_ignored(tmp_path):
-    from retrain.images import load_image_file
+    from retrain.data.images import load_image_file
     # Pillow writes RGBA BMPs with a real alpha channel; 0 here would whiten a composited image.
     Image.new("RGBA", (16, 16), (10, 200, 30, 0)).save(tmp_path / "x.bmp")
     image = load_image_file(str(tmp_path / "x.bmp"), 16)
@@ -82,7 +83,7 @@ def test_32_bit_bmp_alpha_is_ignored(tmp_path):
 
 
 def test_opaque_images_decode_as_before(tmp_path):
-    from retrain.images import load_image_file
+    from retrain.data.images import load_image_file
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 255, size=(20, 20, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "x.png")

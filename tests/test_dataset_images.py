@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrain.dataset import ImageRecord
-from retrain.images import load_image_file, load_record_image, record_images_dataset
-from retrain.architectures import INPUT_MEAN, INPUT_STD
+from retrain.data.dataset import ImageRecord
+from retrain.data.images import load_image_file, load_record_image, record_images_dataset
+from retrain.families.architectures import INPUT_MEAN, INPUT_STD
 
 
 @pytest.mark.parametrize("fmt,suffix", [("JPEG", "jpg"), ("PNG", "png"), ("BMP", "bmp"), ("GIF", "gif")])

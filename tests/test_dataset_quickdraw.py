@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from convert.render import RenderOptions, render_bitmap, render_strokes
-from retrain import quickdraw_source
-from retrain.dataset import DatasetWarning, scan_quickdraw_dir
-from retrain.errors import DatasetError
+from retrain.data import quickdraw_source
+from retrain.data.dataset import DatasetWarning, scan_quickdraw_dir
+from common.errors import DatasetError
 from tests.conftest import shared_path
 
 

@@ -1,4 +1,4 @@
-"""retrain.distribute without starting a cluster: TF_CONFIG checks, strategy choice, batch/LR rules,
+"""retrain.distribution.strategy without starting a cluster: TF_CONFIG checks, strategy choice, batch/LR rules,
 worker folders. (Multi-process runs are in test_distribute_multiworker.py.)"""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from retrain import distribute
-from retrain.distribute import ClusterConfig, WorkerInfo, parse_tf_config
-from retrain.errors import ConfigError
+from retrain.distribution import strategy as distribute
+from retrain.distribution.strategy import ClusterConfig, WorkerInfo, parse_tf_config
+from common.errors import ConfigError
 
 
 def _config(workers=2, index=0, task_type="worker", **extra) -> str:
@@ -152,7 +152,7 @@ def _loopback_cluster(ports, index=0) -> ClusterConfig:
 
 
 def test_wait_for_peers_names_the_unreachable_one_in_bounded_time():
-    from retrain.launch import free_ports
+    from retrain.distribution.launch import free_ports
     ports = free_ports(3)  # nothing listens on them
     started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
@@ -167,7 +167,7 @@ def test_workers_waiting_for_each_other_all_go_on():
     # Each listens on its own port while it waits, so none waits for a server that does not exist
     # yet; once a worker goes on, its TensorFlow server answers on that port (here a listener that
     # answers the HTTP/2 handshake, as gRPC does).
-    from retrain.launch import free_ports
+    from retrain.distribution.launch import free_ports
     ports = free_ports(3)
     errors, servers, finished = [], [], threading.Event()
 

@@ -35,7 +35,7 @@ ONE_WORKER_TOLERANCE = 1e-5
 _DRIVER = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from retrain.launch import launch_local_workers
+from retrain.distribution.launch import launch_local_workers
 spec = json.loads(sys.argv[1])
 sys.exit(launch_local_workers(spec["num_workers"], spec["args"], worker_command=[sys.executable],
                               timeout=spec["timeout"], max_restarts=spec["max_restarts"]))
@@ -97,7 +97,7 @@ def test_two_workers_agree_and_match_one_worker(two_worker_run, tmp_path):
 
 def test_only_the_chief_keeps_outputs_and_they_load(two_worker_run):
     root, log = two_worker_run
-    from retrain.tfcompat import tf
+    from common.tfcompat import tf
     from tests.mw_worker import synthetic_features
     saved = root / "out" / "saved_model"
     assert (saved / "saved_model.pb").is_file()
@@ -136,7 +136,7 @@ def test_killed_worker_restarts_and_resumes_from_backup(two_worker_run, tmp_path
 
 
 def test_unreachable_peer_fails_within_the_timeout(isolated):
-    from retrain.launch import free_ports
+    from retrain.distribution.launch import free_ports
     own, missing = free_ports(2)  # nothing will listen on `missing`
     env = dict(os.environ, QDRETRAIN_CLUSTER_TIMEOUT="3",
                TF_CONFIG=json.dumps({"cluster": {"worker": [f"127.0.0.1:{own}", f"127.0.0.1:{missing}"]},

@@ -9,8 +9,8 @@ from retrain.embeddings import audit, search
 
 
 def test_gem_with_p_1_equals_average_pooling():
-    from retrain.native.layers import GeMPooling as GeMPooling2D
-    from retrain.tfcompat import keras
+    from retrain.model_folder.native_layers import GeMPooling as GeMPooling2D
+    from common.tfcompat import keras
     x = np.random.default_rng(0).uniform(0.1, 2.0, size=(3, 5, 4, 6)).astype(np.float32)
     gem = GeMPooling2D(p=1.0)
     np.testing.assert_allclose(gem(x).numpy(), keras.layers.GlobalAveragePooling2D()(x).numpy(), rtol=1e-5)
@@ -23,7 +23,7 @@ def test_gem_with_p_1_equals_average_pooling():
 
 
 def test_gem_clamps_zeros_and_serialises():
-    from retrain.native.layers import GeMPooling as GeMPooling2D
+    from retrain.model_folder.native_layers import GeMPooling as GeMPooling2D
     layer = GeMPooling2D(p=3.0, epsilon=1e-6)
     out = layer(np.zeros((1, 2, 2, 3), np.float32)).numpy()
     assert np.isfinite(out).all() and np.allclose(out, 1e-6, rtol=1e-3)

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from retrain.cli import cli
+from retrain.cli.main import cli
 from tests.conftest import make_image_folder
 from tests.test_pipeline import _train
 
 
 def test_exclude_list_removes_exactly_the_listed_drawings_from_every_split(tmp_path):
-    from retrain.dataset import scan_image_dir
-    from retrain.exclude import apply_exclude_list, read_exclude_list, write_exclude_list
-    from retrain.split import SETS, split_records
+    from retrain.data.dataset import scan_image_dir
+    from retrain.data.exclude import apply_exclude_list, read_exclude_list, write_exclude_list
+    from retrain.data.split import SETS, split_records
     images = make_image_folder(tmp_path / "images", {"cat": 30, "dog": 30})
     index = scan_image_dir(str(images))
     before = split_records(index.records, 20, 20)
@@ -95,11 +95,11 @@ def test_similar_cli_by_image_and_by_class(planted_model):
 
 
 def test_extract_interface_and_the_generic_keras_embedding_path(planted_model):
-    from retrain.dataset import scan_image_dir
+    from retrain.data.dataset import scan_image_dir
     from retrain.embeddings import extract
-    from retrain.native.layers import GeMPooling as GeMPooling2D
-    from retrain.images import load_record_images
-    from retrain.tfcompat import keras
+    from retrain.model_folder.native_layers import GeMPooling as GeMPooling2D
+    from retrain.data.images import load_record_images
+    from common.tfcompat import keras
     tmp_path, images = planted_model
     records = scan_image_dir(str(images)).records[:6]
     vectors = extract.extract(str(tmp_path / "model"), records)

@@ -1,4 +1,4 @@
-"""retrain.evaluate: scores checked against hand-worked examples and a brute-force re-count."""
+"""retrain.evaluation.evaluate: scores checked against hand-worked examples and a brute-force re-count."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrain.evaluate import (CONFUSION_PNG, EVALUATION_JSON, MISCLASSIFIED_PNG, PER_CLASS_CSV,
+from retrain.evaluation.evaluate import (CONFUSION_PNG, EVALUATION_JSON, MISCLASSIFIED_PNG, PER_CLASS_CSV,
                               TRAINING_CURVES_PNG, EvaluationResult, Misclassified, evaluate,
                               format_summary, misclassified_title, weakest_classes,
                               write_evaluation)
@@ -230,7 +230,7 @@ def test_write_evaluation_refuses_mismatched_extras_before_writing(tmp_path, res
 
 
 def test_modules_import_without_tensorflow_or_pyplot():
-    code = ("import sys, retrain.evaluate, retrain.plots; "
+    code = ("import sys, retrain.evaluation.evaluate, retrain.evaluation.plots; "
             "bad = [m for m in ('tensorflow', 'tf_keras', 'matplotlib.pyplot') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True,

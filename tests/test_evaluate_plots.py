@@ -1,4 +1,4 @@
-"""retrain.plots: every picture is a decodable PNG of a sensible size, and bad input is refused."""
+"""retrain.evaluation.plots: every picture is a decodable PNG of a sensible size, and bad input is refused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrain import plots
+from retrain.evaluation import plots
 
 QUICKDRAW_LABELS = ["angel", "apple", "bicycle", "bowtie", "cat", "diamond", "eye", "fish", "lollipop",
                     "owl", "rainbow", "sea turtle", "train"]

@@ -21,7 +21,7 @@ def test_export_writes_and_verifies_every_format(exported_model_dir, export_repo
 
 
 def test_quantization_report_and_model_info_exports(exported_model_dir, export_report):
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     precisions = [row["precision"] for row in export_report.quantization]
     assert precisions == ["float32", "float16", "dynamic", "int8"]
     int8 = export_report.quantization[-1]
@@ -37,7 +37,7 @@ def test_quantization_report_and_model_info_exports(exported_model_dir, export_r
 
 def test_tflite_metadata_reads_back(exported_model_dir):
     from android_export.tflite_metadata import read_metadata
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     labels = outputs.read_labels(os.path.join(exported_model_dir, "retrained_labels.txt"))
     for name, dtype in (("model.tflite", "float32"), ("model_fp16.tflite", "float32"),
                         ("model_dynamic.tflite", "float32"), ("model_int8.tflite", "uint8")):
@@ -51,7 +51,7 @@ def test_tflite_metadata_reads_back(exported_model_dir):
 
 
 def test_frozen_graph_is_inference_only(exported_model_dir):
-    from android_export.frozen_graph import load_frozen_graph
+    from retrain.model_folder.frozen_graph import load_frozen_graph
     graph_def = load_frozen_graph(os.path.join(exported_model_dir, "retrained_graph.pb"))
     ops = {node.op for node in graph_def.node}
     assert [n.name for n in graph_def.node if n.op == "Placeholder"] == ["input"]
@@ -64,7 +64,7 @@ def test_frozen_graph_is_inference_only(exported_model_dir):
 def test_onnx_names_and_opset(exported_model_dir, trained_model_dir):
     import onnx
 
-    from android_export.frozen_graph import load_frozen_graph
+    from retrain.model_folder.frozen_graph import load_frozen_graph
     from android_export.onnx_export import graph_def_to_onnx
     model = onnx.load(os.path.join(exported_model_dir, "model.onnx"))
     assert [i.name for i in model.graph.input] == ["input"]
@@ -103,9 +103,11 @@ def _corrupt_tflite(path, target):
 def test_verification_catches_corrupted_artifacts(exported_model_dir, tmp_path):
     import pytest
 
-    from android_export import exporter, frozen_graph
-    from retrain.errors import ExportVerificationError
-    from retrain.tfcompat import tf
+    from android_export import exporter
+
+    from retrain.model_folder import frozen_graph
+    from common.errors import ExportVerificationError
+    from common.tfcompat import tf
     reference, data = _reference_and_data(exported_model_dir)
     bad_tflite = str(tmp_path / "model.tflite")
     _corrupt_tflite(os.path.join(exported_model_dir, "model.tflite"), bad_tflite)
@@ -146,7 +148,7 @@ def test_int8_without_training_images_asks_for_calibration_dir(trained_model_dir
     import pytest
 
     from android_export import exporter
-    from retrain.errors import QdretrainError
+    from common.errors import QdretrainError
     copy = str(tmp_path / "model")
     shutil.copytree(trained_model_dir, copy)
     os.remove(os.path.join(copy, "splits.json"))
@@ -161,7 +163,7 @@ def test_int8_without_training_images_asks_for_calibration_dir(trained_model_dir
 def test_export_cli(trained_model_dir, tmp_path):
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["export", "--model_dir", trained_model_dir, "--output-dir", str(out),
                                       "--formats", "tflite,frozen_graph"])

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from retrain.cli import cli
+from retrain.cli.main import cli
 from tests.test_export_modeldir import exported_model_dir, trained_model_dir  # noqa: F401
 
 
@@ -39,7 +39,7 @@ def test_labels_beside_the_artifact_beat_the_parent_folder(exported_model_dir, t
 
 
 def test_transparent_png_is_composited_on_white(tmp_path):
-    from android_export.images import load_pixels
+    from retrain.evaluation.test_images import load_pixels
     canvas = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
     canvas.paste((0, 0, 0, 255), (10, 18, 30, 22))  # a black stroke on a transparent background
     canvas.save(tmp_path / "doodle.png")
@@ -82,7 +82,7 @@ def test_fortran_ordered_3d_bitmaps_are_refused(tmp_path):
 
 def test_an_artifact_its_runtime_cannot_load_fails_its_check(exported_model_dir, tmp_path):
     from android_export import exporter, images
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     broken = tmp_path / "model.tflite"
     broken.write_bytes(b"TFL3 but not really a model")
     data = images.LabelledImages(("a",), np.zeros((1, 32, 32, 3), np.float32), np.array([0]))

@@ -14,7 +14,7 @@ from tests.test_export_modeldir import trained_model_dir  # noqa: F401 (fixture)
 
 @pytest.fixture
 def keras_model(trained_model_dir):  # noqa: F811
-    from android_export.saved_model import load_keras_model
+    from retrain.model_folder.saved_model import load_keras_model
     return load_keras_model(os.path.join(trained_model_dir, "saved_model"))
 
 

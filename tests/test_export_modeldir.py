@@ -19,10 +19,12 @@ def make_model_dir(root: str, module_path: str, classes: dict = CLASSES, epochs:
 
     The test split in splits.json holds every 4th image of each class; the rest is training.
     """
-    from android_export.frozen_graph import write_frozen_graph
-    from android_export.saved_model import save_serving_model
-    from retrain import architectures, hub_modules, model as model_lib, outputs
-    from retrain.tfcompat import keras
+    from retrain.model_folder.frozen_graph import write_frozen_graph
+    from retrain.model_folder.saved_model import save_serving_model
+    from retrain.families import architectures
+    from retrain.families.hub_head import hub_modules, model as model_lib
+    from retrain.model_folder import contract as outputs
+    from common.tfcompat import keras
 
     image_dir = make_image_folder(Path(root) / "images", classes, size=40)
     spec = architectures.with_overrides(architectures.get("mobilenet_0.25_224"), input_size=32, feature_size=8)
@@ -30,7 +32,7 @@ def make_model_dir(root: str, module_path: str, classes: dict = CLASSES, epochs:
     labels = sorted(classes)
     keras.utils.set_random_seed(0)
     classifier = model_lib.build_classifier(spec, module, model_lib.build_head(8, len(labels)))
-    from android_export.images import folder_items, load_items
+    from retrain.evaluation.test_images import folder_items, load_items
     items = folder_items(str(image_dir))
     data = load_items(items, labels, 32, 32, 127.5, 127.5)
     relpaths = [os.path.relpath(path, image_dir).replace(os.sep, "/") for path, _ in items]
@@ -77,7 +79,7 @@ def export_report(exported_model_dir):
 
 
 def test_model_dir_has_what_training_writes(trained_model_dir):
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     for name in ("saved_model/saved_model.pb", "retrained_graph.pb", "retrained_labels.txt", "model_info.json",
                  "run_config.json", "splits.json"):
         assert os.path.exists(os.path.join(trained_model_dir, name)), name

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 _CLUSTER_DRIVER = r"""
 import json, os, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, {repo!r})
-from retrain.distribute import HTTP2_EMPTY_SETTINGS
-from retrain.launch import free_ports
+from retrain.distribution.strategy import HTTP2_EMPTY_SETTINGS
+from retrain.distribution.launch import free_ports
 spec = json.loads(sys.argv[1])
 fake = socket.create_server(("127.0.0.1", 0))
 held = []

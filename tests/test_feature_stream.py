@@ -11,9 +11,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from retrain import feature_stream
-from retrain.errors import DatasetError
-from retrain.feature_memprobe import synthetic_cache, synthetic_records, write_synthetic_cache
+from retrain.families.hub_head import feature_stream
+from common.errors import DatasetError
+from retrain.families.hub_head.feature_memprobe import synthetic_cache, synthetic_records, write_synthetic_cache
 
 CLASSES = 4
 SIZE = 16
@@ -27,8 +27,8 @@ def _split(root, count, stream=True, part_rows=64, feature_size=SIZE, noise=0.3)
 
 
 def _train_head(split, steps=200, batch_size=32):
-    from retrain import model as model_lib
-    from retrain import train
+    from retrain.families.hub_head import model as model_lib
+    from retrain.families.hub_head import train
     params = train.TrainingParams(steps=steps, eval_interval=20, batch_size=batch_size,
                                   validation_batch_size=50, learning_rate=0.01, optimizer="adam")
     head = model_lib.build_head(SIZE, CLASSES)
@@ -133,7 +133,7 @@ def test_streamed_head_training_rss_is_flat_from_20k_to_80k_features(tmp_path):
         root = str(tmp_path / str(count))
         write_synthetic_cache(root, count, 1024, CLASSES, part_rows=256)
         out = subprocess.run([sys.executable, "-c",
-                              "import json, sys; from retrain.feature_memprobe import train_head; "
+                              "import json, sys; from retrain.families.hub_head.feature_memprobe import train_head; "
                               f"print(json.dumps(train_head({root!r}, {count}, 1024, 400, True, "
                               f"classes={CLASSES}, shuffle_buffer=5000)))"],
                              capture_output=True, text=True, check=True, cwd=os.getcwd())

@@ -1,4 +1,4 @@
-"""Preprocessing inside the model (retrain/input_preprocessing.py, retrain/drawing_rescale.py)."""
+"""Preprocessing inside the model (retrain/model_folder/input_preprocessing.py, retrain/model_folder/drawing_rescale.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from retrain import architectures, input_preprocessing
-from retrain.errors import ConfigError
+from retrain.families import architectures
+
+from retrain.model_folder import input_preprocessing
+from common.errors import ConfigError
 
 
 def _bitmap(seed: int = 0) -> np.ndarray:
@@ -38,7 +40,7 @@ def test_auto_resolves_by_the_data_and_unknown_names_are_refused():
 
 
 def test_a_nearest_neighbour_upscale_comes_back_to_the_exact_bitmap():
-    from retrain.drawing_rescale import DrawingRescale
+    from retrain.model_folder.drawing_rescale import DrawingRescale
     bitmap = _bitmap()
     nearest = np.asarray(Image.fromarray(bitmap).resize((224, 224), Image.NEAREST))
     bilinear = np.asarray(Image.fromarray(bitmap).resize((224, 224), Image.BILINEAR))
@@ -54,7 +56,7 @@ def test_a_nearest_neighbour_upscale_comes_back_to_the_exact_bitmap():
 
 
 def test_the_ink_stretch_blackens_pale_strokes_and_leaves_paper_and_empty_images_alone():
-    from retrain.drawing_rescale import DrawingRescale
+    from retrain.model_folder.drawing_rescale import DrawingRescale
     pale = np.full((224, 224), 255, np.uint8)
     pale[100:124, 40:180] = 160  # a pale stroke
     out = DrawingRescale(side=28, stretch_ink=True)(_to_input(pale)).numpy()
@@ -70,7 +72,7 @@ def test_the_ink_stretch_blackens_pale_strokes_and_leaves_paper_and_empty_images
 
 
 def test_sizes_that_are_not_a_multiple_of_28_and_the_config_round_trip():
-    from retrain.drawing_rescale import DrawingRescale
+    from retrain.model_folder.drawing_rescale import DrawingRescale
     layer = DrawingRescale(side=28, stretch_ink=False)
     out = layer(_to_input(np.asarray(Image.fromarray(_bitmap()).resize((299, 299))))).numpy()
     assert out.shape == (1, 299, 299, 3) and -1.0 <= out.min() and out.max() <= 1.0
@@ -80,12 +82,12 @@ def test_sizes_that_are_not_a_multiple_of_28_and_the_config_round_trip():
 
 def test_cached_features_are_the_exported_backbone_s_and_the_key_changes(tmp_path, standin_module):
     """The cache applies the same layer as the classifier, so heads trained on it fit the export."""
-    from retrain.bottlenecks import BottleneckCache
-    from retrain.dataset import DatasetWarning, scan_image_dir
-    from retrain.hub_modules import resolve_module
-    from retrain.images import load_image_file
-    from retrain.model import build_classifier, build_head
-    from retrain.tfcompat import keras
+    from retrain.families.hub_head.bottlenecks import BottleneckCache
+    from retrain.data.dataset import DatasetWarning, scan_image_dir
+    from retrain.families.hub_head.hub_modules import resolve_module
+    from retrain.data.images import load_image_file
+    from retrain.families.hub_head.model import build_classifier, build_head
+    from common.tfcompat import keras
     from tests.conftest import make_image_folder
     plain = architectures.with_overrides(architectures.get("mobilenet_0.25_224"), input_size=32, feature_size=8)
     spec = architectures.with_overrides(plain, input_preprocessing="bitmap28_ink")
@@ -109,9 +111,9 @@ def test_cached_features_are_the_exported_backbone_s_and_the_key_changes(tmp_pat
 
 
 def test_a_saved_model_with_the_layer_loads_back(tmp_path):
-    from android_export.saved_model import load_keras_model
-    from retrain.drawing_rescale import DrawingRescale
-    from retrain.tfcompat import keras
+    from retrain.model_folder.saved_model import load_keras_model
+    from retrain.model_folder.drawing_rescale import DrawingRescale
+    from common.tfcompat import keras
     image = keras.Input((56, 56, 3), name="input")
     out = keras.layers.GlobalAveragePooling2D()(DrawingRescale(side=28, name="rescale")(image))
     model = keras.Model(image, out)

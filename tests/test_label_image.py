@@ -15,12 +15,12 @@ ARTIFACTS = ["model.tflite", "model_fp16.tflite", "model_dynamic.tflite", "model
 
 @pytest.fixture
 def test_images(exported_model_dir):
-    from android_export.images import split_items
+    from retrain.evaluation.test_images import split_items
     return [path for path, _ in split_items(exported_model_dir, "testing")]
 
 
 def _reference_top1(model_dir, paths):
-    from android_export.images import load_pixels
+    from retrain.evaluation.test_images import load_pixels
     from android_export.runners import KerasRunner
     batch = np.stack([(load_pixels(p, 32, 32) - 127.5) / 127.5 for p in paths])
     return KerasRunner(os.path.join(model_dir, "saved_model")).predict(batch)
@@ -29,7 +29,7 @@ def _reference_top1(model_dir, paths):
 @pytest.mark.parametrize("artifact", ARTIFACTS)
 def test_label_image_agrees_with_model(exported_model_dir, test_images, artifact):
     from android_export import label_image, runners
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     path = os.path.join(exported_model_dir, artifact)
     runner = runners.open_artifact(path)
     contract = label_image.resolve_contract(path, runner)
@@ -50,7 +50,7 @@ def test_label_image_cli_folder_and_tflite_labels_from_metadata(exported_model_d
 
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     alone = tmp_path / "alone.tflite"  # no labels file or model_info.json beside it: metadata only
     shutil.copyfile(os.path.join(exported_model_dir, "model_int8.tflite"), alone)
     images = os.path.join(os.path.dirname(exported_model_dir), "images")
@@ -63,8 +63,8 @@ def test_label_image_retrain_py_style_graph(exported_model_dir, test_images, tmp
     """A graph with other node names and another normalisation, driven only by retrain.py's flags."""
     from click.testing import CliRunner
 
-    from android_export.frozen_graph import load_frozen_graph
-    from retrain.cli import cli
+    from retrain.model_folder.frozen_graph import load_frozen_graph
+    from retrain.cli.main import cli
     graph_def = load_frozen_graph(os.path.join(exported_model_dir, "retrained_graph.pb"))
     renames = {"input": "Mul", "final_result": "final_probs"}
     for node in graph_def.node:
@@ -94,7 +94,7 @@ def test_label_image_says_which_input_contract_it_used_and_where_from(exported_m
 
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     lone = tmp_path / "lone"
     lone.mkdir()
     shutil.copy(os.path.join(exported_model_dir, "retrained_graph.pb"), lone / "graph.pb")
@@ -126,9 +126,9 @@ def test_label_image_classifies_stroke_files_drawn_by_the_model_s_contract(expor
     from click.testing import CliRunner
 
     from android_export import label_image, runners
-    from retrain import outputs
-    from retrain.cli import cli
-    from serve.rendering import render_drawing
+    from retrain.model_folder import contract as outputs
+    from retrain.cli.main import cli
+    from retrain.data.stroke_rendering import render_drawing
     ndjson, csv = _write_strokes(tmp_path)
     artifact = os.path.join(exported_model_dir, "model.tflite")
     result = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", str(ndjson), "--top_k", "1"])
@@ -152,7 +152,7 @@ def test_label_image_classifies_stroke_files_drawn_by_the_model_s_contract(expor
 def test_label_image_stroke_errors_say_what_to_do(exported_model_dir, tmp_path, suffix, message):
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     ndjson, _ = _write_strokes(tmp_path)
     artifact = os.path.join(exported_model_dir, "model.tflite")
     result = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", f"{ndjson}{suffix}"])

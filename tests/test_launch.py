@@ -15,8 +15,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from retrain import distribute
-from retrain.launch import free_ports, gpu_assignment, launch_local_workers, tf_config, visible_gpus
+from retrain.distribution import strategy as distribute
+from retrain.distribution.launch import free_ports, gpu_assignment, launch_local_workers, tf_config, visible_gpus
 
 # A stand-in worker: behaviour chosen by argv[1]; it knows its index from TF_CONFIG, like a real one.
 WORKER = textwrap.dedent("""
@@ -141,7 +141,7 @@ def test_ctrl_c_stops_all_workers(worker, tmp_path):
     driver.write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {os.getcwd()!r})
-        from retrain.launch import launch_local_workers
+        from retrain.distribution.launch import launch_local_workers
         sys.exit(launch_local_workers(2, ["sleep", {str(tmp_path)!r}], worker_command={worker!r},
                                       grace_s=1.0))
     """))
@@ -169,7 +169,7 @@ def test_tf_config_helper():
 
 
 def test_launch_command_line_errors():
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     runner = CliRunner()
     result = runner.invoke(cli, ["launch", "--num_workers", "2"])
     assert result.exit_code == 2 and "training arguments after `--`" in result.output

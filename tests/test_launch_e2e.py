@@ -83,7 +83,7 @@ def test_two_worker_launch_trains_like_one_worker(standin_module, tmp_path):
     assert [p.name for p in worker_tmp.iterdir() if p.name.startswith("qdretrain-")] == []
     assert not re.search(r"\[worker 1\] Wrote", log)
 
-    from retrain.tfcompat import tf
+    from common.tfcompat import tf
     loaded = tf.saved_model.load(str(two / "saved_model"))
     pixels = tf.random.uniform([2, 32, 32, 3], -1.0, 1.0, seed=1)
     probabilities = next(iter(loaded.signatures["serving_default"](pixels).values())).numpy()

@@ -12,8 +12,8 @@ from tests.test_export_modeldir import trained_model_dir  # noqa: F401 (fixture)
 
 def _plant_lambda_model(model_dir: str, marker: str) -> None:
     """Replaces the folder's SavedModel by one whose Lambda layer writes `marker` whenever it runs."""
-    from retrain import outputs
-    from retrain.tfcompat import keras
+    from retrain.model_folder import contract as outputs
+    from common.tfcompat import keras
     labels = outputs.read_labels(os.path.join(model_dir, "retrained_labels.txt"))
     info = outputs.read_json(os.path.join(model_dir, "model_info.json"))
     size = int(info.get("input_height", 32))
@@ -32,8 +32,8 @@ def _plant_lambda_model(model_dir: str, marker: str) -> None:
 
 def test_export_refuses_a_model_folder_with_lambda_layers(trained_model_dir, tmp_path):  # noqa: F811
     from android_export.exporter import ExportConfig, run_export
-    from android_export.model_safety import layer_class_names
-    from retrain.errors import ConfigError
+    from retrain.model_folder.safety import layer_class_names
+    from common.errors import ConfigError
     folder = str(tmp_path / "model")
     shutil.copytree(trained_model_dir, folder)
     marker = str(tmp_path / "code_ran")
@@ -45,7 +45,7 @@ def test_export_refuses_a_model_folder_with_lambda_layers(trained_model_dir, tmp
 
 
 def test_qdretrain_models_hold_no_unsafe_layers(trained_model_dir):  # noqa: F811
-    from android_export.model_safety import UNSAFE_CLASSES, check_no_python_code, layer_class_names
+    from retrain.model_folder.safety import UNSAFE_CLASSES, check_no_python_code, layer_class_names
     names = layer_class_names(os.path.join(trained_model_dir, "saved_model"))
     assert names and not set(names) & UNSAFE_CLASSES
     check_no_python_code(os.path.join(trained_model_dir, "saved_model"))  # raises on failure

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from retrain import architectures
-from retrain.metrics import map_at_k
-from retrain.native.registry import ENTRIES
-from retrain.native.schedules import ScheduleConfig, learning_rate_at
+from retrain.families import architectures
+from retrain.evaluation.metrics import map_at_k
+from retrain.families.native.registry import ENTRIES
+from retrain.families.native.schedules import ScheduleConfig, learning_rate_at
 
 NATIVE = [e.name for e in ENTRIES if not e.name.endswith(("_64", "_96"))]
 
@@ -39,7 +39,7 @@ def test_registry_lists_native_entries_with_size_and_channels():
 
 @pytest.mark.parametrize("name", NATIVE)
 def test_every_native_net_builds_with_embedding_layer(name):
-    from retrain.native import nets
+    from retrain.families.native import nets
     model = nets.build(name, num_classes=5)
     assert model.input.shape[1:] == (28, 28, 3)
     assert model.output.shape[1:] == (5,)
@@ -52,8 +52,8 @@ def test_every_native_net_builds_with_embedding_layer(name):
 
 
 def test_gem_with_p_1_is_average_pooling_and_p_3_is_between_avg_and_max():
-    from retrain.native.layers import GeMPooling
-    from retrain.tfcompat import tf
+    from retrain.model_folder.native_layers import GeMPooling
+    from common.tfcompat import tf
     x = tf.random.uniform((2, 5, 5, 4), 0.1, 2.0, seed=1)
     np.testing.assert_allclose(GeMPooling(p=1.0)(x).numpy(), tf.reduce_mean(x, axis=[1, 2]).numpy(),
                                rtol=1e-5)
@@ -76,7 +76,7 @@ def test_gem_with_p_1_is_average_pooling_and_p_3_is_between_avg_and_max():
     (ScheduleConfig("cosine", 0.1, 110, warmup_steps=10, eta_min=0.01), 500, 0.01),
 ])
 def test_schedules_give_the_documented_learning_rate(config, step, expected):
-    from retrain.native.schedules import NativeSchedule
+    from retrain.families.native.schedules import NativeSchedule
     assert learning_rate_at(config, step) == pytest.approx(expected, rel=1e-6)
     assert float(NativeSchedule(config)(step)) == pytest.approx(expected, rel=1e-5)
 
@@ -100,7 +100,7 @@ def _write_csv(path, rows, header="countrycode,drawing,key_id,recognized,timesta
 
 
 def test_kaggle_csv_quoted_json_bad_rows_and_no_word_column(tmp_path):
-    from retrain.native import stream
+    from retrain.families.native import stream
     good = '"[[[0,50,100],[0,80,20]],[[10,200],[30,40]]]"'
     path = _write_csv(tmp_path / "sea turtle.csv", [
         f"US,{good},123,True,2017-03-01,sea turtle",
@@ -124,8 +124,8 @@ def test_kaggle_csv_quoted_json_bad_rows_and_no_word_column(tmp_path):
 
 
 def test_stream_split_matches_the_project_hash_split_and_is_disjoint(tmp_path):
-    from retrain.native import stream
-    from retrain.split import which_set
+    from retrain.families.native import stream
+    from retrain.data.split import which_set
     sources, _ = stream.discover(_bars(str(tmp_path / "d"), rows=200))
     bad = stream.BadRows()
     seen = {}
@@ -141,7 +141,7 @@ def test_stream_split_matches_the_project_hash_split_and_is_disjoint(tmp_path):
 
 
 def test_cli_refuses_options_that_do_not_apply_to_native_nets(tmp_path):
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     data = _bars(str(tmp_path / "d"))
     result = CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn", "--quickdraw_dir", data,
                                       "--tfhub_module", "x", "--output_dir", str(tmp_path / "o")])
@@ -152,7 +152,7 @@ def test_cli_refuses_options_that_do_not_apply_to_native_nets(tmp_path):
 
 @pytest.mark.parametrize("name", NATIVE)
 def test_every_native_net_trains_exports_and_verifies(tmp_path, name):
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     data = _bars(str(tmp_path / "d"))
     out = str(tmp_path / "model")
     result = CliRunner().invoke(cli, [
@@ -171,7 +171,7 @@ def test_every_native_net_trains_exports_and_verifies(tmp_path, name):
 
 
 def test_submission_words_top3_with_underscores():
-    from retrain.native.predict import submission_words
+    from retrain.families.native.predict import submission_words
     p = np.array([[0.1, 0.6, 0.3, 0.0]])
     assert submission_words(p, ["sea turtle", "cat", "The Eiffel Tower", "dog"]) == \
         ["cat The_Eiffel_Tower sea_turtle"]
@@ -181,7 +181,7 @@ def test_submission_words_top3_with_underscores():
 def small_native_model(tmp_path_factory):
     """(data folder, model folder) of a quickdraw_cnn_small trained 2 steps through the CLI, shared by
     the tests that only read the model."""
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     root = tmp_path_factory.mktemp("small_native")
     data = _bars(str(root / "d"))
     out = str(root / "model")
@@ -193,7 +193,7 @@ def small_native_model(tmp_path_factory):
 
 
 def test_predict_writes_a_kaggle_submission(small_native_model, tmp_path):
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     _, out = small_native_model
     good = '"[[[0,50,100],[0,80,20]]]"'
     test = _write_csv(tmp_path / "test_simplified.csv", [f"9001,US,{good}", "9002,US,broken",
@@ -224,7 +224,7 @@ def test_streaming_memory_does_not_grow_with_the_number_of_drawings(tmp_path):
     peaks = {}
     for rows in (5_000, 100_000):
         folder = _synthetic(str(tmp_path / f"d{rows}"), 4, rows)
-        out = subprocess.run([sys.executable, "-m", "retrain.native.memprobe", folder], check=True,
+        out = subprocess.run([sys.executable, "-m", "retrain.families.native.memprobe", folder], check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
         result = json.loads(out)
         assert result["drawings"] > 0.75 * 4 * rows
@@ -233,7 +233,7 @@ def test_streaming_memory_does_not_grow_with_the_number_of_drawings(tmp_path):
 
 
 def test_similar_search_on_a_native_net_uses_its_embedding_layer(small_native_model, tmp_path):
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     data, out = small_native_model
     grid = str(tmp_path / "similar.png")
     label = sorted(os.listdir(data))[0].rsplit(".", 1)[0]
@@ -241,6 +241,6 @@ def test_similar_search_on_a_native_net_uses_its_embedding_layer(small_native_mo
                                       "--k", "3", "--output", grid])
     assert result.exit_code == 0, result.output
     assert os.path.exists(grid)
-    from android_export.saved_model import load_keras_model
+    from retrain.model_folder.saved_model import load_keras_model
     model = load_keras_model(os.path.join(out, "saved_model"))
     assert model.get_layer("embedding") is not None

@@ -32,8 +32,8 @@ def test_an_image_decodes_to_the_npy_rows_ink_convention(tmp_path):
     resized to 28 keeps the ink where it was (antialiased, not dropped)."""
     from PIL import Image
 
-    from retrain.native.image_stream import decode_ink
-    from retrain.tfcompat import tf
+    from retrain.families.native.image_stream import decode_ink
+    from common.tfcompat import tf
     ink = np.load(os.path.join(_bars(str(tmp_path / "d"), rows=1), "vertical.npy"))[0].reshape(28, 28)
     path = tmp_path / "v.png"
     Image.fromarray(255 - ink).save(path)
@@ -51,9 +51,9 @@ def test_an_image_decodes_to_the_npy_rows_ink_convention(tmp_path):
 
 
 def test_white_on_black_folders_are_refused_with_what_to_do(tmp_path):
-    from retrain.dataset import scan_image_dir
-    from retrain.errors import DatasetError
-    from retrain.native import image_stream
+    from retrain.data.dataset import scan_image_dir
+    from common.errors import DatasetError
+    from retrain.families.native import image_stream
     folder = _drawing_folder(tmp_path, rows=4)
     index = scan_image_dir(str(folder))
     assert image_stream.folder_polarity(str(folder), index.records) == "black_on_white"
@@ -63,10 +63,10 @@ def test_white_on_black_folders_are_refused_with_what_to_do(tmp_path):
 
 
 def test_image_stream_uses_the_tfhub_split_and_exclude_list(tmp_path):
-    from retrain.config import TrainConfig
-    from retrain.native.data import image_data
-    from retrain.native.train import NativeConfig
-    from retrain.split import which_set
+    from retrain.families.config import TrainConfig
+    from retrain.families.native.data import image_data
+    from retrain.families.native.train import NativeConfig
+    from retrain.data.split import which_set
     folder = _drawing_folder(tmp_path, rows=30)
     excluded = "vertical/vertical_0003.jpg"
     exclude = tmp_path / "flagged.txt"
@@ -89,7 +89,7 @@ def test_image_stream_uses_the_tfhub_split_and_exclude_list(tmp_path):
 
 
 def test_quickdraw_cnn_on_an_image_dir_trains_evaluates_exports_and_verifies(tmp_path):
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     folder = _drawing_folder(tmp_path)
     out = tmp_path / "model"
     result = CliRunner().invoke(cli, [
@@ -115,7 +115,7 @@ def test_quickdraw_cnn_on_an_image_dir_trains_evaluates_exports_and_verifies(tmp
 def test_exclude_list_leaves_drawings_out_of_the_native_quickdraw_streams(tmp_path):
     """--exclude_list names "<label>/<file>#<row>" for --quickdraw_dir; the native streams honour it
     as the TF-Hub family's index does."""
-    from retrain.native import stream
+    from retrain.families.native import stream
     sources, _ = stream.discover(_bars(str(tmp_path / "d"), rows=50))
     bad = stream.BadRows()
     everything = {name: stream.count_split(sources, stream.SplitSpec(name, 20, 20), bad)
@@ -134,8 +134,8 @@ def test_exclude_list_leaves_drawings_out_of_the_native_quickdraw_streams(tmp_pa
 
 def test_splits_json_sample_follows_max_per_class_and_the_exclude_list(tmp_path):
     """Export verifies on splits.json's sample: it must hold only drawings the run could test on."""
-    from retrain.native import stream
-    from retrain.native.data import split_sample
+    from retrain.families.native import stream
+    from retrain.families.native.data import split_sample
     sources, _ = stream.discover(_bars(str(tmp_path / "d"), rows=200))
     spec = stream.SplitSpec("testing", 20, 20, max_per_class=50)
     keys = split_sample(sources, spec, limit_per_class=1000)
@@ -149,8 +149,8 @@ def test_splits_json_sample_follows_max_per_class_and_the_exclude_list(tmp_path)
 def test_image_ink_at_the_64_px_nets_side(tmp_path):
     from PIL import Image
 
-    from retrain.native.image_stream import decode_ink
-    from retrain.tfcompat import tf
+    from retrain.families.native.image_stream import decode_ink
+    from common.tfcompat import tf
     image = np.full((64, 64), 255, np.uint8)
     image[10:54, 30:34] = 0
     Image.fromarray(image).save(tmp_path / "bar.png")
@@ -160,8 +160,8 @@ def test_image_ink_at_the_64_px_nets_side(tmp_path):
 
 
 def test_validation_order_mixes_the_classes():
-    from retrain.dataset import ImageRecord
-    from retrain.native.image_stream import round_robin
+    from retrain.data.dataset import ImageRecord
+    from retrain.families.native.image_stream import round_robin
     records = [ImageRecord(label, index, f"{label}/{i}.png", f"/x/{label}/{i}.png")
                for index, (label, count) in enumerate((("a", 3), ("b", 1), ("c", 2))) for i in range(count)]
     assert [r.relpath for r in round_robin(records)] == ["a/0.png", "b/0.png", "c/0.png", "a/1.png", "c/1.png",

@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 from convert.drawing import DEFAULT_CONTRACT, render_strokes
-from retrain import panel, quickdraw_source
-from retrain.dataset import ImageRecord
+from retrain.evaluation import panel
+from retrain.data import quickdraw_source
+from retrain.data.dataset import ImageRecord
 from tests.test_robust_training import _train
 from tests.test_pipeline import _quickdraw_files
 
@@ -68,7 +69,7 @@ def test_a_tiny_run_shows_the_panel(tmp_path, standin_module):
 def test_export_runs_the_panel_on_each_tflite_artifact(tmp_path, standin_module):
     source = _quickdraw_files(tmp_path / "qd", 20)
     assert _train(tmp_path, source, standin_module, "--renderings", "1").exit_code == 0
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     from click.testing import CliRunner
     result = CliRunner().invoke(cli, ["export", "--model_dir", str(tmp_path / "m"), "--formats", "tflite"],
                                 catch_exceptions=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from retrain.cli import cli
+from retrain.cli.main import cli
 from tests.conftest import make_image_folder
 
 
@@ -70,8 +70,8 @@ def test_summaries_dir_is_never_wiped(trained):
 
 def test_frozen_graph_matches_the_saved_model(trained):
     """The artifacts written by training give the same answers (input `input`, output `final_result`)."""
-    from retrain.images import load_image_file
-    from retrain.tfcompat import tf
+    from retrain.data.images import load_image_file
+    from common.tfcompat import tf
     tmp_path, images, _ = trained
     out = tmp_path / "model"
     files = sorted((images / "cat").iterdir())[:4] + sorted((images / "apple").iterdir())[:4]
@@ -88,7 +88,7 @@ def test_frozen_graph_matches_the_saved_model(trained):
 
 
 def _saved_model_probs(path, batch):
-    from retrain.tfcompat import tf
+    from common.tfcompat import tf
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     outputs = serve(input=tf.constant(batch))
     return list(outputs.values())[0].numpy()
@@ -215,11 +215,11 @@ def test_outputs_outside_output_dir_keep_the_model_dir_complete(tmp_path, standi
 
 
 def test_backup_of_another_run_is_refused(tmp_path, standin_module):
-    from retrain import pipeline
+    from retrain.families import backups as pipeline
     backup = tmp_path / "ckpt" / "backup"
     (backup / "chief").mkdir(parents=True)
     (backup / "chief" / "checkpoint").write_text("x")
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     outputs.write_json({"steps": 100}, str(backup) + ".run.json")
     with pytest.raises(Exception, match="other settings"):
         pipeline.check_backup(str(backup), {"steps": 200}, is_chief=True)

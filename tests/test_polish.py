@@ -8,7 +8,7 @@ from tests.test_export_modeldir import trained_model_dir  # noqa: F401
 
 
 def test_strategy_name_is_friendly():
-    from retrain.distribute import strategy_name
+    from retrain.distribution.strategy import strategy_name
 
     class _DefaultDistributionStrategy:
         pass
@@ -27,7 +27,7 @@ def test_strategy_name_is_friendly():
 def test_pipeline_does_not_repeat_bottlenecks_prefix():
     import inspect
 
-    from retrain import pipeline
+    from retrain.run import story as pipeline
     source = inspect.getsource(pipeline)
     assert 'f"Bottlenecks: {report}"' not in source and "strategy_name(strategy)" in source
 
@@ -50,7 +50,7 @@ def test_android_readme_has_imports_gradle_and_float_mean(trained_model_dir, tmp
 
 def test_misclassified_grid_spreads_over_classes_most_confident_first():
     # Before: the first 32 misses in input order, sorted by class, so later classes never appeared.
-    from retrain.evaluate import Misclassified, misclassified_title, pick_misclassified
+    from retrain.evaluation.evaluate import Misclassified, misclassified_title, pick_misclassified
     misses = [Misclassified(f"a{i}", "apple", "cat", 0.5 + i / 100, i) for i in range(40)]
     misses += [Misclassified("z0", "zebra", "cat", 0.3, 40), Misclassified("z1", "zebra", "cat", 0.9, 41)]
     chosen = pick_misclassified(misses, 32)
@@ -63,7 +63,7 @@ def test_misclassified_grid_spreads_over_classes_most_confident_first():
 def test_misclassified_heading_says_how_many_of_all(monkeypatch):
     import matplotlib.figure
 
-    from retrain import plots
+    from retrain.evaluation import plots
     headings = []
     monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", lambda self, text, **kw: headings.append(text))
     images = [np.zeros((28, 28), np.uint8)] * 3
@@ -73,7 +73,7 @@ def test_misclassified_heading_says_how_many_of_all(monkeypatch):
 
 def test_training_curves_record_each_interval_not_keras_running_mean():
     # Keras' running mean restarts every epoch: plotted per step it made a sawtooth that looked like a bug.
-    from retrain.train import _Evaluator
+    from retrain.families.hub_head.train import _Evaluator
     evaluator = _Evaluator.__new__(_Evaluator)
     evaluator.on_epoch_begin(0)
     assert evaluator._interval_mean("accuracy", 1.0, 10) == 1.0
@@ -86,7 +86,7 @@ def test_training_curves_record_each_interval_not_keras_running_mean():
 def test_help_screens_are_whole_and_grouped():
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     top = CliRunner().invoke(cli, ["--help"], terminal_width=100)
     assert top.exit_code == 0 and "..." not in top.output.split("Commands:")[1]  # no summary cut off
     train = CliRunner().invoke(cli, ["train", "--help"], terminal_width=100)

@@ -46,7 +46,7 @@ def exported(tmp_path_factory, standin_module):
         from PIL import Image
 
         from android_export.exporter import ExportConfig, run_export
-        from retrain import outputs
+        from retrain.model_folder import contract as outputs
         model_dir = make_model_dir(str(tmp_path_factory.mktemp("clients")), standin_module)
         run_export(ExportConfig(model_dir=model_dir, formats=("tflite", "tflite_int8")))
         splits = outputs.read_json(os.path.join(model_dir, "splits.json"))

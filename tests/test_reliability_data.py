@@ -16,8 +16,8 @@ from PIL import Image
 from convert import preview, sources
 from convert.cli import convert_command
 from convert.pipeline import ConvertConfig, convert
-from retrain import dataset
-from retrain.errors import DatasetError, QdretrainError
+from retrain.data import dataset
+from common.errors import DatasetError, QdretrainError
 from tests.conftest import make_image_folder
 from tests.test_convert_helpers import bitmap_rows, drawing_line, square_strokes, write_ndjson, write_npy
 
@@ -174,7 +174,7 @@ def test_pixel_limit_default_and_bad_value(monkeypatch):
 
 
 def test_label_image_loader_refuses_a_bomb_before_decoding(tmp_path, monkeypatch):
-    from android_export.images import load_pixels
+    from retrain.evaluation.test_images import load_pixels
     path = _bomb(tmp_path / "bomb.png")
     monkeypatch.setenv(dataset.MAX_IMAGE_PIXELS_ENV, "1000000")
     with pytest.raises(QdretrainError, match="too large"):

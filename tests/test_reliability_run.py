@@ -11,7 +11,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from retrain.cli import cli
+from retrain.cli.main import cli
 from tests.conftest import make_image_folder
 
 
@@ -74,7 +74,7 @@ def test_no_output_option_at_all_uses_retrain_output(tmp_path, images, standin_m
 
 def test_export_refuses_a_folder_without_model_info(tmp_path):
     from android_export.exporter import read_model_dir
-    from retrain.errors import QdretrainError
+    from common.errors import QdretrainError
     (tmp_path / "saved_model").mkdir()
     (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"x")
     (tmp_path / "retrained_labels.txt").write_text("a\nb\n")
@@ -85,14 +85,14 @@ def test_export_refuses_a_folder_without_model_info(tmp_path):
 # --- 2. a damaged backup is moved aside ------------------------------------------------------
 
 def test_truncated_backup_is_moved_aside_and_the_rerun_works(tmp_path, images, standin_module):
-    from retrain import train as train_lib
+    from retrain.families.hub_head import train as train_lib
     checkpoints = tmp_path / "ck"
     backup = train_lib.backup_dir_for(str(checkpoints))
     args = _args(tmp_path, images, standin_module, "--output_dir", str(tmp_path / "m"),
                  "--checkpoint_dir", str(checkpoints), steps=400)
     # A real backup: BackupAndRestore writes it at the first epoch's end, then the run is "killed"
     # (a finished run deletes its backup).
-    from retrain.tfcompat import keras
+    from common.tfcompat import keras
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             raise KeyboardInterrupt
@@ -142,7 +142,7 @@ def test_disk_full_while_writing_outputs_leaves_no_complete_looking_folder(tmp_p
     out = tmp_path / "m"
     assert _invoke(_args(tmp_path, images, standin_module, "--output_dir", str(out), steps=20)).exit_code == 0
     assert (out / "model_info.json").exists()  # an earlier, complete run
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     real = outputs.atomic_write_bytes
 
     def full_disk(path, data):
@@ -155,14 +155,14 @@ def test_disk_full_while_writing_outputs_leaves_no_complete_looking_folder(tmp_p
     assert "Cannot write to" in result.output and "disk is full" in result.output
     assert not (out / "model_info.json").exists()
     from android_export.exporter import read_model_dir
-    from retrain.errors import QdretrainError
+    from common.errors import QdretrainError
     with pytest.raises(QdretrainError, match="not a qdretrain model dir"):
         read_model_dir(str(out))
 
 
 def test_check_writable_reports_enospc(tmp_path, monkeypatch):
-    from retrain import writable
-    from retrain.errors import OutputError
+    from common import writable
+    from common.errors import OutputError
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -185,7 +185,7 @@ def test_non_finite_export_tolerance_is_a_usage_error(tmp_path):
 
 
 def test_divergence_stops_with_advice_and_writes_no_model(tmp_path, images, standin_module, monkeypatch):
-    from retrain import train as train_lib
+    from retrain.families.hub_head import train as train_lib
     real = train_lib.feature_datasets
 
     def nan_features(x_train, *rest):  # a diverged run: the loss is NaN from the first step
@@ -204,8 +204,9 @@ def test_divergence_stops_with_advice_and_writes_no_model(tmp_path, images, stan
 # --- 5. a module file instead of a folder ---------------------------------------------------------
 
 def test_h5_module_file_says_what_was_expected(tmp_path):
-    from retrain import architectures, hub_modules
-    from retrain.errors import ModuleUnavailableError
+    from retrain.families import architectures
+    from retrain.families.hub_head import hub_modules
+    from common.errors import ModuleUnavailableError
     model = tmp_path / "model.h5"
     model.write_bytes(b"\x89HDF")
     with pytest.raises(ModuleUnavailableError) as caught:

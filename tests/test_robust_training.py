@@ -10,9 +10,9 @@ from PIL import Image
 
 from convert import drawing_augment
 from convert.drawing import DEFAULT_CONTRACT, render_strokes
-from retrain import quickdraw_source, renderings
-from retrain.cli import cli
-from retrain.dataset import ImageRecord
+from retrain.data import quickdraw_source, renderings
+from retrain.cli.main import cli
+from retrain.data.dataset import ImageRecord
 from tests.conftest import make_image_folder
 from tests.test_pipeline import _quickdraw_files
 
@@ -97,7 +97,7 @@ def test_renderings_are_cached_once_and_reused(tmp_path, standin_module):
     assert f"{3 * n_train + n_other} images" in first.output
     info = json.loads((tmp_path / "m" / "model_info.json").read_text())
     assert info["drawing_contract"]["stroke_width"] == 16.0 and info["renderings"] == 3
-    assert info["input_preprocessing"] == "bitmap28_ink"  # `auto` on drawings (retrain/input_preprocessing.py)
+    assert info["input_preprocessing"] == "bitmap28_ink"  # `auto` on drawings (retrain/model_folder/input_preprocessing.py)
     assert "Input preprocessing (inside the model): bitmap28_ink" in first.output
     again = _train(tmp_path, source, standin_module, "--renderings", "3")
     assert again.exit_code == 0, again.output
@@ -105,7 +105,7 @@ def test_renderings_are_cached_once_and_reused(tmp_path, standin_module):
 
 
 def test_photos_get_no_input_preprocessing_and_it_is_in_the_exported_graph(tmp_path, standin_module):
-    from retrain.tfcompat import keras
+    from common.tfcompat import keras
     photos = make_image_folder(tmp_path / "photos", {"red": 12, "blue": 12})
     result = _train(tmp_path, photos, standin_module, image_dir=True)
     assert result.exit_code == 0, result.output
@@ -114,14 +114,14 @@ def test_photos_get_no_input_preprocessing_and_it_is_in_the_exported_graph(tmp_p
     chosen = _train(tmp_path, drawings, standin_module, "--input_preprocessing", "bitmap28", "--output_dir",
                     str(tmp_path / "m2"))
     assert chosen.exit_code == 0, chosen.output
-    from android_export.saved_model import load_keras_model
+    from retrain.model_folder.saved_model import load_keras_model
     model = load_keras_model(str(tmp_path / "m2" / "saved_model"))
     assert [layer.name for layer in model.layers if layer.name.startswith("input_")] == ["input_bitmap28"]
 
 
 def test_fine_tuning_redraws_each_drawing_at_random_on_every_pass(tmp_path):
     """--fine_tune on drawings: fresh renderings each pass (none cached), labels untouched."""
-    from retrain.finetune import fresh_renderings
+    from retrain.families.hub_head.finetune import fresh_renderings
     source = _quickdraw_files(tmp_path / "qd", 6)
     index = quickdraw_source.scan(str(source), per_class=6, seed=0)
     records = renderings.expand_training({"training": list(index.records), "validation": [], "testing": []},

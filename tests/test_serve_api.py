@@ -51,7 +51,7 @@ def test_model_contract(client):
 
 
 def test_classify_strokes_float_and_int8(client):
-    from serve.rendering import render_drawing
+    from retrain.data.stroke_rendering import render_drawing
     for artifact in ("model.tflite", "model_int8.tflite"):
         response = client.post("/classify", json={"strokes": LINE, "artifact": artifact})
         assert response.status_code == 200, response.text
@@ -66,7 +66,7 @@ def test_classify_strokes_float_and_int8(client):
 
 def test_classify_png_matches_strokes(client):
     from PIL import Image
-    from serve.rendering import render_drawing
+    from retrain.data.stroke_rendering import render_drawing
     buffer = io.BytesIO()
     Image.fromarray(render_drawing(LINE, 32, 32)).save(buffer, format="PNG")
     png = client.post("/classify", json={"png": base64.b64encode(buffer.getvalue()).decode()}).json()
@@ -212,11 +212,11 @@ def test_collect_off_without_collect_dir(served_dir):
 
 
 def test_resize_matches_training(served_dir):
-    """The adapter's bilinear resize is TensorFlow's (retrain.images.pixels_to_input)."""
+    """The adapter's bilinear resize is TensorFlow's (retrain.data.images.pixels_to_input)."""
     from convert.render import render_strokes
-    from retrain.images import pixels_to_input
-    from retrain.quickdraw_source import RENDER_OPTIONS
-    from serve.rendering import quickdraw_simplified, render_drawing
+    from retrain.data.images import pixels_to_input
+    from retrain.data.quickdraw_source import RENDER_OPTIONS
+    from retrain.data.stroke_rendering import quickdraw_simplified, render_drawing
     rendered = np.asarray(render_strokes(quickdraw_simplified(LINE), RENDER_OPTIONS), np.float32)
     expected = (pixels_to_input(np.repeat(rendered[..., None], 3, 2), 224).numpy()[..., 0] * 127.5 + 127.5)
     assert np.abs(render_drawing(LINE, 224, 224).astype(np.float32) - expected).max() <= 0.5 + 1e-3
@@ -224,14 +224,14 @@ def test_resize_matches_training(served_dir):
 
 def test_serve_cli_errors(tmp_path):
     from click.testing import CliRunner
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     result = CliRunner().invoke(cli, ["serve", "--model_dir", str(tmp_path)])
     assert result.exit_code == 1 and "model_info.json" in result.output
 
 
 def test_strokes_are_rendered_by_the_contract_the_model_folder_states():
     from convert.drawing import DrawingContract, render_strokes
-    from serve.rendering import quickdraw_simplified, render_drawing
+    from retrain.data.stroke_rendering import quickdraw_simplified, render_drawing
     strokes = [[[10, 200, 120], [20, 40, 230]]]
     thin = DrawingContract(size=28, stroke_width=4.0).to_json()
     expected = render_strokes(quickdraw_simplified(strokes), DrawingContract.from_json(thin))

@@ -10,8 +10,8 @@ import warnings
 
 import pytest
 
-from retrain.dataset import DatasetWarning, ImageRecord, scan_image_dir
-from retrain.split import SETS, split_records, which_set
+from retrain.data.dataset import DatasetWarning, ImageRecord, scan_image_dir
+from retrain.data.split import SETS, split_records, which_set
 from tests.conftest import make_image_folder
 
 

@@ -2,12 +2,12 @@
 
 What "the embedding" is depends on the model family:
   * TF-Hub backbones (what `qdretrain train` writes today): the bottleneck, i.e. the module's feature
-    vector. It comes from the bottleneck cache (retrain/bottlenecks.py), so a dataset that was
+    vector. It comes from the bottleneck cache (retrain/families/hub_head/bottlenecks.py), so a dataset that was
     trained on is never run through the module again, and new images are cached for next time.
   * Keras models with a layer named "embedding" (the native nets' pooled penultimate layer): handled
     generically by `keras_embedding_model` / `embed_with_keras` below, whatever the architecture.
 
-Everything here takes explicit arguments; only retrain/embeddings/cli.py reads options.
+Everything here takes explicit arguments; only retrain/cli/embeddings.py reads options.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from retrain.config import TrainConfig
-from retrain.dataset import ImageRecord
-from retrain.errors import ConfigError, DatasetError
+from retrain.families.config import TrainConfig
+from retrain.data.dataset import ImageRecord
+from common.errors import ConfigError, DatasetError
 
 EMBEDDING_LAYER = "embedding"   # the name a Keras model's embedding layer must have
 KERAS_MODEL_FILE = "model.keras"  # where a model folder keeps a full Keras model (native nets)
@@ -47,7 +47,7 @@ def load_run_config(model_dir: str, **overrides) -> TrainConfig:
     Raises:
       ConfigError: no run_config.json (not a `qdretrain train` output folder).
     """
-    from retrain import outputs
+    from retrain.model_folder import contract as outputs
     path = os.path.join(model_dir, outputs.RUN_CONFIG_FILE)
     if not os.path.exists(path):
         raise ConfigError(f"{model_dir} has no {outputs.RUN_CONFIG_FILE}: pass the --output_dir of a "
@@ -68,13 +68,13 @@ class BottleneckExtractor:
     Args:
       config: the run's TrainConfig (architecture, module, input size, bottleneck_dir, batch size).
       input_preprocessing: the model's resolved input preprocessing (model_info.json's; part of the
-        cache key, retrain/input_preprocessing.py).
+        cache key, retrain/model_folder/input_preprocessing.py).
     """
 
     def __init__(self, config: TrainConfig, input_preprocessing: str = "none"):
-        from retrain import architectures
-        from retrain.bottlenecks import BottleneckCache
-        from retrain.pipeline import resolve_architecture
+        from retrain.families import architectures
+        from retrain.families.hub_head.bottlenecks import BottleneckCache
+        from retrain.families.hub_head.family import resolve_architecture
         self.config = config
         self.spec, self.module = resolve_architecture(config)
         self.spec = architectures.with_overrides(self.spec, input_preprocessing=input_preprocessing)
@@ -106,7 +106,7 @@ def keras_embedding_model(model):
     Raises:
       ConfigError: the model has no layer named "embedding".
     """
-    from retrain.tfcompat import keras
+    from common.tfcompat import keras
     try:
         layer = model.get_layer(EMBEDDING_LAYER)
     except ValueError:
@@ -135,7 +135,7 @@ class KerasExtractor:
         return np.asarray(out, np.float32).reshape(len(images), -1)
 
     def embed_records(self, records: Sequence[ImageRecord], progress: bool = False):
-        from retrain.images import load_record_images
+        from retrain.data.images import load_record_images
         records = list(records)
         vectors = [self.embed_images(np.stack(load_record_images(records[i:i + 256], self.input_size)))
                    for i in range(0, len(records), 256)]
@@ -148,15 +148,15 @@ def extractor_for(model_dir: Optional[str], config: TrainConfig):
     """The extractor of a model folder: its Keras model's "embedding" layer if it keeps a full Keras
     model (model.keras), else its TF-Hub backbone's bottleneck."""
     if model_dir and os.path.exists(os.path.join(model_dir, KERAS_MODEL_FILE)):
-        from retrain.tfcompat import keras
+        from common.tfcompat import keras
         # safe_mode: a .keras file's Lambda bytecode is refused, not run.
         model = keras.models.load_model(os.path.join(model_dir, KERAS_MODEL_FILE), compile=False,
                                         safe_mode=True)
         return KerasExtractor(model, int(model.inputs[0].shape[1]))
-    from retrain import architectures
+    from retrain.families import architectures
     if model_dir and architectures.get(config.architecture).is_native:
-        # The native nets are whole Keras models with a layer named "embedding" (retrain/native/nets.py).
-        from android_export.saved_model import load_keras_model
+        # The native nets are whole Keras models with a layer named "embedding" (retrain/families/native/nets.py).
+        from retrain.model_folder.saved_model import load_keras_model
         model = load_keras_model(os.path.join(model_dir, "saved_model"))
         return KerasExtractor(model, int(model.inputs[0].shape[1]))
     return BottleneckExtractor(config, _input_preprocessing(model_dir, config))
@@ -166,7 +166,7 @@ def _input_preprocessing(model_dir: Optional[str], config: TrainConfig) -> str:
     """A model folder's input preprocessing (older folders: none); without one, an explicit choice or
     none (an audit of a folder with no model: the plain backbone's view)."""
     if model_dir:
-        from retrain import outputs
+        from retrain.model_folder import contract as outputs
         path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
         if os.path.exists(path):
             return outputs.read_json(path).get("input_preprocessing", "none")
@@ -194,8 +194,8 @@ def extract(model_dir: str, records: Sequence[ImageRecord], extractor=None) -> n
 
 def dataset_embeddings(config: TrainConfig, extractor, progress: bool = True) -> Embeddings:
     """(Embeddings of the whole dataset of `config`, each record tagged with its split, labels)."""
-    from retrain.pipeline import load_index
-    from retrain.split import SETS, split_records
+    from retrain.data.loading import load_index
+    from retrain.data.split import SETS, split_records
     index = load_index(config)
     splits = split_records(index.records, config.testing_percentage, config.validation_percentage)
     records = [r for name in SETS for r in splits[name]]

@@ -1,6 +1,6 @@
 """The audit's report: audit.json (every finding), summary.txt (readable), one PNG grid per finding
 type, and the similar-drawings grid. Drawings are shown as the model sees them (rendered/decoded by
-retrain/images.py), with names and distances under each."""
+retrain/data/images.py), with names and distances under each."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from retrain import outputs
+from retrain.model_folder import contract as outputs
 from retrain.embeddings.audit import AuditConfig, AuditResult, Mislabel, Outlier, Pair
 
 THUMB = 96          # pixels per drawing in the grids
@@ -106,7 +106,7 @@ def summary_text(kinds: dict, records, labels, config: AuditConfig, source: str)
 def write_audit_report(result: AuditResult, records, splits, labels, out_dir: str, config: AuditConfig,
                        source: str, image_size: int = 64) -> dict[str, str]:
     """Writes audit.json, summary.txt and <finding type>.png into `out_dir`; returns name -> path."""
-    from retrain.images import load_record_images
+    from retrain.data.images import load_record_images
     os.makedirs(out_dir, exist_ok=True)
     kinds = result.by_kind()
     written = {}

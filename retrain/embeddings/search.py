@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from retrain.errors import ConfigError
+from common.errors import ConfigError
 
 METRICS = ("cosine", "l2")
 # Exact search of one query over this many 1k-D float32 vectors is ~0.1 s on one core (bench), the

@@ -1,0 +1,119 @@
+"""Streaming an `--image_dir` (one folder of drawings per class) into the native nets.
+
+The files are found, checked, left out by `--exclude_list` and split exactly as for the TF-Hub family
+(retrain/run/story.py's `load_index` / `split_index`: retrain/data/dataset.py's scan, retrain/data/split.py's hash
+of each path relative to the image folder), so both families train and test on the same files. Only
+the file names are held in memory; pixels are read lazily through tf.data: decode (alpha composited on
+white, as retrain/data/images.py does for every model), the channel mean (what the nets' DrawingInput layer
+takes of the RGB contract), an antialiased resize to the net's side, and the inversion to the `.npy`
+rows' convention that stream.py feeds: uint8 ink 255 on paper 0. The training code downstream cannot
+tell an image from a `.npy` row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+from retrain.data.dataset import ImageRecord
+from common.errors import DatasetError
+from retrain.data.bitmap_ink import decode_ink
+
+CONVERT_SETTINGS_FILE = ".qdretrain_convert.json"  # what `qdretrain convert` records (convert/pipeline.py)
+POLARITY_SAMPLE = 16  # images looked at when the folder does not say its polarity
+DARK_PAPER_PIXELS = 0.5  # an image with more than this share of dark pixels has dark paper
+
+
+def folder_polarity(image_dir: str, records: Sequence[ImageRecord]) -> str:
+    """"black_on_white" or "white_on_black": what `convert` recorded, else a vote of sampled images.
+
+    A doodle is mostly paper, so an image whose pixels are mostly dark has dark paper.
+
+    Args:
+      image_dir: the dataset root (where `convert` writes its settings file).
+      records: the scanned images (a few, spread over the list, are looked at).
+    """
+    settings = os.path.join(image_dir, CONVERT_SETTINGS_FILE)
+    try:
+        with open(settings, encoding="utf-8") as handle:
+            polarity = json.load(handle).get("polarity")
+        if polarity in ("black_on_white", "white_on_black"):
+            return polarity
+    except (OSError, ValueError, AttributeError):
+        pass  # not written by convert (or unreadable): look at the images themselves
+    from PIL import Image
+    picked = [records[i] for i in np.linspace(0, len(records) - 1, min(POLARITY_SAMPLE, len(records))).astype(int)]
+    dark = 0
+    for record in picked:
+        try:
+            with Image.open(record.source) as image:
+                gray = np.asarray(image.convert("L"), dtype=np.uint8)
+        except Exception:  # unreadable files are the scan's business, not a vote
+            continue
+        dark += (gray < 128).mean() > DARK_PAPER_PIXELS
+    return "white_on_black" if picked and dark > len(picked) / 2 else "black_on_white"
+
+
+def check_polarity(image_dir: str, records: Sequence[ImageRecord]) -> None:
+    """Refuses light ink on dark paper: the native nets' input contract is black ink on white, and
+    export verifies the model on these same files, so they must already follow it.
+
+    Raises:
+      DatasetError: the folder holds white-on-black drawings.
+    """
+    if folder_polarity(image_dir, records) == "white_on_black":
+        raise DatasetError(f"{image_dir} holds light ink on dark paper (white_on_black); native nets take "
+                           f"black ink on white, as an app draws it. Convert again with "
+                           f"`qdretrain convert --polarity black_on_white`, or train with --quickdraw_dir.")
+
+
+def round_robin(records: Sequence[ImageRecord]) -> list[ImageRecord]:
+    """One record of each class in turn (each class in its given order), as stream.py interleaves
+    classes: training's validation reads only the first batches of its set, and the split's own order
+    (sorted by class) would validate on the first class alone."""
+    by_class: dict[int, list[ImageRecord]] = {}
+    for record in records:
+        by_class.setdefault(record.label_index, []).append(record)
+    queues = [by_class[i] for i in sorted(by_class)]
+    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
+
+
+def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False, class_balanced: bool = False,
+            repeat: bool = False, seed: int = 0, shard: tuple = (0, 1), num_classes: Optional[int] = None):
+    """A tf.data.Dataset of (uint8 [size, size, 1] ink, int64 label), read lazily from image files.
+
+    Args:
+      records: one split's images (retrain/data/split.py).
+      size: the net's input side.
+      shuffle: reshuffle the file list every pass (file names only, so the whole list fits).
+      class_balanced: sample classes uniformly (each class repeats), instead of in proportion.
+      repeat: repeat forever (training; the caller counts steps).
+      seed: shuffling/sampling seed.
+      shard: (index, count): this worker's files, every count-th one.
+      num_classes: the number of labels (needed with class_balanced).
+    """
+    from common.tfcompat import tf
+    records = list(records)[shard[0]::shard[1]]
+
+    def files(chosen):
+        ds = tf.data.Dataset.from_tensor_slices(([r.source for r in chosen],
+                                                 np.array([r.label_index for r in chosen], np.int64)))
+        if shuffle:
+            ds = ds.shuffle(max(1, len(chosen)), seed=seed, reshuffle_each_iteration=True)
+        return ds
+
+    if class_balanced:
+        by_class = [[r for r in records if r.label_index == i] for i in range(num_classes or 0)]
+        ds = tf.data.Dataset.sample_from_datasets([files(c).repeat() for c in by_class if c], seed=seed)
+    else:
+        ds = files(records)
+        if repeat:
+            ds = ds.repeat()
+    ds = ds.map(lambda path, label: (decode_ink(tf.io.read_file(path), size), label),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+    # The scan checked every file's signature and end; one that still fails to decode is dropped (with
+    # TensorFlow's warning line), as the TF-Hub family's bottleneck cache skips it, not the whole run.
+    return ds.ignore_errors(log_warning=True)

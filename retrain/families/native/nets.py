@@ -1,0 +1,160 @@
+"""Builders of the native nets: contract input (RGB [b, H, W, 3] in [-1, 1]) -> softmax `final_result`.
+
+Every net has the same frame, so training, export and the embedding search treat them alike:
+
+    input -> DrawingInput (gray ink in [0, 1]) -> body -> "embedding" (global avg or GeM pooling)
+          -> head (FC + dropout where the design has one) -> "logits" -> "final_result" softmax
+
+The layer named "embedding" is the pooled feature vector similar-drawing search reads
+(`keras.Model(model.input, model.get_layer("embedding").output)`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from retrain.model_folder import native_layers as layers
+from retrain.families.native.registry import ENTRIES, NativeEntry
+from common.tfcompat import keras, tf
+
+POOLINGS = ("avg", "gem")
+INPUT_NAME = "input"
+OUTPUT_NAME = "final_result"
+EMBEDDING_NAME = "embedding"
+# BatchNorm's moving statistics start at mean 0 / variance 1 while a 28-px ink image's first-block
+# variance is ~5e-4; with Keras' default momentum 0.99 they need ~500 steps to forget the start, so a
+# short run (small data, a few epochs) tested far below its training accuracy. 0.9 forgets in ~50.
+BN_MOMENTUM = 0.9
+
+
+def _pool(x, pooling: str):
+    if pooling == "gem":
+        return layers.GeMPooling(name=EMBEDDING_NAME)(x)
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name=EMBEDDING_NAME)(x)
+    raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+
+
+def _conv_bn(x, filters: int, kernel: int, name: str, activation="relu", strides: int = 1):
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                            name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    if activation == "hard_swish":
+        return layers.HardSwish(name=f"{name}_hswish")(x)
+    if activation == "leaky":
+        return keras.layers.LeakyReLU(0.1, name=f"{name}_leaky")(x)  # Darknet's activation
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _cnn_body(widths: tuple):
+    def body(x):
+        for i, width in enumerate(widths):
+            x = _conv_bn(x, width, 3, f"block{i + 1}")
+            x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
+        return x
+    return body
+
+
+def _tiny_darknet_body(x):
+    """Darknet's tiny reference net (16 conv layers, 1x1 squeeze / 3x3 expand), three max-pools for
+    28 px. Its last 1x1 conv to the classes followed by global average pooling equals global average
+    pooling followed by a linear layer, which is what the frame does: no FC layer of its own."""
+    plan = [(16, 3), "pool", (32, 3), "pool", (16, 1), (128, 3), (16, 1), (128, 3), "pool",
+            (32, 1), (256, 3), (32, 1), (256, 3), (64, 1), (512, 3), (64, 1), (512, 3), (128, 1)]
+    conv = 0
+    for step in plan:
+        if step == "pool":
+            x = keras.layers.MaxPooling2D(2, name=f"pool{conv}")(x)
+        else:
+            conv += 1
+            x = _conv_bn(x, step[0], step[1], f"conv{conv}", activation="leaky")
+    return x
+
+
+def _squeeze_excite(x, channels: int, name: str):
+    s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_pool")(x)
+    s = keras.layers.Conv2D(max(8, channels // 4), 1, activation="relu", name=f"{name}_se_reduce")(s)
+    s = keras.layers.Conv2D(channels, 1, activation="hard_sigmoid", name=f"{name}_se_expand")(s)
+    return keras.layers.Multiply(name=f"{name}_se")([x, s])
+
+
+def _inverted_residual(x, expand: int, out: int, kernel: int, se: bool, activation: str, stride: int,
+                       name: str):
+    shortcut = x
+    in_channels = x.shape[-1]
+    if expand != in_channels:
+        x = _conv_bn(x, expand, 1, f"{name}_expand", activation)
+    x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
+                                     name=f"{name}_dw")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(x)
+    x = layers.HardSwish(name=f"{name}_dw_hswish")(x) if activation == "hard_swish" else \
+        keras.layers.ReLU(name=f"{name}_dw_relu")(x)
+    if se:
+        x = _squeeze_excite(x, expand, name)
+    x = keras.layers.Conv2D(out, 1, use_bias=False, name=f"{name}_project")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_project_bn")(x)
+    if stride == 1 and in_channels == out:
+        x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def _mobilenet_v3_doodle_body(x):
+    """MobileNetV3-Small's block list, strided for 28-96 px (three stride-2 stages, not five: a
+    28 px doodle would be 1 pixel wide after five)."""
+    x = _conv_bn(x, 16, 3, "stem", "hard_swish")
+    blocks = [(16, 16, 3, True, "relu", 2), (72, 24, 3, False, "relu", 2), (88, 24, 3, False, "relu", 1),
+              (96, 40, 5, True, "hard_swish", 2), (240, 40, 5, True, "hard_swish", 1),
+              (120, 48, 5, True, "hard_swish", 1), (144, 48, 5, True, "hard_swish", 1)]
+    for i, block in enumerate(blocks):
+        x = _inverted_residual(x, *block, name=f"bneck{i + 1}")
+    return _conv_bn(x, 288, 1, "last", "hard_swish")
+
+
+# builder name -> (body, FC width after the embedding or 0, activation of that FC)
+_DESIGNS: dict[str, tuple[Callable, int, str]] = {
+    "quickdraw_cnn": (_cnn_body((64, 128, 256)), 256, "relu"),
+    "quickdraw_cnn_small": (_cnn_body((24, 48, 96)), 96, "relu"),
+    "tiny_darknet": (_tiny_darknet_body, 0, ""),
+    "mobilenet_v3_doodle": (_mobilenet_v3_doodle_body, 256, "hard_swish"),
+}
+
+
+def entry(name: str) -> NativeEntry:
+    for candidate in ENTRIES:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"{name} is not a native architecture; choose from "
+                   f"{', '.join(e.name for e in ENTRIES)}.")
+
+
+def build(name: str, num_classes: int, pooling: str = "avg", dropout: float = 0.3, seed: int = 0,
+          input_size: int = 0) -> keras.Model:
+    """Builds a native net from random initialisation.
+
+    Args:
+      name: a registry name (retrain/families/native/registry.py).
+      num_classes: outputs of the softmax.
+      pooling: "avg" or "gem" for the "embedding" layer.
+      dropout: rate before the logits (0 disables).
+      seed: initialiser seed (set globally too by the caller, for reproducible runs).
+      input_size: input side in pixels; 0 takes the entry's.
+
+    Returns:
+      An uncompiled keras.Model `input` [b, H, W, 3] -> `final_result` [b, num_classes].
+    """
+    spec = entry(name)
+    body, fc, fc_activation = _DESIGNS[spec.builder]
+    size = input_size or spec.input_size
+    image = keras.Input(shape=(size, size, 3), name=INPUT_NAME, dtype=tf.float32)
+    x = layers.DrawingInput(spec.channels, name="to_ink")(image)
+    x = _pool(body(x), pooling)
+    if fc:
+        x = keras.layers.Dense(fc, name="fc")(x)
+        x = layers.HardSwish(name="fc_hswish")(x) if fc_activation == "hard_swish" else \
+            keras.layers.ReLU(name="fc_relu")(x)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    # float32 softmax also under mixed precision (float16 probabilities underflow).
+    probabilities = keras.layers.Softmax(name=OUTPUT_NAME, dtype="float32")(logits)
+    return keras.Model(image, probabilities, name=f"qdretrain_{name}")

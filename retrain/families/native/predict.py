@@ -1,0 +1,81 @@
+"""`qdretrain predict`: a Kaggle submission (key_id,word with the top 3 words) from a test CSV.
+
+Rows stream through the model in batches (memory does not grow with the file); malformed rows are
+skipped and counted, as in training. Words with spaces are written with underscores, as Kaggle expects.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from common.errors import QdretrainError
+
+
+def submission_words(probabilities: np.ndarray, labels, k: int = 3) -> list[str]:
+    """Per row: the top-k labels, best first, spaces -> underscores, joined by spaces."""
+    from retrain.evaluation.metrics import top_k_indices
+    return [" ".join(labels[i].replace(" ", "_") for i in row) for row in top_k_indices(probabilities, k)]
+
+
+def predict_csv(model_dir: str, input_csv: str, output_csv: str, batch_size: int = 512, echo=print) -> dict:
+    """Writes `output_csv` (key_id,word) for every well-formed row of `input_csv`.
+
+    Returns:
+      {"rows": written, "skipped": malformed}.
+
+    Raises:
+      QdretrainError: not a model dir, or a CSV without `drawing`/`key_id` columns.
+    """
+    from retrain.model_folder.saved_model import load_keras_model
+    from retrain.model_folder import contract as outputs
+    from retrain.families.native import stream
+    from retrain.families.native.augment import ink_to_contract
+    from retrain.data.bitmap_ink import strokes_to_ink
+    info_path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
+    if not os.path.exists(info_path):
+        raise QdretrainError(f"{model_dir} has no model_info.json: pass the --output_dir of a training run.")
+    info = outputs.read_json(info_path)
+    labels = outputs.read_labels(os.path.join(model_dir, outputs.LABELS_FILE))
+    if "key_id" not in stream.csv_header(input_csv):
+        raise QdretrainError(f"{input_csv} has no key_id column; a Kaggle test_simplified.csv has "
+                             f"key_id,countrycode,drawing.")
+    model = load_keras_model(os.path.join(model_dir, "saved_model"))
+    size = int(info["input_height"])
+    bad = stream.BadRows()
+    written = 0
+    tmp = output_csv + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["key_id", "word"])
+        keys, inks = [], []
+
+        def flush():
+            nonlocal written
+            if not keys:
+                return
+            x = ink_to_contract(np.stack(inks)[..., None], size)
+            for key_id, words in zip(keys, submission_words(model(x, training=False).numpy(), labels)):
+                writer.writerow([key_id, words])
+            written += len(keys)
+            keys.clear()
+            inks.clear()
+
+        for row, key_id, _, strokes in stream.iter_csv(input_csv, bad):
+            try:
+                inks.append(strokes_to_ink(strokes))
+            except ValueError as error:
+                bad.add(input_csv, f"row {row}", str(error))
+                continue
+            keys.append(key_id)
+            if len(keys) >= batch_size:
+                flush()
+        flush()
+    os.replace(tmp, output_csv)
+    skipped = bad.counts.get(input_csv, 0)
+    if skipped:
+        echo(f"Warning: skipped {skipped} malformed row(s) of {input_csv}, first {bad.first[input_csv]}")
+    echo(f"Wrote {written} predictions to {output_csv}")
+    return {"rows": written, "skipped": skipped}

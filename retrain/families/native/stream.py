@@ -1,0 +1,203 @@
+"""Streaming drawings into tf.data with memory that does not grow with the number of drawings.
+
+Each class is a Python generator over its file, read lazily: `.npy` memory-mapped in chunks of rows,
+`.ndjson` and Kaggle `.csv` line by line. A drawing's set (training/validation/testing) is decided on
+the fly by the project's stable hash (retrain/data/split.py) of its key "<label>/<file name>#<row>", the
+same key `--quickdraw_dir` uses for the TF-Hub family, so both families test on the same drawings.
+Classes are interleaved (one drawing from each in turn), shuffled in a bounded buffer, and optionally
+sampled class-balanced (each class equally likely, rarer classes repeated). Only counts, never lists of
+drawings, are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Iterator
+
+import numpy as np
+
+from convert import sources
+from retrain.data.kaggle_csv import CSV_COLUMNS, CSV_SUFFIX, BadRows, csv_header, iter_csv, parse_csv_row  # noqa: F401
+from retrain.data.split import which_set
+
+CHUNK_ROWS = 64  # .npy rows per memmap slice: one slice is alive per class (345 classes x 64 x 784 B = 17 MB)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassSource:
+    """One class's file. Attributes: label, label_index, path, kind ("npy" | "ndjson" | "csv")."""
+    label: str
+    label_index: int
+    path: str
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSpec:
+    """Which drawings a stream yields. Attributes: set name, the two percentages, max_per_class (the
+    first N drawings of each file in file order; 0 = all), shard (index, count) for per-worker data,
+    excluded: keys ("<label>/<file>#<row>") left out of every set (--exclude_list)."""
+    name: str
+    testing_percentage: float
+    validation_percentage: float
+    max_per_class: int = 0
+    shard: tuple = (0, 1)
+    excluded: frozenset = frozenset()
+
+    def wants(self, source: "ClassSource", row: int) -> bool:
+        """Whether drawing `row` of `source` belongs to this stream."""
+        k = key(source, row)
+        return (row % self.shard[1] == self.shard[0] and k not in self.excluded
+                and which_set(k, self.testing_percentage, self.validation_percentage) == self.name)
+
+
+def discover(path: str) -> tuple[list[ClassSource], list[tuple[str, str]]]:
+    """Class files under `path` (a folder or one file): .npy, .ndjson and Kaggle train_simplified .csv.
+
+    Returns:
+      (sources sorted by label, [(path, reason)] refused).
+    """
+    path = os.path.expanduser(path)
+    files = [os.path.join(path, f) for f in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
+    by_label: dict[str, tuple[str, str]] = {}
+    refused = []
+    for file in files:
+        name = os.path.basename(file)
+        kind = next((k for k, s in (("npy", ".npy"), ("ndjson", ".ndjson"), ("csv", CSV_SUFFIX))
+                     if name.endswith(s)), None)
+        if kind is None or name.startswith("."):
+            continue
+        label = sources.class_name(name[: -len(CSV_SUFFIX)] if kind == "csv" else name)
+        if label in by_label:
+            refused.append((file, f"class {label!r} already comes from {by_label[label][0]}"))
+            continue
+        by_label[label] = (os.path.abspath(file), kind)
+    labels = sorted(by_label)
+    return [ClassSource(label, i, *by_label[label]) for i, label in enumerate(labels)], refused
+
+
+def key(source: ClassSource, row: int) -> str:
+    """The per-drawing key the split hashes (as retrain/data/quickdraw_source.py names records)."""
+    return f"{source.label}/{os.path.basename(source.path)}#{row}"
+
+
+def iter_class(source: ClassSource, split: SplitSpec, bad: BadRows) -> Iterator[tuple[np.ndarray, int]]:
+    """(uint8 [28, 28] ink, label index) of one class's drawings in `split`, read lazily."""
+    from retrain.data.bitmap_ink import strokes_to_ink
+    wanted = functools.partial(split.wants, source)
+    limit = split.max_per_class
+    if source.kind == "npy":
+        bitmaps = sources.open_bitmaps(source.path)
+        total = bitmaps.shape[0] if not limit else min(limit, bitmaps.shape[0])
+        for start in range(0, total, CHUNK_ROWS):
+            chunk = None
+            for row in range(start, min(total, start + CHUNK_ROWS)):
+                if wanted(row):
+                    if chunk is None:
+                        chunk = np.array(bitmaps[start:min(total, start + CHUNK_ROWS)])
+                    yield chunk[row - start].reshape(28, 28), source.label_index
+        return
+    if source.kind == "csv":
+        for row, _, _, strokes in iter_csv(source.path, bad):
+            if limit and row >= limit:
+                return
+            if wanted(row):
+                yield strokes_to_ink(strokes), source.label_index
+        return
+    row = -1
+    with open(source.path, "rb") as stream:
+        for line in stream:
+            if not line.strip():
+                continue
+            row += 1
+            if limit and row >= limit:
+                return
+            if not wanted(row):
+                continue
+            try:
+                drawing, _ = sources.parse_drawing(line, row + 1)
+                ink = strokes_to_ink(drawing.strokes)
+            except (ValueError, TypeError) as error:
+                bad.add(source.path, f"line {row + 1}", str(error))
+                continue
+            yield ink, source.label_index
+
+
+def split_rows(source: ClassSource, split: SplitSpec) -> Iterator[int]:
+    """The row numbers of one class file that belong to `split` (max_per_class and exclusions held),
+    numbered as `iter_class` numbers them; rows that do not parse are the reader's to skip."""
+    limit = split.max_per_class
+    if source.kind == "npy":
+        total = sources.open_bitmaps(source.path).shape[0]
+        total = min(total, limit) if limit else total
+        yield from (row for row in range(total) if split.wants(source, row))
+        return
+    if source.kind == "csv":
+        rows = (row for row, _, _, _ in iter_csv(source.path, BadRows()))
+    else:
+        def lines():
+            row = -1
+            with open(source.path, "rb") as stream:
+                for line in stream:
+                    if line.strip():
+                        row += 1
+                        yield row
+        rows = lines()
+    for row in rows:
+        if limit and row >= limit:
+            return
+        if split.wants(source, row):
+            yield row
+
+
+def count_split(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows) -> dict[str, int]:
+    """Drawings per class in `split` (one streaming pass; .npy only hashes keys, no pixels read)."""
+    counts = {}
+    for source in class_sources:
+        if source.kind == "npy":
+            total = sources.open_bitmaps(source.path).shape[0]
+            total = min(total, split.max_per_class) if split.max_per_class else total
+            counts[source.label] = sum(1 for row in range(total) if split.wants(source, row))
+        else:
+            counts[source.label] = sum(1 for _ in iter_class(source, split, bad))
+    return counts
+
+
+def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *, shuffle_buffer: int = 0,
+            class_balanced: bool = False, repeat: bool = False, seed: int = 0):
+    """A tf.data.Dataset of (uint8 [28, 28, 1] ink, int64 label), interleaved over classes.
+
+    Args:
+      class_sources: from `discover`.
+      split: which drawings.
+      bad: collects malformed rows.
+      shuffle_buffer: bounded shuffle buffer (0: no shuffling; keep it off for evaluation).
+      class_balanced: sample classes uniformly (each class stream repeats), instead of in proportion.
+      repeat: repeat forever (training; the caller counts steps).
+      seed: shuffling/sampling seed.
+    """
+    from common.tfcompat import tf
+    signature = (tf.TensorSpec((28, 28), tf.uint8), tf.TensorSpec((), tf.int64))
+
+    def one_class(i: int):
+        return tf.data.Dataset.from_generator(lambda: iter_class(class_sources[i], split, bad),
+                                              output_signature=signature)
+
+    if class_balanced:
+        parts = [one_class(i).repeat() for i in range(len(class_sources))]
+        ds = tf.data.Dataset.sample_from_datasets(parts, seed=seed, stop_on_empty_dataset=False)
+    else:
+        # Round robin over the classes: each batch mixes classes even before the shuffle buffer.
+        ds = tf.data.Dataset.range(len(class_sources)).interleave(
+            lambda i: tf.data.Dataset.from_generator(
+                lambda index: iter_class(class_sources[int(index)], split, bad), args=(i,),
+                output_signature=signature),
+            cycle_length=len(class_sources), block_length=1)
+        if repeat:
+            ds = ds.repeat()
+    ds = ds.map(lambda x, y: (tf.expand_dims(x, -1), y))
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds

@@ -1,0 +1,79 @@
+"""The SavedModel: the trained tf_keras classifier with a `serving_default` signature.
+
+The signature takes `input` (float32 [b, H, W, 3] in [-1, 1]) and returns {"final_result": softmax}.
+It stays loadable both ways: `tf.saved_model.load(dir).signatures["serving_default"]` (TF Serving,
+TFLite and ONNX converters) and `tf_keras.models.load_model(dir, custom_objects={"KerasLayer": ...})`
+(further training, and the reference the exports are checked against).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from retrain.model_folder.frozen_graph import serving_function
+
+SERVING_SIGNATURE = "serving_default"
+
+
+def save_serving_model(model, export_dir: str) -> None:
+    """Saves `model` as a SavedModel at `export_dir`, replacing any old one only once the new one is whole.
+
+    Args:
+      model: the tf_keras classifier from `retrain.families.hub_head.model.build_classifier`.
+      export_dir: destination folder.
+    """
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-saved_model-")
+    old = None
+    try:
+        staged = os.path.join(tmp, "saved_model")
+        from common.tfcompat import quiet_tf_warnings
+        with quiet_tf_warnings():
+            model.save(staged, save_format="tf", include_optimizer=False,
+                       signatures={SERVING_SIGNATURE: serving_function(model)})
+        if os.path.exists(export_dir):
+            # os.replace cannot replace a non-empty folder: move the old one aside first.
+            old = os.path.join(tmp, "old")
+            os.replace(export_dir, old)
+        os.replace(staged, export_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_keras_model(export_dir: str):
+    """Loads the SavedModel back as a tf_keras model (the trained model, as the reference).
+
+    Raises:
+      ConfigError: the folder's Keras config holds layers that would run stored Python (Lambda).
+      OSError / ValueError from tf_keras when the folder is not a tf_keras SavedModel.
+    """
+    from common.tfcompat import keras, quiet_tf_warnings  # first: TensorFlow's start-up lines captured
+    import tensorflow_hub as hub
+
+    from retrain.model_folder.safety import check_no_python_code
+    check_no_python_code(export_dir)  # before anything is deserialised
+    import retrain.model_folder.drawing_rescale  # noqa: F401 (registers the input preprocessing layer for loading)
+    import retrain.model_folder.native_layers  # noqa: F401 (registers the native nets' layers for loading)
+    # The nested head was compiled for training; tf_keras warns that its metrics are not built yet.
+    with quiet_tf_warnings():
+        return keras.models.load_model(export_dir, custom_objects={"KerasLayer": hub.KerasLayer},
+                                       compile=False)
+
+
+def load_serving_signature(export_dir: str):
+    """The `serving_default` concrete function of a SavedModel, loaded with plain TensorFlow.
+
+    Raises:
+      ValueError: the SavedModel has no serving_default signature.
+    """
+    from common.tfcompat import tf
+    loaded = tf.saved_model.load(export_dir)
+    if SERVING_SIGNATURE not in loaded.signatures:
+        raise ValueError(f"{export_dir} has no '{SERVING_SIGNATURE}' signature (it has "
+                         f"{sorted(loaded.signatures) or 'none'}). Re-export it with qdretrain.")
+    signature = loaded.signatures[SERVING_SIGNATURE]
+    signature._qdretrain_owner = loaded  # keep the loaded object (and its variables) alive
+    return signature
