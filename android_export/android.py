@@ -158,7 +158,9 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
     format_name = PRECISION_FORMATS[precision]
     tflite_path = os.path.join(model_dir, TFLITE_FORMATS[format_name][0])
     info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
-    if not os.path.exists(tflite_path) or format_name not in info.get("exports", {}):
+    # Rebuilt when missing, left by an earlier training run, or changed since it was verified.
+    if not os.path.exists(tflite_path) or format_name not in info.get("exports", {}) or \
+            outputs.artifact_problem(info, tflite_path):
         run_export(ExportConfig(model_dir=model_dir, formats=(format_name, "frozen_graph"), **export_options))
         info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
     graph_path = os.path.join(model_dir, "retrained_graph.pb")

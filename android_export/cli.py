@@ -131,6 +131,10 @@ def label_image_command(graph, image, image_dir, strokes, max_drawings, labels, 
         raise QdretrainError("Pass one of --image, --image_dir or --strokes.")
     paths = None if strokes else label_image.image_paths(image, image_dir)
     drawings = label_image.stroke_drawings(strokes, max_drawings) if strokes else None
+    from retrain.model_folder.contract import exported_artifact_problem
+    problem = exported_artifact_problem(graph)  # a stale or damaged export must not answer
+    if problem:
+        raise QdretrainError(problem)
     try:
         runner = runners.open_artifact(graph, input_layer, output_layer, num_threads)
     except (ValueError, FileNotFoundError) as error:

@@ -111,6 +111,11 @@ class ModelDir:
         return float(self.info["input_mean"]), float(self.info["input_std"])
 
     @property
+    def family(self) -> str:
+        """How its test images become inputs (retrain/evaluation/test_images.model_inputs)."""
+        return self.info.get("family", "tfhub_head")
+
+    @property
     def output_name(self) -> str:
         return self.info.get("output_tensor", "final_result")
 
@@ -170,7 +175,8 @@ def test_images(model: ModelDir, config: ExportConfig):
     mean, std = model.mean_std
     items, source = _items(model, config.test_dir, "--test_dir", "testing", "the test split in splits.json")
     if items:
-        data = images.load_items(items, model.labels, height, width, mean, std, config.max_test_images, config.seed)
+        data = images.load_items(items, model.labels, height, width, mean, std, config.max_test_images, config.seed,
+                                 family=model.family)
         return data, source
     _echo("WARNING: no held-back test images found (no splits.json test split on this machine, no "
           "--test_dir): checking on 32 random images, so agreement is measured but not accuracy. Pass "
@@ -197,7 +203,7 @@ def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
             "not on this machine. Pass --calibration_dir <folder of a few hundred typical images>, or leave "
             "tflite_int8 out of --formats.")
     data = images.load_items(items, model.labels, height, width, mean, std, config.calibration_images,
-                             config.seed)
+                             config.seed, family=model.family)
     _echo(f"Calibrating int8 on {len(data)} {source}.")
     if len(data) < 50:
         _echo(f"WARNING: only {len(data)} calibration images; int8 accuracy may suffer (a few hundred "
@@ -361,8 +367,10 @@ def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) ->
     for c in report.checks:
         if not c.passed:
             continue
-        entry = {"file": os.path.basename(c.path), "precision": c.precision, "accuracy": c.accuracy,
-                 "top1_agreement": c.top1_agreement, "max_abs_diff": c.max_abs_diff}
+        # The run id and sha256 tie the file to this model: serve, label_image and android refuse it
+        # once the folder is retrained or the file changes (retrain/model_folder/contract.py).
+        entry = outputs.export_entry(info, c.path, precision=c.precision, accuracy=c.accuracy,
+                                     top1_agreement=c.top1_agreement, max_abs_diff=c.max_abs_diff)
         if c.name in TFLITE_FORMATS:
             entry.update(_tflite_io(c.path))
         exports[c.name] = entry

@@ -30,6 +30,8 @@ def serve_command(model_dir, port, host, artifact, collect_dir):
     from serve.app import create_app
     from serve.model import ServedModel
     model = ServedModel(model_dir, artifact)
+    for name, problem in model.refused.items():
+        click.echo(f"Not serving {name}: {problem}", err=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(SECURITY_NOTE.format(host=host), err=True)
     shown = f"[{host}]" if ":" in host else host

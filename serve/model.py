@@ -50,7 +50,17 @@ class ServedModel:
         self.info = outputs.read_json(info_path)
         self.height, self.width = int(self.info["input_height"]), int(self.info["input_width"])
         self.mean, self.std = float(self.info["input_mean"]), float(self.info["input_std"])
-        self.artifacts = [name for name in ARTIFACTS if os.path.exists(os.path.join(model_dir, name))]
+        present = [name for name in ARTIFACTS if os.path.exists(os.path.join(model_dir, name))]
+        # An export left by an earlier training run, or changed since, must not answer for this model.
+        self.artifacts, self.refused = [], {}
+        for name in present:
+            problem = outputs.exported_artifact_problem(os.path.join(model_dir, name))
+            if problem:
+                self.refused[name] = problem
+            else:
+                self.artifacts.append(name)
+        if default_artifact in self.refused:
+            raise QdretrainError(self.refused[default_artifact])
         if not self.artifacts:
             raise QdretrainError(f"{model_dir} has no exported model ({', '.join(ARTIFACTS)}). Run "
                                  f"`qdretrain export --model_dir {model_dir}` first.")

@@ -97,7 +97,8 @@ def sha256_of(path: str) -> str:
 def export_entry(info: dict, path: str, **facts) -> dict:
     """The "exports" entry of an artifact just written from the model of `info`: its file name, the
     run id it was made from and its sha256, plus `facts` (precision, accuracy, ...)."""
-    return {"file": os.path.basename(path), RUN_ID: info.get(RUN_ID), "sha256": sha256_of(path), **facts}
+    return {"file": os.path.basename(path), RUN_ID: info.get(RUN_ID),
+            "sha256": sha256_of(path) if os.path.isfile(path) else None, **facts}
 
 
 def artifact_problem(info: dict, path: str) -> Optional[str]:
@@ -155,3 +156,26 @@ def retire_previous_run(folder: str) -> list[str]:
         os.remove(report)
         removed.append(EXPORT_REPORT_FILE)
     return [name for name in removed if name]
+
+
+# What `qdretrain export` writes and records under "exports"; the training run's own files (graph,
+# SavedModel) belong to the folder by construction.
+EXPORTED_SUFFIXES = (".tflite", ".onnx")
+
+
+def exported_artifact_problem(path: str) -> Optional[str]:
+    """`artifact_problem` for a file picked up on its own (label_image --graph, serve): checked against
+    the model_info.json beside it; None when it is not an export or has no model_info.json beside it
+    (a model from elsewhere, e.g. retrain.py's)."""
+    if not path.endswith(EXPORTED_SUFFIXES):
+        return None
+    info_path = os.path.join(os.path.dirname(os.path.abspath(path)), MODEL_INFO_FILE)
+    if not os.path.exists(info_path):
+        return None
+    try:
+        info = read_json(info_path)
+    except (OSError, ValueError):
+        return None  # the caller's own model_info.json checks say what is wrong with it
+    if not isinstance(info, dict) or "android" in info:  # app assets: `qdretrain android` checked the copy
+        return None
+    return artifact_problem(info, path)

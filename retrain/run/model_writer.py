@@ -80,8 +80,10 @@ def _write(config, trained, out_dir: str, run_id: str) -> dict:
         contract.write_json({"steps": list(trained.history.steps), **trained.history.history,
                              "seconds": trained.history.seconds},
                             os.path.join(out_dir, "training_history.json"))
-    info = {**contract.model_info(trained.spec, list(trained.labels), quantization="none"),
-            **trained.model_info, "output_tensor": config.final_tensor_name,
+    family_info = dict(trained.model_info)
+    module = {key: family_info.pop(key, "") for key in ("module_handle", "module_fingerprint")}
+    info = {**contract.model_info(trained.spec, list(trained.labels), quantization="none", **module),
+            **family_info, "output_tensor": config.final_tensor_name,
             # Already inside every artifact: the app sends the input contract above, nothing more.
             "input_preprocessing": trained.spec.input_preprocessing,
             contract.RUN_ID: run_id}
