@@ -12,7 +12,7 @@ def test_android_assets_int8(exported_model_dir, tmp_path):
 
     from android_export.tflite_metadata import read_metadata
     from retrain.model_folder import contract as outputs
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     out = tmp_path / "app_assets"
     result = CliRunner().invoke(cli, ["android", "--model_dir", exported_model_dir, "--output", str(out),
                                       "--precision", "int8"])

@@ -6,7 +6,7 @@ import re
 
 from click.testing import CliRunner
 
-from retrain.cli.main.main import cli
+from retrain.cli.main import cli
 from tests.conftest import make_image_folder
 
 

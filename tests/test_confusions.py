@@ -94,7 +94,7 @@ def test_344_stroke_classes_get_top_confusions_and_map3_not_a_matrix(tmp_path):
     evaluation lists top confusions and MAP@3, and no 344x344 matrix is drawn or stored (~100 s)."""
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     from tests.conftest import shared_path
     data = shared_path("data", "quickdraw_ndjson")
     out = tmp_path / "model"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from retrain.cli.main.main import cli
+from retrain.cli.main import cli
 from tests.conftest import make_image_folder
 from tests.test_pipeline import _train
 

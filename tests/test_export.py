@@ -163,7 +163,7 @@ def test_int8_without_training_images_asks_for_calibration_dir(trained_model_dir
 def test_export_cli(trained_model_dir, tmp_path):
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["export", "--model_dir", trained_model_dir, "--output-dir", str(out),
                                       "--formats", "tflite,frozen_graph"])

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from retrain.cli.main.main import cli
+from retrain.cli.main import cli
 from tests.test_export_modeldir import exported_model_dir, trained_model_dir  # noqa: F401
 
 

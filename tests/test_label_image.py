@@ -50,7 +50,7 @@ def test_label_image_cli_folder_and_tflite_labels_from_metadata(exported_model_d
 
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     alone = tmp_path / "alone.tflite"  # no labels file or model_info.json beside it: metadata only
     shutil.copyfile(os.path.join(exported_model_dir, "model_int8.tflite"), alone)
     images = os.path.join(os.path.dirname(exported_model_dir), "images")
@@ -64,7 +64,7 @@ def test_label_image_retrain_py_style_graph(exported_model_dir, test_images, tmp
     from click.testing import CliRunner
 
     from retrain.model_folder.frozen_graph import load_frozen_graph
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     graph_def = load_frozen_graph(os.path.join(exported_model_dir, "retrained_graph.pb"))
     renames = {"input": "Mul", "final_result": "final_probs"}
     for node in graph_def.node:
@@ -94,7 +94,7 @@ def test_label_image_says_which_input_contract_it_used_and_where_from(exported_m
 
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     lone = tmp_path / "lone"
     lone.mkdir()
     shutil.copy(os.path.join(exported_model_dir, "retrained_graph.pb"), lone / "graph.pb")
@@ -127,7 +127,7 @@ def test_label_image_classifies_stroke_files_drawn_by_the_model_s_contract(expor
 
     from android_export import label_image, runners
     from retrain.model_folder import contract as outputs
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     from retrain.data.stroke_rendering import render_drawing
     ndjson, csv = _write_strokes(tmp_path)
     artifact = os.path.join(exported_model_dir, "model.tflite")
@@ -152,7 +152,7 @@ def test_label_image_classifies_stroke_files_drawn_by_the_model_s_contract(expor
 def test_label_image_stroke_errors_say_what_to_do(exported_model_dir, tmp_path, suffix, message):
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     ndjson, _ = _write_strokes(tmp_path)
     artifact = os.path.join(exported_model_dir, "model.tflite")
     result = CliRunner().invoke(cli, ["label_image", "--graph", artifact, "--strokes", f"{ndjson}{suffix}"])

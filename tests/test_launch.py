@@ -169,7 +169,7 @@ def test_tf_config_helper():
 
 
 def test_launch_command_line_errors():
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     runner = CliRunner()
     result = runner.invoke(cli, ["launch", "--num_workers", "2"])
     assert result.exit_code == 2 and "training arguments after `--`" in result.output

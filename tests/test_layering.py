@@ -32,7 +32,7 @@ LAYERS = (
     ("android_export",),            # export formats, verification, Android bundle, label_image
     ("serve",),                     # the drawing page's server
     ("retrain.run",),               # the story of a run: data -> family.train -> evaluate -> model folder
-    ("retrain.cli.main", "retrain", "qdretrain"),  # the commands and the Python API
+    ("retrain.cli", "retrain", "qdretrain"),  # the commands and the Python API
 )
 MAX_TOP_LEVEL = 12
 

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from retrain.cli.main.main import cli
+from retrain.cli.main import cli
 from tests.test_native import _bars
 from tests.test_native_images import _drawing_folder
 from tests.test_pipeline import _quickdraw_files

@@ -141,7 +141,7 @@ def test_stream_split_matches_the_project_hash_split_and_is_disjoint(tmp_path):
 
 
 def test_cli_refuses_options_that_do_not_apply_to_native_nets(tmp_path):
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     data = _bars(str(tmp_path / "d"))
     result = CliRunner().invoke(cli, ["train", "--architecture", "quickdraw_cnn", "--quickdraw_dir", data,
                                       "--tfhub_module", "x", "--output_dir", str(tmp_path / "o")])
@@ -152,7 +152,7 @@ def test_cli_refuses_options_that_do_not_apply_to_native_nets(tmp_path):
 
 @pytest.mark.parametrize("name", NATIVE)
 def test_every_native_net_trains_exports_and_verifies(tmp_path, name):
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     data = _bars(str(tmp_path / "d"))
     out = str(tmp_path / "model")
     result = CliRunner().invoke(cli, [
@@ -181,7 +181,7 @@ def test_submission_words_top3_with_underscores():
 def small_native_model(tmp_path_factory):
     """(data folder, model folder) of a quickdraw_cnn_small trained 2 steps through the CLI, shared by
     the tests that only read the model."""
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     root = tmp_path_factory.mktemp("small_native")
     data = _bars(str(root / "d"))
     out = str(root / "model")
@@ -193,7 +193,7 @@ def small_native_model(tmp_path_factory):
 
 
 def test_predict_writes_a_kaggle_submission(small_native_model, tmp_path):
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     _, out = small_native_model
     good = '"[[[0,50,100],[0,80,20]]]"'
     test = _write_csv(tmp_path / "test_simplified.csv", [f"9001,US,{good}", "9002,US,broken",
@@ -233,7 +233,7 @@ def test_streaming_memory_does_not_grow_with_the_number_of_drawings(tmp_path):
 
 
 def test_similar_search_on_a_native_net_uses_its_embedding_layer(small_native_model, tmp_path):
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     data, out = small_native_model
     grid = str(tmp_path / "similar.png")
     label = sorted(os.listdir(data))[0].rsplit(".", 1)[0]

@@ -89,7 +89,7 @@ def test_image_stream_uses_the_tfhub_split_and_exclude_list(tmp_path):
 
 
 def test_quickdraw_cnn_on_an_image_dir_trains_evaluates_exports_and_verifies(tmp_path):
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     folder = _drawing_folder(tmp_path)
     out = tmp_path / "model"
     result = CliRunner().invoke(cli, [

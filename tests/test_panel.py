@@ -69,7 +69,7 @@ def test_a_tiny_run_shows_the_panel(tmp_path, standin_module):
 def test_export_runs_the_panel_on_each_tflite_artifact(tmp_path, standin_module):
     source = _quickdraw_files(tmp_path / "qd", 20)
     assert _train(tmp_path, source, standin_module, "--renderings", "1").exit_code == 0
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     from click.testing import CliRunner
     result = CliRunner().invoke(cli, ["export", "--model_dir", str(tmp_path / "m"), "--formats", "tflite"],
                                 catch_exceptions=False)

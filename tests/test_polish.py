@@ -86,7 +86,7 @@ def test_training_curves_record_each_interval_not_keras_running_mean():
 def test_help_screens_are_whole_and_grouped():
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     top = CliRunner().invoke(cli, ["--help"], terminal_width=100)
     assert top.exit_code == 0 and "..." not in top.output.split("Commands:")[1]  # no summary cut off
     train = CliRunner().invoke(cli, ["train", "--help"], terminal_width=100)

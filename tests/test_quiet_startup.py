@@ -36,7 +36,7 @@ def test_verbose_shows_tensorflow_start_up_lines():
 def test_verbose_flag_is_not_taken_for_a_train_option(monkeypatch):
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     monkeypatch.delenv("QDRETRAIN_VERBOSE", raising=False)
     result = CliRunner().invoke(cli, ["--verbose", "architectures"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ from PIL import Image
 from convert import drawing_augment
 from convert.drawing import DEFAULT_CONTRACT, render_strokes
 from retrain.data import quickdraw_source, renderings
-from retrain.cli.main.main import cli
+from retrain.cli.main import cli
 from retrain.data.dataset import ImageRecord
 from tests.conftest import make_image_folder
 from tests.test_pipeline import _quickdraw_files

@@ -224,7 +224,7 @@ def test_resize_matches_training(served_dir):
 
 def test_serve_cli_errors(tmp_path):
     from click.testing import CliRunner
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     result = CliRunner().invoke(cli, ["serve", "--model_dir", str(tmp_path)])
     assert result.exit_code == 1 and "model_info.json" in result.output
 

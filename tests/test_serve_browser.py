@@ -56,7 +56,7 @@ def model_dir(tmp_path_factory) -> Path:
     _require_browser()
     from click.testing import CliRunner
 
-    from retrain.cli.main.main import cli
+    from retrain.cli.main import cli
     root = tmp_path_factory.mktemp("browser")
     drawings = root / "drawings"
     real = SHARED / "data" / "quickdraw_ndjson"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from retrain.cli.main.options import data_and_module_options
+from retrain.cli.options import data_and_module_options
 from common.cli_options import apply_options, flag, user_errors
 from retrain.families.config import TrainConfig
 from common.errors import ConfigError

@@ -16,14 +16,14 @@ from android_export.cli import android_command, export_command, label_image_comm
 from convert.cli import convert_command, preview_command
 from retrain import __version__
 from retrain.families import architectures
-from retrain.cli.main.cache import cache_command
-from retrain.cli.main.options import data_and_module_options
+from retrain.cli.cache import cache_command
+from retrain.cli.options import data_and_module_options
 from common.cli_options import FINITE_FLOAT, SectionedCommand, apply_options, flag, user_errors
 from retrain.families.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
 from common.errors import ConfigError
-from retrain.cli.main.embeddings import audit_command, similar_command
+from retrain.cli.embeddings import audit_command, similar_command
 from retrain.distribution.launch import launch_command
-from retrain.cli.main.native_options import native_config, native_options
+from retrain.cli.native_options import native_config, native_options
 from serve.cli import serve_command
 
 

@@ -1,6 +1,6 @@
 """The `train` options of the native family, and how the CLI turns them into a NativeConfig.
 
-Kept out of retrain/cli/main/main.py so that file only adds them to the list and calls `native_config`.
+Kept out of retrain/cli/main.py so that file only adds them to the list and calls `native_config`.
 """
 
 from __future__ import annotations

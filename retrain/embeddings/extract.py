@@ -7,7 +7,7 @@ What "the embedding" is depends on the model family:
   * Keras models with a layer named "embedding" (the native nets' pooled penultimate layer): handled
     generically by `keras_embedding_model` / `embed_with_keras` below, whatever the architecture.
 
-Everything here takes explicit arguments; only retrain/cli/main/embeddings.py reads options.
+Everything here takes explicit arguments; only retrain/cli/embeddings.py reads options.
 """
 
 from __future__ import annotations
