@@ -113,6 +113,7 @@ def write_web_folder(out_dir: str, info: dict, labels, tflite_path: str,
     files[MODEL_FILE] = tflite_path
     target = os.path.join(out_dir, WEB_FOLDER)
     staging = tempfile.mkdtemp(prefix=".web-", dir=out_dir)
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; a web folder is for serving
     try:
         for name, source in files.items():
             os.makedirs(os.path.dirname(os.path.join(staging, name)), exist_ok=True)
