@@ -135,7 +135,7 @@ const sinc = (x) => (x === 0 ? 1 : Math.sin(x * Math.PI) / (x * Math.PI));
 const FILTERS = {
   box: [0.5, (x) => (x > -0.5 && x <= 0.5 ? 1 : 0)],
   bilinear: [1, (x) => { x = Math.abs(x); return x < 1 ? 1 - x : 0; }],
-  hamming: [1, (x) => { x = Math.abs(x); return x === 0 ? 1 : x >= 1 ? 0 : sinc(x) * (0.46 + 0.54 * Math.cos(x * Math.PI)); }],
+  hamming: [1, (x) => { x = Math.abs(x); return x === 0 ? 1 : x >= 1 ? 0 : sinc(x) * (0.54 + 0.46 * Math.cos(x * Math.PI)); }],
   bicubic: [2, (x) => {
     const a = -0.5; x = Math.abs(x);
     if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
