@@ -31,6 +31,7 @@ ONNX_OPSETS = (9, 18)  # what tf2onnx 1.17 converts
 GRAPH_FILE = "retrained_graph.pb"
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
+WEB_FORMAT = "web"  # not an artifact: a static page around model.tflite (android_export/web_export.py)
 RUNTIMES = {"tflite": "LiteRT interpreter", "onnx": "onnxruntime", "frozen_graph": "TF1 Session",
             "saved_model": "SavedModel signature"}
 
@@ -65,7 +66,7 @@ class ExportConfig:
     embedding: bool = False  # also embedding.tflite for on-device search (embedding_export.py)
 
     def __post_init__(self):
-        unknown = [f for f in self.formats if f not in FORMATS]
+        unknown = [f for f in self.formats if f not in FORMATS + (WEB_FORMAT,)]
         if unknown or not self.formats:
             raise ConfigError(f"Unknown export format(s) {', '.join(unknown) or '(none given)'}; choose from "
                               f"{', '.join(FORMATS)}.")
@@ -389,6 +390,12 @@ def run_export(config: ExportConfig) -> ExportReport:
     from android_export.runners import KerasRunner
     from android_export.tflite_convert import clean_stale_work_dirs
     start = time.time()
+    web = WEB_FORMAT in config.formats
+    if web:  # the page runs model.tflite: export and verify it in this run; check LiteRT.js first
+        from android_export.web_export import runtime_files
+        runtime_files()
+        config = dataclasses.replace(config, formats=tuple(dict.fromkeys(
+            f for f in config.formats + ("tflite",) if f != WEB_FORMAT)))
     model = read_model_dir(config.model_dir)
     config = dataclasses.replace(config, model_dir=model.path)  # the folder found, not the one given
     clean_stale_work_dirs(config.out)  # what a killed export's converter left behind
@@ -421,6 +428,9 @@ def run_export(config: ExportConfig) -> ExportReport:
         _echo(verify.format_quantization_report(report.quantization))
     _export_panels(model, artifacts, config)
     raise_if_failed(checks, config.tolerance)
+    if web:
+        from android_export.web_export import write_web_folder
+        write_web_folder(config.out, model.info, model.labels, artifacts["tflite"], echo=_echo)
     if config.embedding:
         from android_export.embedding_export import export_embedding
         export_embedding(config.model_dir, config.out, echo=_echo)
