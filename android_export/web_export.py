@@ -91,6 +91,8 @@ def page_info(info: dict, labels) -> dict:
         # (serve/rendering.py falls back the same way).
         "drawing_contract": info.get("drawing_contract") or DEFAULT_CONTRACT.to_json(),
         "runtime": f"{RUNTIME_PACKAGE} {RUNTIME_VERSION}",
+        # The training run the page's model comes from (retrain/model_folder/contract.py).
+        "run_id": info.get("run_id"),
     }
 
 
