@@ -45,3 +45,13 @@ def test_the_drawing_preprocessing_quantizes_to_ops_every_runtime_has():
     assert runtime_compat.gaps_in(data) == []
     assert runtime_compat.cannot_run_line("model_int8.tflite", data) is None
     assert all(runtime_compat.min_versions(data).values())
+
+
+def test_export_says_it_in_one_line_and_records_the_minimum_versions(tmp_path, standin_module, capsys):
+    from android_export import exporter
+    path = tmp_path / "model_int8.tflite"
+    _int8_div_model(str(path), standin_module)
+    exporter._say_runtime_gaps({"tflite_int8": str(path), "onnx": str(tmp_path / "model.onnx")})
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("WARNING: model_int8.tflite cannot run in")
+    assert exporter._min_runtime_versions(str(path))["tflite_support"] is None
