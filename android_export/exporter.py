@@ -354,6 +354,24 @@ def _tflite_io(path: str) -> dict:
     return entry
 
 
+def _min_runtime_versions(path: str) -> dict:
+    """{runtime: oldest checked version the .tflite runs in, None: none} (android_export/runtime_compat.py)."""
+    from android_export import runtime_compat
+    with open(path, "rb") as handle:
+        return runtime_compat.min_versions(handle.read())
+
+
+def _say_runtime_gaps(artifacts: dict) -> None:
+    """One line per .tflite that a runtime apps link cannot run (runtime_compat.py says which and why)."""
+    from android_export import runtime_compat
+    for name, path in artifacts.items():
+        if name in TFLITE_FORMATS and os.path.exists(path):
+            with open(path, "rb") as handle:
+                line = runtime_compat.cannot_run_line(os.path.basename(path), handle.read())
+            if line:
+                _echo(line)
+
+
 def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) -> None:
     """export_report.json, and an "exports" section in the output dir's model_info.json."""
     from retrain.model_folder import contract as outputs
@@ -374,6 +392,7 @@ def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) ->
                                      top1_agreement=c.top1_agreement, max_abs_diff=c.max_abs_diff)
         if c.name in TFLITE_FORMATS:
             entry.update(_tflite_io(c.path))
+            entry["min_runtime_versions"] = _min_runtime_versions(c.path)
         exports[c.name] = entry
     info["exports"] = exports
     outputs.write_json(info, os.path.join(config.out, outputs.MODEL_INFO_FILE))
@@ -426,6 +445,7 @@ def run_export(config: ExportConfig) -> ExportReport:
     _echo(verify.format_table(checks, reference_accuracy, len(data)) + f"  (images: {source})")
     if len(report.quantization) > 1:
         _echo(verify.format_quantization_report(report.quantization))
+    _say_runtime_gaps(artifacts)
     _export_panels(model, artifacts, config)
     raise_if_failed(checks, config.tolerance)
     if web:

@@ -143,7 +143,7 @@ def compare_with_litert(web_folder: str, answers: list) -> dict:
     question score within TIE of each other.
     """
     from android_export.runners import TFLiteRunner
-    from serve.rendering import render_drawing
+    from retrain.data.stroke_rendering import render_drawing
     with open(os.path.join(web_folder, "model.json")) as handle:
         info = json.load(handle)
     runner = TFLiteRunner(os.path.join(web_folder, info["model"]))

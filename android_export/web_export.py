@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from typing import Callable, Optional
 
-from retrain.errors import QdretrainError
+from common.errors import QdretrainError
 
 WEB_FORMAT = "web"
 WEB_FOLDER = "web"
@@ -88,7 +88,7 @@ def page_info(info: dict, labels) -> dict:
         "input_height": int(info["input_height"]), "input_width": int(info["input_width"]),
         "input_mean": float(info["input_mean"]), "input_std": float(info["input_std"]),
         # A model folder from before the contract was recorded was trained on the default look
-        # (serve/rendering.py falls back the same way).
+        # (retrain/data/stroke_rendering.py falls back the same way).
         "drawing_contract": info.get("drawing_contract") or DEFAULT_CONTRACT.to_json(),
         "runtime": f"{RUNTIME_PACKAGE} {RUNTIME_VERSION}",
         # The training run the page's model comes from (retrain/model_folder/contract.py).

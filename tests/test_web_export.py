@@ -53,7 +53,7 @@ def test_drawing_js_matches_the_python_renderer_on_random_drawings():
     import dataclasses
 
     from convert.drawing import DEFAULT_CONTRACT, DrawingContract, render_strokes
-    from serve.rendering import render_drawing
+    from retrain.data.stroke_rendering import render_drawing
     rng = np.random.default_rng(7)
     contracts = [DEFAULT_CONTRACT, dataclasses.replace(DEFAULT_CONTRACT, size=28, stroke_width=10),
                  dataclasses.replace(DEFAULT_CONTRACT, resample="bicubic", polarity="white_on_black"),
@@ -76,7 +76,7 @@ def test_drawing_js_matches_the_python_renderer_on_random_drawings():
 
 def test_web_export_without_litertjs_says_what_to_run(tmp_path, monkeypatch):
     from android_export import web_export
-    from retrain.errors import QdretrainError
+    from common.errors import QdretrainError
     monkeypatch.setenv(web_export.RUNTIME_ENV, str(tmp_path))
     with pytest.raises(QdretrainError, match="npm ci --prefix"):
         web_export.runtime_files()
@@ -95,7 +95,7 @@ CLASSES = ("circle", "line", "star")
 
 def _require_browser_and_runtime():
     from android_export import web_check, web_export
-    from retrain.errors import QdretrainError
+    from common.errors import QdretrainError
     if not os.path.exists(web_check.CHROMIUM):
         pytest.skip(f"{web_check.CHROMIUM} is absent (apt-get install -y chromium; .ci/setup_browser does it)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
