@@ -93,9 +93,11 @@ def scores(ranked: list[int], flagged: set, planted: set) -> dict:
 
 def methods(vectors, labels, num_classes, head_config, min_score, engine) -> dict:
     """{method: (ranked rows, flagged set)} on these labels; also the probabilities' fit time."""
-    from retrain.embeddings import heads, label_errors
+    from retrain.embeddings import audit, label_errors, search
     started = time.perf_counter()
-    probs = heads.out_of_sample_probabilities(vectors, labels, num_classes, head_config)
+    # The audit's own probabilities: k-fold heads blended with the 10 neighbours' vote.
+    neighbours = search.exact_topk(vectors, vectors, 10, exclude_self=True)
+    probs = audit.blended_probabilities(vectors, neighbours, labels, num_classes, audit.AuditConfig())
     fit_seconds = time.perf_counter() - started
     out = {}
     for name, threshold in (("confident_learning", min_score), ("confident_learning_all", 0.0)):
@@ -155,7 +157,7 @@ def run_set(key: str, per_class: int, seeds, args, out_dir: str) -> dict:
     splits = np.array(data.splits)
     num_classes = len(names)
     audit_config = AuditConfig()
-    head_config = heads.HeadConfig(folds=audit_config.folds)
+    head_config = heads.HeadConfig(folds=audit_config.folds, l2=audit_config.head_l2)
     min_score = audit_config.label_error_score
     result = {"drawings": len(true), "classes": num_classes, "per_class": per_class,
               "embedding_seconds": round(time.perf_counter() - started, 1), "min_score": min_score}

@@ -27,7 +27,8 @@ class HeadConfig:
     """The k-fold heads (defaults measured by bench/bench_audit.py, docs/audit.md)."""
 
     folds: int = 5          # k: each drawing is predicted by the head fitted on the other k-1 folds
-    l2: float = 1e-3        # weight decay: keeps probabilities honest on near-separable embeddings
+    l2: float = 0.03        # weight decay: softer probabilities rank planted errors better
+                            # (13 classes: clean flags 1.8% at 1e-3, 1.2% at 0.03; docs/audit.md)
     steps: int = 300        # Nesterov steps per fold
     seed: int = 0           # fold assignment
 
