@@ -10,7 +10,8 @@ from typing import Sequence
 import numpy as np
 
 from retrain.model_folder import contract as outputs
-from retrain.embeddings.audit import AuditConfig, AuditResult, Mislabel, Outlier, Pair
+from retrain.embeddings.audit import AuditConfig, AuditResult, Outlier, Pair
+from retrain.embeddings.label_errors import LabelError
 
 THUMB = 96          # pixels per drawing in the grids
 MAX_GRID_ITEMS = 48  # findings drawn per grid (all of them are in audit.json)
@@ -24,23 +25,54 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
+def wrap(text: str, width: float, measure) -> list[str]:
+    """`text` broken into lines no wider than `width` (by `measure`), at "/", "_", " " or "#" when
+    possible, else mid-word: a caption is wrapped, never cut, so a file can be found from the picture."""
+    lines = []
+    for paragraph in str(text).split("\n"):
+        line = ""
+        for char in paragraph:
+            if measure(line + char) <= width or not line:
+                line += char
+                continue
+            cut = max(line.rfind(c) for c in "/_ #")
+            if cut > 0:  # break after the separator, carry the rest of the word
+                lines.append(line[:cut + 1])
+                line = line[cut + 1:] + char
+            else:
+                lines.append(line)
+                line = char
+        lines.append(line)
+    return lines
+
+
 def grid_png(rows: Sequence[Sequence[tuple[np.ndarray, str]]], title: str) -> bytes:
-    """A PNG grid: each row a list of (image, caption)."""
-    from PIL import Image, ImageDraw
+    """A PNG grid: each row a list of (image, caption); captions wrap to the cell's width, and each
+    row is as tall as its longest caption."""
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.load_default()
     columns = max((len(r) for r in rows), default=1)
-    caption_h, title_h, pad = 30, 24, 4
-    cell_w, cell_h = THUMB + 2 * pad, THUMB + caption_h + pad
-    canvas = Image.new("RGB", (max(columns * cell_w, 300), title_h + max(len(rows), 1) * cell_h), "white")
+    title_h, pad, line_h = 24, 4, 12
+    cell_w = THUMB + 48 + 2 * pad  # wider than the picture: room for a class name on one line
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    wrapped = [[wrap(caption, cell_w - 2 * pad, lambda t: measure(t, font=font)) for _, caption in row]
+               for row in rows]
+    heights = [THUMB + 2 * pad + line_h * max((len(c) for c in row), default=0) for row in wrapped]
+    canvas = Image.new("RGB", (max(columns * cell_w, int(measure(title, font=font)) + 2 * pad, 300),
+                               title_h + max(sum(heights), 1)), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((pad, 5), title, fill="black")
-    for r, row in enumerate(rows):
-        for c, (image, caption) in enumerate(row):
+    draw.text((pad, 5), title, fill="black", font=font)
+    y = title_h
+    for row, captions, height in zip(rows, wrapped, heights):
+        for c, ((image, _), lines) in enumerate(zip(row, captions)):
             thumb = Image.fromarray(_to_uint8(image)).resize((THUMB, THUMB), Image.NEAREST)
-            x, y = c * cell_w + pad, title_h + r * cell_h
-            canvas.paste(thumb, (x, y))
-            draw.rectangle([x - 1, y - 1, x + THUMB, y + THUMB], outline=(180, 180, 180))
-            for line_no, line in enumerate(str(caption).split("\n")[:2]):
-                draw.text((x, y + THUMB + 2 + 12 * line_no), line[:18], fill="black")
+            x = c * cell_w + pad
+            canvas.paste(thumb, (x + (cell_w - 2 * pad - THUMB) // 2, y))
+            draw.rectangle([x + (cell_w - 2 * pad - THUMB) // 2 - 1, y - 1,
+                            x + (cell_w - 2 * pad - THUMB) // 2 + THUMB, y + THUMB], outline=(180, 180, 180))
+            for line_no, line in enumerate(lines):
+                draw.text((x, y + THUMB + 2 + line_h * line_no), line, fill="black", font=font)
+        y += height
     import io
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
@@ -51,24 +83,27 @@ def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def finding_rows(kind: str, findings: list, records, splits, labels, images: dict) -> list:
-    """Grid rows of one finding type: a pair per row, or a drawing with its label story."""
+def finding_rows(findings: list, records, splits, labels, images: dict) -> list:
+    """Grid rows of one finding type: a pair per row, or single drawings 6 to a row. Captions carry
+    the full record name ("cat/img_0001.jpg", or "<class>/<file>#<row>" for QuickDraw files)."""
     rows = []
-    for item in findings[:MAX_GRID_ITEMS]:
+    for rank, item in enumerate(findings[:MAX_GRID_ITEMS], 1):
         if isinstance(item, Pair):
             a, b = records[item.a], records[item.b]
-            rows.append([(images[item.a], f"{a.label}\n{_short(a.relpath)} {splits[item.a][:5]}"),
-                         (images[item.b], f"{b.label} cos {item.cosine:.3f}\n{_short(b.relpath)} {splits[item.b][:5]}")])
-        elif isinstance(item, Mislabel):
-            rows.append([(images[item.index], f"{labels[item.given]}->{labels[item.suggested]}\n"
-                                              f"vote {item.vote:.0%} {_short(records[item.index].relpath)}")])
+            where = (lambda i: f" ({splits[i]})") if splits else (lambda i: "")
+            rows.append([(images[item.a], f"{a.label}\n{a.relpath}{where(item.a)}"),
+                         (images[item.b], f"{b.label}, cosine {item.cosine:.3f}\n{b.relpath}{where(item.b)}")])
+        elif isinstance(item, LabelError):
+            rows.append([(images[item.index], f"#{rank} score {item.score:.3f}\ngiven: {labels[item.given]}\n"
+                                              f"suggested: {labels[item.suggested]}\n"
+                                              f"{records[item.index].relpath}")])
         elif isinstance(item, Outlier):
-            rows.append([(images[item.index], f"{labels[item.label]} z {item.z:.1f}\n"
-                                              f"{_short(records[item.index].relpath)}")])
-    # Single drawings: 8 to a row, so a grid of mislabels is not one long column.
+            rows.append([(images[item.index], f"{labels[item.label]}, z {item.z:.1f}\n"
+                                              f"{records[item.index].relpath}")])
+    # Single drawings: 6 to a row, so a grid of label errors is not one long column.
     if rows and len(rows[0]) == 1:
         flat = [cell for row in rows for cell in row]
-        rows = [flat[i:i + 8] for i in range(0, len(flat), 8)]
+        rows = [flat[i:i + 6] for i in range(0, len(flat), 6)]
     return rows
 
 
@@ -77,10 +112,11 @@ def finding_json(item, records, splits, labels) -> dict:
         return {"a": records[item.a].relpath, "b": records[item.b].relpath, "cosine": round(item.cosine, 5),
                 "labels": [records[item.a].label, records[item.b].label], "exact": item.exact,
                 "splits": [splits[item.a], splits[item.b]] if splits else None}
-    if isinstance(item, Mislabel):
+    if isinstance(item, LabelError):
         return {"name": records[item.index].relpath, "given": labels[item.given],
-                "suggested": labels[item.suggested], "vote": round(item.vote, 3),
-                "own_vote": round(item.own_vote, 3), "split": splits[item.index] if splits else None}
+                "suggested": labels[item.suggested], "score": round(item.score, 4),
+                "p_given": round(item.given_probability, 4), "p_suggested": round(item.suggested_probability, 4),
+                "split": splits[item.index] if splits else None}
     return {"name": records[item.index].relpath, "label": labels[item.label],
             "centroid_cosine": round(item.centroid_cosine, 4), "z": round(item.z, 2)}
 
@@ -88,15 +124,17 @@ def finding_json(item, records, splits, labels) -> dict:
 def summary_text(kinds: dict, records, labels, config: AuditConfig, source: str) -> str:
     lines = [f"Audit of {len(records)} drawings in {len(labels)} classes ({source})",
              f"k={config.k}, near duplicate at distance <= {config.near_duplicate_ratio} x the k-th "
-             f"neighbour's and cosine >= {config.near_duplicate_cosine}, mislabel when >= "
-             f"{config.mislabel_vote:.0%} of neighbours agree on another class and <= "
-             f"{config.mislabel_own_vote:.0%} have the given label, outlier robust z <= -{config.outlier_z}", ""]
+             f"neighbour's and cosine >= {config.near_duplicate_cosine}; label errors by confident learning "
+             f"on {config.folds}-fold out-of-sample probabilities, reported from score "
+             f"{config.label_error_score} (score = 1 - p(given label)), best first; outlier robust z <= "
+             f"-{config.outlier_z}", ""]
     for kind, findings in kinds.items():
         lines.append(f"{kind.replace('_', ' '):32s} {len(findings):6d}")
     lines.append("")
     for kind, findings in kinds.items():
         if findings:
-            lines.append(f"{kind} (first 10, all in audit.json, drawn in {kind}.png):")
+            lines.append(f"{kind} (first 10{', best first' if kind == 'label_error' else ''}, all in "
+                         f"audit.json, drawn in {kind}.png):")
             for item in findings[:10]:
                 data = finding_json(item, records, (), labels)
                 lines.append("  " + ", ".join(f"{k}={v}" for k, v in data.items() if v is not None))
@@ -127,6 +165,6 @@ def write_audit_report(result: AuditResult, records, splits, labels, out_dir: st
         title = f"{kind.replace('_', ' ')}: {len(findings)}" + \
                 (f" (first {len(shown)} shown)" if len(shown) < len(findings) else "")
         written[kind] = os.path.join(out_dir, f"{kind}.png")
-        outputs.atomic_write_bytes(written[kind], grid_png(finding_rows(kind, findings, records, splits,
-                                                                         labels, images), title))
+        outputs.atomic_write_bytes(written[kind], grid_png(finding_rows(findings, records, splits, labels,
+                                                                         images), title))
     return written
