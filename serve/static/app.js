@@ -2,8 +2,10 @@
 // after every stroke; no libraries, works offline.
 import { clearAnswer, createPad, showError, showTop } from "./page.js";
 
-const state = { labels: [], request: 0 };
 const pad = createPad(document.getElementById("pad"), classify);
+// The page's state; `window.state` for tests and the console (a module's names are not global).
+const state = { labels: [], request: 0, get strokes() { return pad.strokes; } };
+window.state = state;
 
 async function postJSON(path, body) {
   const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
