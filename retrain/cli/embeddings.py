@@ -31,13 +31,15 @@ def _query_image(image, strokes, size: int):
     from retrain.data.images import load_image_file, pixels_to_input
     if image:
         return load_image_file(image, size)
-    path, _, line = strokes.rpartition(":") if ":" in os.path.basename(strokes) else (strokes, "", "1")
+    from convert.sources import SourceError, numbered_drawings, split_strokes_spec
     try:
-        row = int(line) - 1
-        drawing = quickdraw_source.read_drawings(path, [row])[row]
-    except (ValueError, IndexError, OSError) as error:
-        raise DatasetError(f"--strokes {strokes}: cannot read line {line} of {path} ({error}); pass "
-                           f"FILE.ndjson[:LINE] with LINE counted from 1.") from None
+        path, number = split_strokes_spec(strokes)
+        (_, found), = numbered_drawings(path, number or 1, 1)[0]
+    except SourceError as error:
+        text = str(error)
+        prefix = "" if text.startswith("--strokes") else f"--strokes {strokes}: "
+        raise DatasetError(f"{prefix}{text} Pass FILE.ndjson[:LINE] with LINE counted from 1.") from None
+    drawing = found.strokes
     return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
 
 

@@ -97,8 +97,7 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         validation=lambda: stream.dataset(class_sources, split("validation"), bad),
         testing=lambda: stream.dataset(class_sources, split("testing"), bad),
         test_names=None, splits_json=splits_json,
-        warnings=lambda: [f"Warning: {count} malformed row(s) skipped in {path}, first {bad.first[path]}"
-                          for path, count in bad.counts.items()],
+        warnings=bad.lines,
         test_records=test_records, training_names=training_names)
 
 
