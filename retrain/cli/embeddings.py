@@ -149,6 +149,11 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     if not model_dir and not (image_dir or quickdraw_dir):
         raise click.UsageError("Pass --model_dir, or --image_dir/--quickdraw_dir (with --architecture).")
     from retrain.embeddings import audit, extract, report
+    from common.writable import check_writable, write_errors
+    # Probed before minutes of feature extraction: a read-only or full folder is one line.
+    check_writable(output_dir, "--output_dir")
+    if exclude_list:
+        check_writable(os.path.dirname(os.path.abspath(exclude_list)), "--exclude_list")
     config = _config(model_dir, image_dir=image_dir, quickdraw_dir=quickdraw_dir,
                      quickdraw_per_class=quickdraw_per_class, architecture=architecture,
                      tfhub_module=tfhub_module, input_size=input_size, bottleneck_dir=bottleneck_dir)
@@ -161,13 +166,15 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     result = audit.audit(data.vectors, [r.label_index for r in data.records], len(labels), data.splits,
                          keys, audit_config)
     source = config.image_dir or config.quickdraw_dir
-    written = report.write_audit_report(result, data.records, data.splits, labels, output_dir, audit_config,
-                                        source)
+    with write_errors(output_dir, "--output_dir"):
+        written = report.write_audit_report(result, data.records, data.splits, labels, output_dir,
+                                            audit_config, source)
     click.echo(open(written["summary"], encoding="utf-8").read())
     click.echo(f"Wrote the report to {output_dir}")
     if exclude_list:
         from retrain.data.exclude import write_exclude_list
         names = [data.records[i].relpath for i in audit.exclusions(result, data.splits, exclude_outliers)]
-        write_exclude_list(names, exclude_list, header=f"qdretrain audit of {source}: {len(names)} drawings")
+        with write_errors(os.path.dirname(os.path.abspath(exclude_list)), "--exclude_list"):
+            write_exclude_list(names, exclude_list, header=f"qdretrain audit of {source}: {len(names)} drawings")
         click.echo(f"Wrote {len(names)} names to {exclude_list} (use: qdretrain ... --exclude_list "
                    f"{exclude_list})")
