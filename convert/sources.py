@@ -111,7 +111,7 @@ class Discovery:
         if self.misnamed:
             path, reason = self.misnamed[0]
             more = f" (and {len(self.misnamed) - 1} more)" if len(self.misnamed) > 1 else ""
-            raise SourceError(f"{path}{more}: {reason}")
+            raise SourceError(f"{printable(path)}{more}: {reason}")
 
 
 def class_name(path: Path | str) -> str:
@@ -165,11 +165,16 @@ def label_problem(label: str) -> str | None:
     return None
 
 
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\\n`), so a message about a bad name stays one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
 def check_class_name(label: str, where: str) -> None:
     """Raises SourceError (a one-line reason naming `where`) if `label` cannot be a class name."""
     problem = label_problem(label)
     if problem:
-        raise SourceError(f"{where}: {problem}. Rename it (class names are single-line, printable, "
+        raise SourceError(f"{printable(where)}: {problem}. Rename it (class names are single-line, printable, "
                           "without path separators or surrounding spaces).")
 
 
