@@ -146,7 +146,9 @@ def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False,
     records = list(records)[shard[0]::shard[1]]
 
     def files(chosen):
-        ds = tf.data.Dataset.from_tensor_slices(([r.source for r in chosen],
+        # Typed explicitly: an empty split (--validation_percentage 0) would otherwise be float32 and
+        # fail in ReadFile.
+        ds = tf.data.Dataset.from_tensor_slices((tf.constant([r.source for r in chosen], tf.string),
                                                  np.array([r.label_index for r in chosen], np.int64)))
         if shuffle:
             ds = ds.shuffle(max(1, len(chosen)), seed=seed, reshuffle_each_iteration=True)
