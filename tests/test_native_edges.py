@@ -160,6 +160,7 @@ def test_predict_output_is_checked_up_front(tmp_path, where):
     before = test.read_bytes()
     result = CliRunner().invoke(cli, ["predict", "--model_dir", str(model), "--input", str(test),
                                       "--output", str(output)])
-    assert result.exit_code != 0 and "--output" in result.output and "Traceback" not in result.output
+    # Refused for the --output itself, before the model is even read.
+    assert result.exit_code != 0 and f"--output {output}" in result.output and "Traceback" not in result.output
     assert test.read_bytes() == before
     assert not glob.glob(str(tmp_path / "**" / "*.tmp"), recursive=True)
