@@ -731,16 +731,16 @@ def numbered_drawings(path: str, number: int | None, limit: int) -> tuple[list[t
             if Path(path).suffix == CSV_SUFFIX:
                 next(lines, None)  # the header
             wanted = number or limit
-            taken = []
-            for n, line in enumerate(lines, 1):
-                if number is None or n == number:
-                    taken.append((n, line))
-                if n >= wanted:
+            taken, count = [], 0
+            for count, line in enumerate(lines, 1):
+                if number is None or count == number:
+                    taken.append((count, line))
+                if count >= wanted:
                     break
     except OSError as error:
         raise SourceError(f"cannot read {path} ({error.strerror or error}).") from None
     if number is not None and not taken:
-        raise SourceError(f"{path} has fewer than {number} drawings.")
+        raise SourceError(f"{path} has {count} drawings.")
     drawings, bad, first = [], 0, ""
     for n, line in taken:
         try:

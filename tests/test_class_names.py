@@ -116,11 +116,17 @@ def test_an_output_folder_inside_the_image_dir_is_refused_with_advice(tmp_path, 
     root = make_image_folder(tmp_path / "Output", {"cat": 2, "dog": 2})
     monkeypatch.chdir(root)  # cd Output && qdretrain --image_dir .
     with pytest.raises(ConfigError, match=r"--output_dir retrain_output.*inside --image_dir.*\.\./retrain_output"):
-        TrainConfig(image_dir=".")
-    TrainConfig(image_dir=".", output_dir="../model", bottleneck_dir="../bottlenecks")
+        TrainConfig(image_dir=".").check_outputs_outside_data()
+    TrainConfig(image_dir=".", output_dir="../model", bottleneck_dir="../bottlenecks").check_outputs_outside_data()
     with pytest.raises(ConfigError, match="--bottleneck_dir"):
         TrainConfig(image_dir=str(root), output_dir=str(tmp_path / "model"),
-                    bottleneck_dir=str(root / "cache"))
+                    bottleneck_dir=str(root / "cache")).check_outputs_outside_data()
+    # The train command refuses it before anything is written.
+    from retrain.cli.main import cli
+    from click.testing import CliRunner
+    result = CliRunner().invoke(cli, ["train", "--image_dir", "."])
+    assert result.exit_code == 2 and "inside --image_dir" in result.output
+    assert not (root / "retrain_output").exists()
 
 
 def test_own_folder_markers_agree_with_the_model_folder_contract():

@@ -117,7 +117,7 @@ def test_label_image_and_similar_strokes_specs_are_one_line(tmp_path):
         stroke_drawings(f"{path}:99999999999999999999999", 10)
     with pytest.raises(QdretrainError, match="does not parse"):
         stroke_drawings(f"{path}:2", 10)
-    with pytest.raises(QdretrainError, match="fewer than 9"):
+    with pytest.raises(QdretrainError, match="has 4 drawings"):
         stroke_drawings(f"{path}:9", 10)
     os.symlink("/dev/zero", tmp_path / "zero.ndjson")
     with pytest.raises(QdretrainError, match="not a regular file"):

@@ -128,11 +128,15 @@ class TrainConfig:
                               f"{', '.join(EXPORT_FORMATS)}.")
         if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("--dropout and --label_smoothing must be in [0, 1).")
-        self._check_outputs_outside_data()
 
-    def _check_outputs_outside_data(self) -> None:
+    def check_outputs_outside_data(self) -> None:
         """Refuses an output folder inside --image_dir: the next scan would read its plots, cache and
-        summaries as classes (`cd Output && qdretrain --image_dir .`). Paths only, nothing is created."""
+        summaries as classes (`cd Output && qdretrain --image_dir .`). Paths only, nothing is created.
+        Called by training (the `train` command and the run story), not by commands that read a
+        dataset without writing a model folder (cache, audit, similar).
+
+        Raises:
+          ConfigError: one of the run's output folders lies inside --image_dir."""
         if not self.image_dir:
             return
         data = os.path.realpath(os.path.expanduser(self.image_dir))
