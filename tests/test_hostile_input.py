@@ -197,3 +197,16 @@ def test_collect_keeps_a_valid_last_line_without_newline(tmp_path):
     path.write_bytes(_good(1) + b'{"drawing": [[[0, 1')
     append_drawing(str(tmp_path), "cat", [[[0.0, 10.0], [0.0, 10.0]]])
     assert len(path.read_bytes().splitlines()) == 2
+
+
+def test_tfhub_quickdraw_dir_says_once_when_a_csv_word_disagrees(tmp_path):
+    from retrain.data import dataset
+    from retrain.data.records import DatasetWarning
+    for name, word in (("cat", "dog"), ("fish", "fish")):
+        rows = "".join(f'US,"[[[0,{i}],[0,5]]]",{i},{word}\n' for i in range(1, 25))
+        (tmp_path / f"{name}.csv").write_text("countrycode,drawing,key_id,word\n" + rows)
+    with pytest.warns(DatasetWarning) as caught:
+        index = dataset.scan_quickdraw_dir(str(tmp_path), per_class=30)
+    notes = [str(w.message) for w in caught if "word" in str(w.message)]
+    assert len(notes) == 1 and "'dog'" in notes[0] and "cat.csv" in notes[0]
+    assert index.labels == ("cat", "fish")

@@ -75,6 +75,15 @@ def csv_header(path: str) -> dict:
     return sources.csv_columns(path)
 
 
+def word_note(path: str, label: str) -> Optional[str]:
+    """The remark for a file whose first well-formed row's `word` names another class than its file
+    name, or None (no `word` column, or they agree). One row is read."""
+    bad = BadRows()
+    for _ in iter_csv(path, bad, label):
+        break
+    return bad.notes.get(path)
+
+
 def iter_csv(path: str, bad: BadRows, label: Optional[str] = None) -> Iterator[tuple[int, str, Optional[str], tuple]]:
     """(row, key_id, word, strokes) of every well-formed row of a CSV file; bad rows counted in `bad`.
     Rows are numbered 0, 1, ... among data rows (the header is not a row). Lines are read bounded

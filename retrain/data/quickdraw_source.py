@@ -139,6 +139,12 @@ def scan(path: str, per_class: int = 1000, seed: int = 0):
                 selection = sources.select_drawings(file, per_class, seed, source.label,
                                                     recognized_only=False)
                 rows = [line.number - 1 for line in selection.lines]
+                if source.kind == "csv":
+                    from retrain.data.kaggle_csv import word_note
+                    note = word_note(file, source.label)
+                    if note:  # said once per file, as the native family says it
+                        import warnings
+                        warnings.warn(f"{file}: {note}", DatasetWarning, stacklevel=3)
                 if selection.malformed:
                     skipped.append((file, f"{selection.malformed} malformed line(s) left out, first "
                                           f"{selection.first_problem}"))
