@@ -210,3 +210,15 @@ def test_tfhub_quickdraw_dir_says_once_when_a_csv_word_disagrees(tmp_path):
     notes = [str(w.message) for w in caught if "word" in str(w.message)]
     assert len(notes) == 1 and "'dog'" in notes[0] and "cat.csv" in notes[0]
     assert index.labels == ("cat", "fish")
+
+
+def test_native_training_with_a_non_utf8_csv_header_is_one_line_before_training(tmp_path):
+    from common.errors import QdretrainError
+    from retrain.families.config import TrainConfig
+    from retrain.families.native.data import drawing_data
+    (tmp_path / "cat.csv").write_bytes(b'countr\xffycode,drawing,key_id\nUS,"[[[0,5],[0,5]]]",1\n')
+    (tmp_path / "dog.csv").write_text('countrycode,drawing,key_id\nUS,"[[[0,5],[0,5]]]",1\n')
+    config = TrainConfig(quickdraw_dir=str(tmp_path), architecture="quickdraw_cnn_small",
+                         output_dir=str(tmp_path / "o"))
+    with pytest.raises(QdretrainError, match="not UTF-8"):
+        drawing_data(config, 0, (0, 1), print)
