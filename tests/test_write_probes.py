@@ -61,3 +61,17 @@ def test_audit_probes_its_output_dir(model_and_blocker):
     _, model, blocked = model_and_blocker
     result = CliRunner().invoke(cli, ["audit", "--model_dir", model, "--output_dir", blocked])
     _one_line_refusal(result, "--output_dir")
+
+
+@pytest.mark.parametrize("line", [b'{"drawing": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
+                                  b'{"drawing": [[[0, 1' + b"0" * 400 + b'], [0, 1]]]}\n'],
+                         ids=["nested", "400-digit"])
+def test_similar_strokes_with_a_hostile_line_is_one_line(model_and_blocker, tmp_path, line):
+    """Issue 17 item 14 for `similar --strokes` (next to the model these tests share)."""
+    from retrain.cli.main import cli
+    _, model, _ = model_and_blocker
+    path = tmp_path / "q.ndjson"
+    path.write_bytes(line)
+    result = CliRunner().invoke(cli, ["similar", "--model_dir", model, "--strokes", f"{path}:1"])
+    assert result.exit_code != 0 and "does not parse" in result.output
+    assert not isinstance(result.exception, (RecursionError, OverflowError))

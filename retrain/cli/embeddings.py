@@ -25,12 +25,12 @@ def _config(model_dir, **overrides):
         raise click.UsageError(str(error)) from None
 
 
-def _query_image(image, strokes, size: int):
-    """--image or --strokes FILE[:LINE] -> one model-input image [size, size, 3]."""
-    from retrain.data import quickdraw_source
-    from retrain.data.images import load_image_file, pixels_to_input
-    if image:
-        return load_image_file(image, size)
+def _query_drawing(strokes: str):
+    """--strokes FILE[:LINE] -> its drawing (convert.sources' bounded, checked reader).
+
+    Raises:
+      DatasetError: one line: unreadable, LINE out of range or unparsable.
+    """
     from convert.sources import SourceError, numbered_drawings, split_strokes_spec
     try:
         path, number = split_strokes_spec(strokes)
@@ -39,7 +39,16 @@ def _query_image(image, strokes, size: int):
         text = str(error)
         prefix = "" if text.startswith("--strokes") else f"--strokes {strokes}: "
         raise DatasetError(f"{prefix}{text} Pass FILE.ndjson[:LINE] with LINE counted from 1.") from None
-    drawing = found.strokes
+    return found
+
+
+def _query_image(image, strokes, size: int):
+    """--image or --strokes FILE[:LINE] -> one model-input image [size, size, 3]."""
+    from retrain.data import quickdraw_source
+    from retrain.data.images import load_image_file, pixels_to_input
+    if image:
+        return load_image_file(image, size)
+    drawing = _query_drawing(strokes).strokes
     return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
 
 
@@ -70,6 +79,8 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
     from retrain.embeddings import extract, report
     from retrain.embeddings import search as search_lib
     from retrain.data.images import load_record_images
+    if strokes:
+        _query_drawing(strokes)  # a bad --strokes is one line now, not after the whole extraction
     config = _config(model_dir, bottleneck_dir=bottleneck_dir)
     extractor = extract.extractor_for(model_dir, config)
     data, labels = extract.dataset_embeddings(config, extractor, progress=False)
