@@ -155,6 +155,8 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
         raise QdretrainError("--output must be a folder of its own (e.g. app_assets/), not the model dir: "
                              "the app's model.tflite would overwrite the exported float model.")
     model = read_model_dir(model_dir)
+    from common.writable import check_writable, write_errors
+    check_writable(output, "--output")  # before any export work: a read-only --output is one line
     format_name = PRECISION_FORMATS[precision]
     tflite_path = os.path.join(model_dir, TFLITE_FORMATS[format_name][0])
     info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
@@ -167,6 +169,11 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
     if not os.path.exists(graph_path):
         run_export(ExportConfig(model_dir=model_dir, formats=("frozen_graph",), **export_options))
     tflite_io = info["exports"][format_name]
+    with write_errors(output, "--output"):
+        return _write_assets(model, info, precision, tflite_io, tflite_path, graph_path, output)
+
+
+def _write_assets(model, info, precision, tflite_io, tflite_path, graph_path, output) -> list[str]:
     os.makedirs(output, exist_ok=True)
     written = []
 

@@ -417,6 +417,9 @@ def run_export(config: ExportConfig) -> ExportReport:
             f for f in config.formats + ("tflite",) if f != WEB_FORMAT)))
     model = read_model_dir(config.model_dir)
     config = dataclasses.replace(config, model_dir=model.path)  # the folder found, not the one given
+    from common.writable import check_writable, write_errors
+    # A read-only or full --output_dir is one line now, not a traceback after the conversions.
+    check_writable(config.out, "--output_dir")
     clean_stale_work_dirs(config.out)  # what a killed export's converter left behind
     if "onnx" in config.formats:  # fail before the slow conversions, not after
         from android_export.onnx_export import require_onnx
@@ -432,7 +435,8 @@ def run_export(config: ExportConfig) -> ExportReport:
     forget_exports(config.out, config.formats)
     model = dataclasses.replace(model, info={**model.info, "exports": {
         k: v for k, v in model.info.get("exports", {}).items() if k not in config.formats}})
-    artifacts = write_artifacts(reference.model, model, config)
+    with write_errors(config.out, "--output_dir"):
+        artifacts = write_artifacts(reference.model, model, config)
     data, source = test_images(model, config)
     reference_scores = reference.predict_in_batches(data.images)
     _, _, reference_accuracy = verify.compare(reference_scores, reference_scores,
@@ -441,12 +445,14 @@ def run_export(config: ExportConfig) -> ExportReport:
     report = ExportReport(output_dir=config.out, artifacts=artifacts, checks=tuple(checks),
                           reference_accuracy=reference_accuracy, test_images=len(data), test_source=source,
                           quantization=verify.quantization_report(checks))
-    write_report(report, model, config)
+    with write_errors(config.out, "--output_dir"):
+        write_report(report, model, config)
     _echo(verify.format_table(checks, reference_accuracy, len(data)) + f"  (images: {source})")
     if len(report.quantization) > 1:
         _echo(verify.format_quantization_report(report.quantization))
     _say_runtime_gaps(artifacts)
-    _export_panels(model, artifacts, config)
+    with write_errors(config.out, "--output_dir"):
+        _export_panels(model, artifacts, config)
     raise_if_failed(checks, config.tolerance)
     if web:
         from android_export.web_export import write_web_folder

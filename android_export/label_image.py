@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import os
 import time
 from typing import Optional, Sequence
@@ -163,42 +162,18 @@ def stroke_drawings(spec: str, limit: int) -> list[tuple[str, object]]:
     Raises:
       QdretrainError: unreadable file, N out of range or N's line unparsable, or no drawing at all.
     """
-    from convert.sources import CSV_SUFFIX, line_parser
-    path, number = spec, None
-    head, _, tail = spec.rpartition(":")
-    if head and tail.isdigit():
-        path, number = head, int(tail)
-        if number < 1:
-            raise QdretrainError(f"--strokes {spec}: drawings are counted from 1.")
-    wanted = number or limit  # only the lines up to it are read: Kaggle's files have 100k+ drawings
+    from convert.sources import SourceError, numbered_drawings, split_strokes_spec
     try:
-        parse = line_parser(path)
-        with open(path, "rb") as handle:
-            lines = (line for line in handle if line.strip())
-            if os.path.splitext(path)[1] == CSV_SUFFIX:
-                next(lines, None)  # the header
-            lines = list(itertools.islice(lines, wanted))
-    except (OSError, QdretrainError) as error:
-        raise QdretrainError(f"--strokes {spec}: cannot read {path} ({error}). Pass a QuickDraw .ndjson or "
-                             f"Kaggle .csv file, optionally :N for its N-th drawing.") from None
-    picked = [number] if number else range(1, len(lines) + 1)
-    drawings, bad = [], 0
-    for n in picked:
-        if n > len(lines):
-            raise QdretrainError(f"--strokes {spec}: {path} has {len(lines)} drawings.")
-        try:
-            drawing, _ = parse(lines[n - 1], n)
-        except ValueError as error:
-            if number:
-                raise QdretrainError(f"--strokes {spec}: drawing {n} does not parse ({error}).") from None
-            bad += 1
-            continue
-        drawings.append((f"{os.path.basename(path)}:{n} ({drawing.key_id})", drawing))
+        path, number = split_strokes_spec(spec)
+        found, bad, _ = numbered_drawings(path, number, limit)
+    except SourceError as error:
+        text = str(error)
+        prefix = "" if text.startswith("--strokes") else f"--strokes {spec}: "
+        raise QdretrainError(f"{prefix}{text} Pass a QuickDraw .ndjson or Kaggle .csv file, optionally "
+                             f":N for its N-th drawing.") from None
     if bad:
         click.echo(f"skipped {bad} line(s) of {path} that do not parse", err=True)
-    if not drawings:
-        raise QdretrainError(f"--strokes {spec}: no drawing in {path} parses.")
-    return drawings
+    return [(f"{os.path.basename(path)}:{n} ({drawing.key_id})", drawing) for n, drawing in found]
 
 
 def drawing_pixels(drawing, contract: InputContract, drawing_contract: Optional[dict]) -> np.ndarray:

@@ -69,6 +69,15 @@ def write_errors(folder: str, option: str):
         raise
 
 
+@contextlib.contextmanager
+def writable_output(folder: str, option: str):
+    """The probe up front (check_writable), then write failures inside the block as one line
+    (write_errors): what every command that writes a folder uses."""
+    check_writable(folder, option)
+    with write_errors(folder, option):
+        yield
+
+
 def _is_tf_write_error(error: Exception) -> bool:
     # Only look at TensorFlow when it is loaded: this module is also used before it is imported.
     import sys

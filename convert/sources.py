@@ -18,7 +18,9 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import re
+import stat
 import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
@@ -46,6 +48,11 @@ _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 # Coordinates beyond this are not drawings (the canvas is 256 wide; raw files stay within a few
 # thousand): treating them as malformed keeps a hostile line from making a huge or overflowing render.
 MAX_COORDINATE = 1e6
+# The longest drawing line read: Google's raw lines stay well under 1 MB. A longer one (a file with no
+# newline, `cat.ndjson -> /dev/zero`) is skipped as malformed, read in bounded pieces, so memory stays
+# flat and Ctrl-C still works, instead of one line growing without end.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+_SKIP_CHUNK = 1024 * 1024
 
 
 class SourceError(QdretrainError):
@@ -92,6 +99,19 @@ class Discovery:
     sources: tuple[Source, ...]
     refused: tuple[tuple[Path, str], ...]
     unknown: tuple[tuple[str, int], ...] = ()
+    misnamed: tuple[tuple[Path, str], ...] = ()
+
+    def check_names(self) -> None:
+        """Training refuses a misnamed class up front (leaving it out would shift every label after it
+        and hide the problem): one line naming the first, and how many there are.
+
+        Raises:
+            SourceError: a file's class name breaks `label_problem`.
+        """
+        if self.misnamed:
+            path, reason = self.misnamed[0]
+            more = f" (and {len(self.misnamed) - 1} more)" if len(self.misnamed) > 1 else ""
+            raise SourceError(f"{printable(path)}{more}: {reason}")
 
 
 def class_name(path: Path | str) -> str:
@@ -115,22 +135,47 @@ def class_name(path: Path | str) -> str:
 
 
 def label_problem(label: str) -> str | None:
-    """Why `label` cannot be a class name, or None.
+    """Why `label` cannot be a class name, or None: THE class-name rule every reader applies (convert,
+    --image_dir folders, --quickdraw_dir for both families, Kaggle CSV files).
 
     A class name becomes a folder and a file-name prefix (`<output_dir>/<label>/<label>_<id>.jpg`), so a
-    name like `..` (from `full_numpy_bitmap_..npy` or `..npy`) would write outside the output folder.
+    name like `..` (from `full_numpy_bitmap_..npy` or `..npy`) would write outside the output folder; it
+    is also one line of the labels file and of the .tflite's label metadata, where a control character
+    (`\n`, `\x0c`, `\x85`, ...) splits it in two, and edge spaces are stripped by readers.
 
     Returns:
-        A one-line reason (empty, `.`/`..`, path separator, NUL or line break), or None if usable.
+        A one-line reason (blank, `.`/`..`, path separator, NUL or another control character, spaces
+        at either end), or None if usable.
     """
     if not label.strip():
-        return "its class name is empty"
+        return f"its class name {label!r} is empty or blank"
     if label in (".", ".."):
         return f"its class name {label!r} is not a folder name"
-    bad = [c for c in ("/", "\\", "\0", "\n", "\r") if c in label]
+    bad = [c for c in ("/", "\\", "\0") if c in label]
     if bad:
         return f"its class name {label!r} holds {', '.join(map(repr, bad))}, which cannot be in a folder name"
+    # str.isprintable() is False for control and separator characters (\n, \r, \x0c, \x1c, \x85,
+    # \u2028, ...): every one of them splits or hides a line in a labels file.
+    control = sorted({c for c in label if not c.isprintable() and c != " "})
+    if control:
+        return (f"its class name {label!r} holds the control character(s) {', '.join(map(repr, control))}, "
+                "which would split or hide it in the labels file")
+    if label != label.strip():
+        return f"its class name {label!r} starts or ends with a space"
     return None
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\\n`), so a message about a bad name stays one line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
+def check_class_name(label: str, where: str) -> None:
+    """Raises SourceError (a one-line reason naming `where`) if `label` cannot be a class name."""
+    problem = label_problem(label)
+    if problem:
+        raise SourceError(f"{printable(where)}: {problem}. Rename it (class names are single-line, printable, "
+                          "without path separators or surrounding spaces).")
 
 
 def unknown_files_note(counts: Iterable[tuple[str, int]]) -> str:
@@ -205,12 +250,18 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
             refused.append((path, "not a QuickDraw numpy_bitmap .npy, simplified .ndjson or Kaggle .csv file "
                                   "(.bin and other formats are not supported)"))
     by_label: dict[str, Source] = {}
+    misnamed: list[tuple[Path, str]] = []
     for path in candidates:
         kind = path.suffix[1:]
         source = Source(path=path, label=class_name(path), kind=kind)
         problem = label_problem(source.label)
         if problem:
             refused.append((path, f"{problem}; rename the file to <class>{path.suffix}"))
+            misnamed.append(refused[-1])
+            continue
+        if path.exists() and not path.is_file():
+            # A device or pipe (`cat.ndjson -> /dev/zero`) never ends and cannot be read by offset.
+            refused.append((path, "not a regular file (a device, pipe or folder); give the file itself"))
             continue
         if source.label in by_label:
             first = by_label[source.label].path
@@ -219,7 +270,8 @@ def discover_sources(inputs: Iterable[Path | str]) -> Discovery:
             continue
         by_label[source.label] = source
     return Discovery(sources=tuple(by_label[label] for label in sorted(by_label)),
-                     refused=tuple(refused), unknown=tuple(sorted(unknown.items())))
+                     refused=tuple(refused), unknown=tuple(sorted(unknown.items())),
+                     misnamed=tuple(misnamed))
 
 
 def open_bitmaps(path: Path | str) -> np.ndarray:
@@ -267,7 +319,11 @@ def open_bitmaps(path: Path | str) -> np.ndarray:
         raise SourceError(f"{path} has dtype {dtype}, but QuickDraw numpy_bitmap files are uint8 "
                           f"(0..255). Convert it, e.g. np.save(path, array.astype(np.uint8)).")
     shape = tuple(shape)
-    if not (len(shape) >= 2 and int(np.prod(shape[1:])) == BITMAP_PIXELS
+    if any(not isinstance(d, int) or d < 0 for d in shape):
+        # A hostile header can say (-5, 784): numpy's own arithmetic on it overflows.
+        raise SourceError(f"{path} has an impossible shape {shape} in its header; a numpy_bitmap file is "
+                          f"{ACCEPTED_SHAPES} uint8 28x28 drawings. Download it again.")
+    if not (len(shape) >= 2 and math.prod(shape[1:]) == BITMAP_PIXELS
             and shape[1:] in ((BITMAP_PIXELS,), (BITMAP_SIDE, BITMAP_SIDE), (1, BITMAP_PIXELS))):
         raise SourceError(f"{path} has shape {shape}; a numpy_bitmap file is {ACCEPTED_SHAPES} "
                           "uint8 28x28 drawings.")
@@ -314,6 +370,51 @@ def permutation(total: int, seed: int, label: str) -> np.ndarray:
     return rng.permutation(total)
 
 
+def open_drawing_file(path: Path | str) -> BinaryIO:
+    """Opens a drawing file (.ndjson / .csv / --strokes) for reading, refusing what is not a regular file.
+
+    A device or pipe (`/dev/zero`, `cat.ndjson -> /dev/zero`) never ends: reading its "lines" would run
+    forever, and lines are re-read by byte offset, which a stream cannot do.
+
+    Raises:
+        OSError: unreadable; SourceError: not a regular file.
+    """
+    stream = open(path, "rb")
+    if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        stream.close()
+        raise SourceError(f"{path} is not a regular file (a device, pipe or folder); give a QuickDraw "
+                          ".ndjson or Kaggle .csv file.")
+    return stream
+
+
+def read_line(stream: BinaryIO) -> bytes:
+    """The line at the stream's position, at most MAX_LINE_BYTES (+ its newline); a longer one is
+    returned cut short (it then does not parse) and the stream is left after it."""
+    line = stream.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+        while True:
+            rest = stream.readline(_SKIP_CHUNK)
+            if not rest or rest.endswith(b"\n"):
+                break
+    return line
+
+
+def iter_lines(stream: BinaryIO) -> Iterable[tuple[int, bytes]]:
+    """(byte offset, line) of every line of `stream`, each at most MAX_LINE_BYTES + 1 long (a longer
+    one is yielded cut short: see read_line), so a newline-free stream never fills memory."""
+    position = stream.tell()
+    while True:
+        line = read_line(stream)
+        if not line:
+            return
+        yield position, line
+        position = stream.tell()
+
+
+def line_too_long(line: bytes) -> bool:
+    return len(line) > MAX_LINE_BYTES
+
+
 def index_lines(path: Path | str) -> list[int]:
     """Byte offsets of the non-blank drawing lines of an .ndjson (or Kaggle .csv, header left out) file,
     read in one streaming pass.
@@ -324,12 +425,10 @@ def index_lines(path: Path | str) -> list[int]:
     path = Path(path)
     offsets = []
     try:
-        with open(path, "rb") as stream:
-            position = 0
-            for line in stream:
+        with open_drawing_file(path) as stream:
+            for position, line in iter_lines(stream):
                 if line.strip():
                     offsets.append(position)
-                position += len(line)
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
     if path.suffix == CSV_SUFFIX:
@@ -353,7 +452,42 @@ def parse_drawing(line: bytes, line_number: int) -> tuple[Drawing, bool]:
         ValueError: not JSON, no `drawing`, or strokes that are not `[[xs], [ys]]` number lists, or
             coordinates that are not finite or beyond +-MAX_COORDINATE (`1e309`, `Infinity`, `NaN`).
     """
-    record = json.loads(line, parse_constant=_refuse_constant)
+    return drawing_from_record(load_json(line), line_number)
+
+
+def load_json(text: bytes | str):
+    """json.loads for one untrusted line: NaN/Infinity, over-long lines and deep nesting are ValueErrors
+    (a line nested 1000+ deep raises RecursionError inside json, which would end the whole run).
+
+    Raises:
+        ValueError: not JSON, too long, too deeply nested, or a NaN/Infinity constant.
+    """
+    if len(text) > MAX_LINE_BYTES:
+        raise ValueError(f"the line is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("the line is nested too deeply to be a drawing") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 ({error.reason})") from None
+
+
+def coordinate_ok(value) -> bool:
+    """Whether `value` is a usable coordinate: an int or float (not a bool) within +-MAX_COORDINATE.
+
+    Compared without math.isfinite, which raises OverflowError on a 400-digit int; NaN and +-inf fail
+    the comparison.
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_COORDINATE
+
+
+def drawing_from_record(record, line_number: int) -> tuple[Drawing, bool]:
+    """A parsed line (`{"drawing": [[xs], [ys]] per stroke, "key_id": ..., "recognized": ...}`) checked
+    into a Drawing; see parse_drawing.
+
+    Raises:
+        ValueError: no `drawing`, or strokes that are not `[[xs], [ys]]` usable number lists.
+    """
     if not isinstance(record, dict) or "drawing" not in record:
         raise ValueError("no 'drawing' field")
     strokes = []
@@ -365,8 +499,9 @@ def parse_drawing(line: bytes, line_number: int) -> tuple[Drawing, bool]:
         if (not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys) or not xs
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs + ys)):
             raise ValueError("a stroke's xs and ys are not equal-length number lists")
-        # `1e309` parses as inf, which int(round()) cannot take (OverflowError would end the run).
-        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in xs + ys):
+        # `1e309` parses as inf and a 400-digit int overflows float: either would end the run in
+        # int(round()) or math.isfinite, so both are malformed here.
+        if not all(coordinate_ok(v) for v in xs + ys):
             raise ValueError(f"a coordinate is not finite or beyond +-{MAX_COORDINATE:g}")
         strokes.append((tuple(int(round(v)) for v in xs), tuple(int(round(v)) for v in ys)))
     if not strokes:
@@ -382,20 +517,47 @@ def _refuse_constant(name: str):
 
 
 def csv_columns(path: Path | str) -> dict[str, int]:
-    """Column name -> index from a Kaggle CSV file's header.
+    """Column name -> index from a Kaggle CSV file's header (the one header reader: convert, both
+    families, predict). A UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped.
 
     Raises:
-        SourceError: unreadable, or no `drawing` column (not a Kaggle simplified CSV).
+        SourceError: unreadable, not UTF-8, or no `drawing` column (not a Kaggle simplified CSV).
     """
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as stream:
-            header = next(csv.reader(stream), None)
+        with open_drawing_file(path) as stream:
+            first = read_line(stream)
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror or error}.") from None
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: its header line is not UTF-8 text; save the CSV as UTF-8 "
+                          "(Kaggle's files are).") from None
+    try:
+        header = next(csv.reader([text]), None)
+    except csv.Error as error:
+        raise SourceError(f"{path}: its header line is not CSV ({error}).") from None
     if not header or "drawing" not in [name.strip() for name in header]:
-        raise SourceError(f"{path} has no `drawing` column in its first line ({header}): a Kaggle "
+        raise SourceError(f"{path} has no `drawing` column in its first line ({str(header)[:200]}): a Kaggle "
                           "train_simplified CSV starts with countrycode,drawing,key_id,recognized,timestamp,word.")
     return {name.strip(): index for index, name in enumerate(header)}
+
+
+def csv_fields(line: bytes, columns: dict[str, int]) -> list[str]:
+    """One Kaggle CSV data line split into its fields (one line, one row: Kaggle quotes no newlines).
+
+    Raises:
+        ValueError: too long, not a CSV row, or a field count that does not match the header.
+    """
+    if line_too_long(line):
+        raise ValueError(f"the line is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        fields = next(csv.reader([line.decode("utf-8", "replace")]))
+    except (csv.Error, StopIteration) as error:
+        raise ValueError(f"not a CSV row ({error})") from None
+    if len(fields) != len(columns):
+        raise ValueError(f"{len(fields)} fields where the header has {len(columns)}")
+    return fields
 
 
 def parse_csv_line(line: bytes, line_number: int, columns: dict[str, int]) -> tuple[Drawing, bool]:
@@ -404,20 +566,14 @@ def parse_csv_line(line: bytes, line_number: int, columns: dict[str, int]) -> tu
     Raises:
         ValueError: a field count that does not match the header, or a bad `drawing` (see parse_drawing).
     """
-    try:
-        fields = next(csv.reader([line.decode("utf-8", "replace")]))
-    except (csv.Error, StopIteration) as error:
-        raise ValueError(f"not a CSV row ({error})") from None
-    if len(fields) != len(columns):
-        raise ValueError(f"{len(fields)} fields where the header has {len(columns)}")
-    record = {"drawing": json.loads(fields[columns["drawing"]], parse_constant=_refuse_constant)}
+    fields = csv_fields(line, columns)
+    record = {"drawing": load_json(fields[columns["drawing"]])}
     if "key_id" in columns:
         record["key_id"] = fields[columns["key_id"]]
     if "recognized" in columns:
         record["recognized"] = fields[columns["recognized"]].strip().lower() != "false"
-    # Through the .ndjson parser, so both formats get one set of checks (1e309 becomes Infinity here,
-    # which that parser refuses).
-    return parse_drawing(json.dumps(record).encode(), line_number)
+    # The .ndjson parser's checks, so both formats get one set of them.
+    return drawing_from_record(record, line_number)
 
 
 def line_parser(path: Path | str) -> Callable[[bytes, int], tuple[Drawing, bool]]:
@@ -493,12 +649,12 @@ def select_drawings(path: Path | str, count: int, seed: int, label: str,
     malformed = unrecognized = duplicates = 0
     first_problem = ""
     try:
-        with open(path, "rb") as stream:
+        with open_drawing_file(path) as stream:
             for index in order.tolist():
                 if len(chosen) >= wanted:
                     break
                 stream.seek(offsets[index])
-                line = stream.readline()
+                line = read_line(stream)
                 if recognized_only and _RECOGNIZED_FALSE.search(line):
                     unrecognized += 1
                     continue
@@ -530,6 +686,72 @@ def read_drawing(stream: BinaryIO, line: SelectedLine, parse=parse_drawing) -> D
         ValueError: the line no longer parses (the file changed since it was selected).
     """
     stream.seek(line.offset)
-    drawing, _ = parse(stream.readline(), line.number)
+    drawing, _ = parse(read_line(stream), line.number)
     return drawing
 
+
+
+def split_strokes_spec(spec: str) -> tuple[str, int | None]:
+    """`FILE[:N]` (--strokes of label_image / similar) -> (FILE, N or None).
+
+    Raises:
+        SourceError: N is 0 or beyond any file (it is counted from 1).
+    """
+    head, _, tail = spec.rpartition(":")
+    if not (head and tail.isascii() and tail.isdigit()):
+        return spec, None
+    number = int(tail)
+    if number < 1:
+        raise SourceError(f"--strokes {spec}: drawings are counted from 1.")
+    if number > MAX_DRAWING_NUMBER:
+        raise SourceError(f"--strokes {spec}: {number} is beyond any QuickDraw file (at most "
+                          f"{MAX_DRAWING_NUMBER} drawings); pass FILE:N with N counted from 1.")
+    return head, number
+
+
+# No QuickDraw file holds more drawings (the largest class has ~300k); bounds a typed N.
+MAX_DRAWING_NUMBER = 10**9
+
+
+def numbered_drawings(path: str, number: int | None, limit: int) -> tuple[list[tuple[int, Drawing]], int, str]:
+    """The `number`-th drawing (from 1) of an .ndjson/.csv file, or its first `limit` ones, reading
+    only the lines up to them, each line bounded (one place for label_image and similar --strokes).
+
+    Returns:
+        ([(n, drawing)], malformed lines skipped, first problem).
+
+    Raises:
+        SourceError: unreadable, not a regular file, a .csv without header, `number` beyond the file or
+            its line unparsable, or no drawing parses.
+    """
+    try:
+        parse = line_parser(path)
+        with open_drawing_file(path) as stream:
+            lines = (line for _, line in iter_lines(stream) if line.strip())
+            if Path(path).suffix == CSV_SUFFIX:
+                next(lines, None)  # the header
+            wanted = number or limit
+            taken, count = [], 0
+            for count, line in enumerate(lines, 1):
+                if number is None or count == number:
+                    taken.append((count, line))
+                if count >= wanted:
+                    break
+    except OSError as error:
+        raise SourceError(f"cannot read {path} ({error.strerror or error}).") from None
+    if number is not None and not taken:
+        raise SourceError(f"{path} has {count} drawings.")
+    drawings, bad, first = [], 0, ""
+    for n, line in taken:
+        try:
+            drawing, _ = parse(line, n)
+        except (ValueError, TypeError) as error:
+            if number is not None:
+                raise SourceError(f"drawing {n} of {path} does not parse ({error}).") from None
+            bad += 1
+            first = first or f"line {n}: {error}"
+            continue
+        drawings.append((n, drawing))
+    if not drawings:
+        raise SourceError(f"no drawing in {path} parses" + (f" (first: {first})." if first else "."))
+    return drawings, bad, first

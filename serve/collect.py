@@ -36,7 +36,10 @@ def drawing_line(strokes: Sequence, label: str) -> bytes:
 
 
 def repair_tail(path: str) -> None:
-    """Cuts an unfinished last line (no newline: an interrupted write) off the file."""
+    """Ends the file with a newline before the next append: a last line without one is kept (and
+    given its newline) when it parses as a drawing (a file written by hand or by another tool), and
+    cut off only when it does not (an interrupted write). A valid drawing is never removed."""
+    from convert.sources import MAX_LINE_BYTES, parse_drawing
     with open(path, "rb+") as handle:
         size = handle.seek(0, os.SEEK_END)
         if size == 0:
@@ -44,18 +47,28 @@ def repair_tail(path: str) -> None:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return
-        # Walk back to the last newline in blocks; everything after it is the broken line.
-        end, block = size, 4096
+        # Walk back to the last newline in blocks; everything after it is the unfinished line.
+        end, block, start_of_line = size, 4096, 0
         while end > 0:
             start = max(0, end - block)
             handle.seek(start)
             chunk = handle.read(end - start)
             cut = chunk.rfind(b"\n")
             if cut >= 0:
-                handle.truncate(start + cut + 1)
-                return
+                start_of_line = start + cut + 1
+                break
             end = start
-        handle.truncate(0)
+        if size - start_of_line <= MAX_LINE_BYTES:
+            handle.seek(start_of_line)
+            try:
+                parse_drawing(handle.read(), 0)
+            except (ValueError, TypeError):
+                pass  # an interrupted write: cut below
+            else:
+                handle.seek(0, os.SEEK_END)
+                handle.write(b"\n")
+                return
+        handle.truncate(start_of_line)
 
 
 def append_drawing(collect_dir: str, label: str, strokes: Sequence) -> str:

@@ -11,14 +11,14 @@ import base64
 import binascii
 import io
 import json
-import math
 
 import numpy as np
+
+from convert.sources import MAX_COORDINATE, coordinate_ok  # one coordinate rule for files and requests
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a 20,000-point drawing is ~0.3 MB of JSON; a canvas PNG well under 1 MB
 MAX_POINTS = 20_000  # a long Quick, Draw! drawing has a few hundred points after simplification
 MAX_STROKES = 1_000
-MAX_COORDINATE = 1e6  # raw (unsimplified) drawings use screen pixels; beyond this it is not a drawing
 MAX_PNG_PIXELS = 4096 * 4096
 
 
@@ -75,7 +75,9 @@ def parse_strokes(value) -> list:
         if points > MAX_POINTS:
             raise RequestError(f"more than {MAX_POINTS} points", 413)
         for v in xs + ys:
-            if not _is_number(v) or not math.isfinite(v) or abs(v) > MAX_COORDINATE:
+            # convert.sources' coordinate rule (math.isfinite would raise OverflowError on a 400-digit
+            # int and answer 500).
+            if not coordinate_ok(v):
                 raise RequestError(f"stroke {number} has a coordinate that is not a finite number "
                                    f"within +-{MAX_COORDINATE:g}: {str(v)[:20]}")
         if xs:

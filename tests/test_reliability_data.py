@@ -78,9 +78,10 @@ def test_quickdraw_scan_and_preview_refuse_bad_class_names(tmp_path):
     write_npy(tmp_path / "full_numpy_bitmap_...npy", bitmap_rows(3))
     write_npy(tmp_path / "cat.npy", bitmap_rows(25))
     write_npy(tmp_path / "dog.npy", bitmap_rows(25))
-    index = dataset.scan_quickdraw_dir(str(tmp_path), per_class=25)
-    assert index.labels == ("cat", "dog")
-    assert any("'..'" in reason for _, reason in index.skipped)
+    # Training refuses it up front (issue 17, items 9-10: one class-name rule, and leaving a class out
+    # silently would change the model's classes); preview, a look at the data, skips it with a word.
+    with pytest.raises(DatasetError, match="'..'"):
+        dataset.scan_quickdraw_dir(str(tmp_path), per_class=25)
     classes, messages = preview.collect([tmp_path], 2, 2, 0, "black_on_white")
     assert [c.label for c in classes] == ["cat", "dog"]
     assert any("'..'" in m for m in messages)

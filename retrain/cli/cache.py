@@ -48,6 +48,8 @@ def cache_command(image_dir, quickdraw_dir, quickdraw_per_class, seed, architect
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
 
+    from common.writable import check_writable, write_errors
+    check_writable(config.bottleneck_dir, "--bottleneck_dir")  # one line, before any feature is computed
     from retrain.data.loading import load_index
     from retrain.families.hub_head.family import resolve_architecture, with_input_preprocessing
     from retrain.families.hub_head.bottlenecks import BottleneckCache  # TensorFlow is imported from here on
@@ -58,6 +60,7 @@ def cache_command(image_dir, quickdraw_dir, quickdraw_per_class, seed, architect
     # Part of the cache key: resolved as training resolves it.
     spec = with_input_preprocessing(config, spec, looks_like_drawings(index.records))
     cache = BottleneckCache(bottleneck_dir, module, spec)
-    report = cache.compute(index.records, batch_size=cache_batch_size, shard_index=shard_index,
-                           shard_count=shard_count, progress=progress)
+    with write_errors(config.bottleneck_dir, "--bottleneck_dir"):
+        report = cache.compute(index.records, batch_size=cache_batch_size, shard_index=shard_index,
+                               shard_count=shard_count, progress=progress)
     click.echo(report.summary())

@@ -25,19 +25,30 @@ def _config(model_dir, **overrides):
         raise click.UsageError(str(error)) from None
 
 
+def _query_drawing(strokes: str):
+    """--strokes FILE[:LINE] -> its drawing (convert.sources' bounded, checked reader).
+
+    Raises:
+      DatasetError: one line: unreadable, LINE out of range or unparsable.
+    """
+    from convert.sources import SourceError, numbered_drawings, split_strokes_spec
+    try:
+        path, number = split_strokes_spec(strokes)
+        (_, found), = numbered_drawings(path, number or 1, 1)[0]
+    except SourceError as error:
+        text = str(error)
+        prefix = "" if text.startswith("--strokes") else f"--strokes {strokes}: "
+        raise DatasetError(f"{prefix}{text} Pass FILE.ndjson[:LINE] with LINE counted from 1.") from None
+    return found
+
+
 def _query_image(image, strokes, size: int):
     """--image or --strokes FILE[:LINE] -> one model-input image [size, size, 3]."""
     from retrain.data import quickdraw_source
     from retrain.data.images import load_image_file, pixels_to_input
     if image:
         return load_image_file(image, size)
-    path, _, line = strokes.rpartition(":") if ":" in os.path.basename(strokes) else (strokes, "", "1")
-    try:
-        row = int(line) - 1
-        drawing = quickdraw_source.read_drawings(path, [row])[row]
-    except (ValueError, IndexError, OSError) as error:
-        raise DatasetError(f"--strokes {strokes}: cannot read line {line} of {path} ({error}); pass "
-                           f"FILE.ndjson[:LINE] with LINE counted from 1.") from None
+    drawing = _query_drawing(strokes).strokes
     return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
 
 
@@ -68,6 +79,8 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
     from retrain.embeddings import extract, report
     from retrain.embeddings import search as search_lib
     from retrain.data.images import load_record_images
+    if strokes:
+        _query_drawing(strokes)  # a bad --strokes is one line now, not after the whole extraction
     config = _config(model_dir, bottleneck_dir=bottleneck_dir)
     extractor = extract.extractor_for(model_dir, config)
     data, labels = extract.dataset_embeddings(config, extractor, progress=False)
@@ -155,7 +168,12 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     if not model_dir and not (image_dir or quickdraw_dir):
         raise click.UsageError("Pass --model_dir, or --image_dir/--quickdraw_dir (with --architecture).")
     from retrain.embeddings import audit, exclude_choice, extract, report
+    from common.writable import check_writable, write_errors
     choice = exclude_choice.ExcludeChoice(max_exclude, exclude_min_score)
+    # Probed before minutes of feature extraction: a read-only or full folder is one line.
+    check_writable(output_dir, "--output_dir")
+    if exclude_list:
+        check_writable(os.path.dirname(os.path.abspath(exclude_list)), "--exclude_list")
     config = _config(model_dir, image_dir=image_dir, quickdraw_dir=quickdraw_dir,
                      quickdraw_per_class=quickdraw_per_class, architecture=architecture,
                      tfhub_module=tfhub_module, input_size=input_size, bottleneck_dir=bottleneck_dir)
@@ -169,8 +187,9 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     result = audit.audit(data.vectors, [r.label_index for r in data.records], len(labels), data.splits,
                          keys, audit_config)
     source = config.image_dir or config.quickdraw_dir
-    written = report.write_audit_report(result, data.records, data.splits, labels, output_dir, audit_config,
-                                        source)
+    with write_errors(output_dir, "--output_dir"):
+        written = report.write_audit_report(result, data.records, data.splits, labels, output_dir,
+                                            audit_config, source)
     click.echo(open(written["summary"], encoding="utf-8").read())
     click.echo(f"Wrote the report to {output_dir}")
     if exclude_list:
@@ -178,6 +197,7 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
         chosen = exclude_choice.choose(result.label_errors, choice)
         indices = audit.exclusions(result, data.splits, exclude_outliers, chosen)
         names = [data.records[i].relpath for i in indices]
-        write_exclude_list(names, exclude_list, header=f"qdretrain audit of {source}: {len(names)} drawings")
+        with write_errors(os.path.dirname(os.path.abspath(exclude_list)), "--exclude_list"):
+            write_exclude_list(names, exclude_list, header=f"qdretrain audit of {source}: {len(names)} drawings")
         click.echo(exclude_choice.closing_line(exclude_list, indices, chosen, len(result.label_errors), choice,
                                                data.records, exclude_outliers))

@@ -187,6 +187,7 @@ def train_command(ctx, export_formats, **options):
         click.echo(f"Model folder: {options['output_dir']} ({why}; set it with --output_dir).", err=True)
     try:
         config = TrainConfig(export_formats=formats, native=native, **options)
+        config.check_outputs_outside_data()
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     from retrain.run.story import run  # imports TensorFlow

@@ -86,8 +86,8 @@ def read_inks(path: str, rows) -> dict:
                 found[row] = _ink_or_none(strokes)
         return {r: ink for r, ink in found.items() if ink is not None}
     row = -1
-    with open(path, "rb") as stream:
-        for line in stream:
+    with sources.open_drawing_file(path) as stream:
+        for _, line in sources.iter_lines(stream):
             if not line.strip():
                 continue
             row += 1

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from typing import Optional
 
 from common.errors import DatasetError
+from convert import sources
 from retrain.data import quickdraw_source
 from retrain.data.records import (MIN_IMAGES_PER_CLASS, DatasetWarning, ImageIndex, ImageRecord,  # noqa: F401
                                   build_index)
@@ -190,6 +192,40 @@ def _is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+# What marks a folder qdretrain wrote (model folder, bottleneck cache, summaries, checkpoints). Named here,
+# not imported from retrain/model_folder (a layer above); tests/test_class_names.py checks they agree.
+OWN_FOLDER_FILES = ("model_info.json", "run_config.json", "retrained_labels.txt", "retrained_graph.pb")
+_SUMMARIES_RUN = re.compile(r"^run-\d{8}-\d{6}$")
+_CHECKPOINT_MARKS = (os.path.join("backup", "chief"), os.path.join("final", "model.weights.h5"), "checkpoint")
+
+
+def own_folder_reason(path: str) -> Optional[str]:
+    """Why the folder at `path` is qdretrain's own output, cache, summaries or checkpoints, or None.
+
+    `cd Output && qdretrain --image_dir .` would otherwise train a class `retrain_output` of plot PNGs
+    on the second run.
+    """
+    try:
+        with os.scandir(path) as entries:
+            names = {e.name: e.is_dir() for e in entries}
+    except OSError:
+        return None
+    if any(name in names for name in OWN_FOLDER_FILES):
+        return "a qdretrain model folder (it holds model_info.json / retrained_labels.txt), not data"
+    if any(name.startswith("events.out.tfevents") for name in names):
+        return "TensorBoard summaries, not data"
+    if any(os.path.exists(os.path.join(path, mark)) for mark in _CHECKPOINT_MARKS):
+        return "qdretrain checkpoints, not data"
+    for name, is_dir in names.items():
+        if not is_dir:
+            continue
+        if _SUMMARIES_RUN.match(name):
+            return f"qdretrain summaries (it holds {name}/), not data"
+        if os.path.exists(os.path.join(path, name, "meta.json")) and re.fullmatch(r"[0-9a-f]{40}", name):
+            return "a qdretrain bottleneck cache, not data"
+    return None
+
+
 def scan_image_dir(image_dir: str, check_files: bool = True,
                    max_pixels: Optional[int] = None) -> ImageIndex:
     """Finds the labelled images under `image_dir`: one subfolder per label (searched recursively).
@@ -213,7 +249,8 @@ def scan_image_dir(image_dir: str, check_files: bool = True,
       The index; relpaths are relative to `image_dir`, so the split does not change if it moves.
 
     Raises:
-      DatasetError: the folder is missing, or has fewer than two classes with usable images.
+      DatasetError: the folder is missing, has fewer than two classes with usable images, or a label
+        folder's name breaks the class-name rule (convert.sources.label_problem).
     """
     root = os.path.abspath(os.path.expanduser(image_dir))
     if not os.path.isdir(root):
@@ -233,9 +270,15 @@ def scan_image_dir(image_dir: str, check_files: bool = True,
             skipped.append((entry.path, "not inside a label folder (images go in <image_dir>/<label>/)"))
             continue
         label = entry.name
-        if "\n" in label or "\r" in label:
-            skipped.append((entry.path, "folder name has a line break; it cannot be a label"))
+        own = own_folder_reason(entry.path)
+        if own:
+            skipped.append((entry.path, f"{own}; not scanned (keep outputs outside --image_dir)"))
             continue
+        try:
+            # The one class-name rule (convert.sources): ` `, `x\x0cy`, a line break... refused up front.
+            sources.check_class_name(label, f"label folder {entry.path}")
+        except sources.SourceError as error:
+            raise DatasetError(str(error)) from None
         items = records.setdefault(label, [])
         others = [real for name, real in label_reals.items() if name != label]
 

@@ -25,9 +25,19 @@ def load_index(config):
         else:
             index = dataset.scan_quickdraw_dir(config.quickdraw_dir, config.quickdraw_per_class, config.seed)
     if config.exclude_list:
-        from retrain.data.exclude import apply_exclude_list, read_exclude_list
-        index, removed = apply_exclude_list(index, read_exclude_list(config.exclude_list))
+        from retrain.data.exclude import apply_exclude_list, match_note, read_exclude_list
+        names = read_exclude_list(config.exclude_list)
+        present = {r.relpath for r in index.records}
+        before = index.labels
+        index, removed = apply_exclude_list(index, names)
         echo(f"Left out {removed} image(s) listed in {config.exclude_list}.")
+        echo(match_note(config.exclude_list, names, removed, names - present))
+        dropped = [label for label in before if label not in index.labels]
+        if dropped:
+            echo(f"Every image of {', '.join(map(repr, dropped))} is excluded: dropped as output class(es).")
+        if len(index.labels) < 2:
+            raise DatasetError(f"--exclude_list {config.exclude_list} leaves {len(index.labels)} class(es) "
+                               f"with images; a classifier needs at least 2. Exclude fewer images.")
     for warning in caught:  # one clean line each, not Python's "file:line: Warning" format
         echo(f"Warning: {warning.message}")
     echo(f"Found {len(index.records)} images in {len(index.labels)} classes.")

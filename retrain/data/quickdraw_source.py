@@ -60,10 +60,10 @@ def read_drawings(path: str, rows: Iterable[int]) -> dict[int, Drawing]:
     offsets = sources.index_lines(path)
     parse = sources.line_parser(path)
     result: dict[int, Drawing] = {}
-    with open(path, "rb") as stream:
+    with sources.open_drawing_file(path) as stream:
         for row in rows:
             stream.seek(offsets[row])
-            drawing, _ = parse(stream.readline(), row + 1)
+            drawing, _ = parse(sources.read_line(stream), row + 1)
             result[row] = drawing.strokes
     return result
 
@@ -112,6 +112,7 @@ def scan(path: str, per_class: int = 1000, seed: int = 0):
         raise DatasetError("--quickdraw_per_class must be at least 1.")
     try:
         discovery = sources.discover_sources([os.path.expanduser(path)])
+        discovery.check_names()  # the class-name rule every reader applies, up front
     except sources.SourceError as error:
         raise DatasetError(f"{error} Pass --quickdraw_dir with a folder of <category>.npy or "
                            f"<category>.ndjson files (Google's numpy_bitmap / simplified).") from None
@@ -138,6 +139,12 @@ def scan(path: str, per_class: int = 1000, seed: int = 0):
                 selection = sources.select_drawings(file, per_class, seed, source.label,
                                                     recognized_only=False)
                 rows = [line.number - 1 for line in selection.lines]
+                if source.kind == "csv":
+                    from retrain.data.kaggle_csv import word_note
+                    note = word_note(file, source.label)
+                    if note:  # said once per file, as the native family says it
+                        import warnings
+                        warnings.warn(f"{file}: {note}", DatasetWarning, stacklevel=3)
                 if selection.malformed:
                     skipped.append((file, f"{selection.malformed} malformed line(s) left out, first "
                                           f"{selection.first_problem}"))

@@ -129,6 +129,32 @@ class TrainConfig:
         if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("--dropout and --label_smoothing must be in [0, 1).")
 
+    def check_outputs_outside_data(self) -> None:
+        """Refuses an output folder inside --image_dir: the next scan would read its plots, cache and
+        summaries as classes (`cd Output && qdretrain --image_dir .`). Paths only, nothing is created.
+        Called by training (the `train` command and the run story), not by commands that read a
+        dataset without writing a model folder (cache, audit, similar).
+
+        Raises:
+          ConfigError: one of the run's output folders lies inside --image_dir."""
+        if not self.image_dir:
+            return
+        data = os.path.realpath(os.path.expanduser(self.image_dir))
+        outputs = {"--output_dir": self.output_dir, "--summaries_dir": self.path("summaries_dir"),
+                   "--checkpoint_dir": self.path("checkpoint_dir"),
+                   "--saved_model_dir": self.path("saved_model_dir")}
+        from retrain.families import architectures
+        if not architectures.get(self.architecture).is_native:
+            outputs["--bottleneck_dir"] = self.bottleneck_dir
+        inside = [f"{option} {folder}" for option, folder in outputs.items()
+                  if os.path.realpath(os.path.expanduser(folder)) == data
+                  or os.path.realpath(os.path.expanduser(folder)).startswith(data.rstrip(os.sep) + os.sep)]
+        if inside:
+            raise ConfigError(f"{'; '.join(inside)} lie(s) inside --image_dir {self.image_dir}: the next scan "
+                              f"would read qdretrain's own files as a class. Pass folders outside it, e.g. "
+                              f"--output_dir ../retrain_output --bottleneck_dir ../bottlenecks (or run from "
+                              f"the folder above).")
+
     # Output paths: retrain.py let each be set alone; unset ones go in output_dir.
     def path(self, name: str) -> str:
         defaults = {

@@ -38,6 +38,7 @@ def run(config: TrainConfig) -> RunResult:
     from retrain.evaluation.final import evaluate_test_set
     from retrain.model_folder import contract
     from retrain.run.model_writer import write_model_folder
+    config.check_outputs_outside_data()  # the Python API too, not only the CLI
     family = family_for(config.architecture)
     # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     strategy = distribute.create_strategy(config.strategy)

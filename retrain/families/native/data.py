@@ -64,9 +64,22 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
     pct = (config.testing_percentage, config.validation_percentage)
     excluded = frozenset()
     if config.exclude_list:  # the same names as the TF-Hub family's records: "<label>/<file>#<row>"
-        from retrain.data.exclude import read_exclude_list
+        from retrain.data.exclude import match_note, read_exclude_list
         excluded = frozenset(read_exclude_list(config.exclude_list))
+        matched = matched_keys(class_sources, excluded)
         echo(f"Leaving out the drawings listed in {config.exclude_list} ({len(excluded)} names).")
+        echo(match_note(config.exclude_list, set(excluded), len(matched), excluded - matched))
+        whole = [s for s in class_sources if s.label in matched.whole_classes]
+        if whole:
+            # A class the model never sees must not be one of its outputs: dropped, the rest re-indexed.
+            echo(f"Every drawing of {', '.join(repr(s.label) for s in whole)} is excluded: dropped as "
+                 f"output class(es).")
+            class_sources = [stream.ClassSource(s.label, i, s.path, s.kind)
+                             for i, s in enumerate(s for s in class_sources if s not in whole)]
+            if len(class_sources) < 2:
+                raise DatasetError(f"--exclude_list {config.exclude_list} leaves {len(class_sources)} "
+                                   f"class(es); a classifier needs at least 2. Exclude fewer drawings.")
+        labels = tuple(s.label for s in class_sources)
 
     def split(name, shard=(0, 1)):
         return stream.SplitSpec(name, *pct, max_per_class=max_per_class, shard=shard, excluded=excluded)
@@ -97,8 +110,7 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         validation=lambda: stream.dataset(class_sources, split("validation"), bad),
         testing=lambda: stream.dataset(class_sources, split("testing"), bad),
         test_names=None, splits_json=splits_json,
-        warnings=lambda: [f"Warning: {count} malformed row(s) skipped in {path}, first {bad.first[path]}"
-                          for path, count in bad.counts.items()],
+        warnings=bad.lines,
         test_records=test_records, training_names=training_names)
 
 
@@ -131,6 +143,40 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
                              **{n: [r.relpath for r in records] for n, records in splits.items()}},
         warnings=lambda: [], test_records=lambda: list(splits["testing"]),
         training_names=lambda: [r.relpath for r in splits["training"]])
+
+
+class MatchedKeys(frozenset):
+    """The exclude-list names that are drawings of the run's files; `whole_classes`: labels whose every
+    drawing is listed."""
+    whole_classes: frozenset = frozenset()
+
+
+def matched_keys(class_sources, names) -> MatchedKeys:
+    """Which `names` ("<label>/<file>#<row>") name a drawing of `class_sources` (row within the file)."""
+    from convert import sources as readers
+    from retrain.families.native import stream
+    by_key = {(s.label, os.path.basename(s.path)): s for s in class_sources}
+    totals: dict = {}
+    per_class: dict = {}
+    matched = set()
+    for name in names:
+        head, _, row = name.rpartition("#")
+        label, _, file = head.rpartition("/")
+        source = by_key.get((label, file))
+        if source is None or not (row.isascii() and row.isdigit()):
+            continue
+        if source.label not in totals:
+            try:
+                totals[source.label] = (readers.open_bitmaps(source.path).shape[0] if source.kind == "npy"
+                                        else len(readers.index_lines(source.path)))
+            except readers.SourceError:
+                totals[source.label] = 0
+        if int(row) < totals[source.label] and name == stream.key(source, int(row)):
+            matched.add(name)
+            per_class[source.label] = per_class.get(source.label, 0) + 1
+    result = MatchedKeys(matched)
+    result.whole_classes = frozenset(label for label, n in per_class.items() if n >= totals[label] > 0)
+    return result
 
 
 def split_sample(class_sources, split, limit_per_class) -> list:

@@ -23,19 +23,64 @@ from common.errors import DatasetError
 from retrain.data.bitmap_ink import decode_ink
 
 CONVERT_SETTINGS_FILE = ".qdretrain_convert.json"  # what `qdretrain convert` records (convert/pipeline.py)
-POLARITY_SAMPLE = 16  # images looked at when the folder does not say its polarity
+POLARITY_SAMPLE = 8  # images looked at per class when the folder does not say its polarity
 DARK_PAPER_PIXELS = 0.5  # an image with more than this share of dark pixels has dark paper
+LIGHT_PAPER_PIXELS = 0.5  # a drawing on white has at least this share of near-white pixels; a photo not
+
+
+def image_look(path: str) -> Optional[str]:
+    """"black_on_white", "white_on_black" or "photo" for one image file (None: unreadable).
+
+    A doodle is mostly paper: mostly dark pixels means dark paper; neither mostly dark nor mostly
+    near-white means it is no drawing at all (a photo)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"), dtype=np.uint8)
+    except Exception:  # unreadable files are the scan's business, not a vote
+        return None
+    if (gray < 128).mean() > DARK_PAPER_PIXELS:
+        return "white_on_black"
+    if (gray >= 200).mean() < LIGHT_PAPER_PIXELS:
+        return "photo"
+    return "black_on_white"
+
+
+def class_looks(records: Sequence[ImageRecord]) -> dict:
+    """label -> the look of most of its sampled images (POLARITY_SAMPLE spread over each class), so one
+    white-on-black class among several black-on-white ones is seen, not outvoted."""
+    by_class: dict = {}
+    for record in records:
+        by_class.setdefault(record.label, []).append(record)
+    looks = {}
+    for label, members in by_class.items():
+        picked = [members[i] for i in np.linspace(0, len(members) - 1,
+                                                  min(POLARITY_SAMPLE, len(members))).astype(int)]
+        votes: dict = {}
+        for record in picked:
+            look = image_look(record.source)
+            if look:
+                votes[look] = votes.get(look, 0) + 1
+        if votes:
+            looks[label] = max(sorted(votes), key=votes.get)
+    return looks
 
 
 def folder_polarity(image_dir: str, records: Sequence[ImageRecord]) -> str:
-    """"black_on_white" or "white_on_black": what `convert` recorded, else a vote of sampled images.
-
-    A doodle is mostly paper, so an image whose pixels are mostly dark has dark paper.
+    """"black_on_white" or "white_on_black": what `convert` recorded, else white_on_black if any class
+    looks so (see class_looks).
 
     Args:
       image_dir: the dataset root (where `convert` writes its settings file).
-      records: the scanned images (a few, spread over the list, are looked at).
+      records: the scanned images (a few of each class are looked at).
     """
+    recorded = _recorded_polarity(image_dir)
+    if recorded:
+        return recorded
+    return "white_on_black" if "white_on_black" in class_looks(records).values() else "black_on_white"
+
+
+def _recorded_polarity(image_dir: str) -> Optional[str]:
     settings = os.path.join(image_dir, CONVERT_SETTINGS_FILE)
     try:
         with open(settings, encoding="utf-8") as handle:
@@ -44,30 +89,32 @@ def folder_polarity(image_dir: str, records: Sequence[ImageRecord]) -> str:
             return polarity
     except (OSError, ValueError, AttributeError):
         pass  # not written by convert (or unreadable): look at the images themselves
-    from PIL import Image
-    picked = [records[i] for i in np.linspace(0, len(records) - 1, min(POLARITY_SAMPLE, len(records))).astype(int)]
-    dark = 0
-    for record in picked:
-        try:
-            with Image.open(record.source) as image:
-                gray = np.asarray(image.convert("L"), dtype=np.uint8)
-        except Exception:  # unreadable files are the scan's business, not a vote
-            continue
-        dark += (gray < 128).mean() > DARK_PAPER_PIXELS
-    return "white_on_black" if picked and dark > len(picked) / 2 else "black_on_white"
+    return None
 
 
 def check_polarity(image_dir: str, records: Sequence[ImageRecord]) -> None:
-    """Refuses light ink on dark paper: the native nets' input contract is black ink on white, and
-    export verifies the model on these same files, so they must already follow it.
+    """Refuses light ink on dark paper, and photos, class by class: the native nets' input contract is
+    black ink on white, and export verifies the model on these same files, so they must follow it.
 
     Raises:
-      DatasetError: the folder holds white-on-black drawings.
+      DatasetError: the folder (or one of its classes) holds white-on-black drawings, or photos.
     """
-    if folder_polarity(image_dir, records) == "white_on_black":
+    advice = ("Convert again with `qdretrain convert --polarity black_on_white`, or train with "
+              "--quickdraw_dir.")
+    if _recorded_polarity(image_dir) == "white_on_black":
         raise DatasetError(f"{image_dir} holds light ink on dark paper (white_on_black); native nets take "
-                           f"black ink on white, as an app draws it. Convert again with "
-                           f"`qdretrain convert --polarity black_on_white`, or train with --quickdraw_dir.")
+                           f"black ink on white, as an app draws it. {advice}")
+    looks = class_looks(records)
+    inverted = sorted(label for label, look in looks.items() if look == "white_on_black")
+    if inverted:
+        raise DatasetError(f"{image_dir}: class(es) {', '.join(map(repr, inverted[:5]))} hold light ink on dark "
+                           f"paper (white_on_black); native nets take black ink on white, as an app draws "
+                           f"it. Invert those images, or {advice[0].lower()}{advice[1:]}")
+    photos = sorted(label for label, look in looks.items() if look == "photo")
+    if photos:
+        raise DatasetError(f"{image_dir}: class(es) {', '.join(map(repr, photos[:5]))} do not look like "
+                           f"drawings (little white paper: photos?). Native nets learn doodles, black ink "
+                           f"on white; for photos pick a TF-Hub architecture (`qdretrain architectures`).")
 
 
 def round_robin(records: Sequence[ImageRecord]) -> list[ImageRecord]:
@@ -99,7 +146,9 @@ def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False,
     records = list(records)[shard[0]::shard[1]]
 
     def files(chosen):
-        ds = tf.data.Dataset.from_tensor_slices(([r.source for r in chosen],
+        # Typed explicitly: an empty split (--validation_percentage 0) would otherwise be float32 and
+        # fail in ReadFile.
+        ds = tf.data.Dataset.from_tensor_slices((tf.constant([r.source for r in chosen], tf.string),
                                                  np.array([r.label_index for r in chosen], np.int64)))
         if shuffle:
             ds = ds.shuffle(max(1, len(chosen)), seed=seed, reshuffle_each_iteration=True)

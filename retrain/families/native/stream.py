@@ -54,28 +54,24 @@ class SplitSpec:
 
 
 def discover(path: str) -> tuple[list[ClassSource], list[tuple[str, str]]]:
-    """Class files under `path` (a folder or one file): .npy, .ndjson and Kaggle train_simplified .csv.
+    """Class files under `path` (a folder or one file): .npy, .ndjson and Kaggle train_simplified .csv,
+    found and named by convert.sources.discover_sources, the one reader every path uses.
 
     Returns:
       (sources sorted by label, [(path, reason)] refused).
+
+    Raises:
+      DatasetError: `path` is missing, or a class name breaks the class-name rule (sources.label_problem).
     """
-    path = os.path.expanduser(path)
-    files = [os.path.join(path, f) for f in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
-    by_label: dict[str, tuple[str, str]] = {}
-    refused = []
-    for file in files:
-        name = os.path.basename(file)
-        kind = next((k for k, s in (("npy", ".npy"), ("ndjson", ".ndjson"), ("csv", CSV_SUFFIX))
-                     if name.endswith(s)), None)
-        if kind is None or name.startswith("."):
-            continue
-        label = sources.class_name(name[: -len(CSV_SUFFIX)] if kind == "csv" else name)
-        if label in by_label:
-            refused.append((file, f"class {label!r} already comes from {by_label[label][0]}"))
-            continue
-        by_label[label] = (os.path.abspath(file), kind)
-    labels = sorted(by_label)
-    return [ClassSource(label, i, *by_label[label]) for i, label in enumerate(labels)], refused
+    from common.errors import DatasetError
+    try:
+        discovery = sources.discover_sources([os.path.expanduser(path)])
+        discovery.check_names()
+    except sources.SourceError as error:
+        raise DatasetError(str(error)) from None
+    refused = [(str(p), reason) for p, reason in discovery.refused]
+    return [ClassSource(source.label, i, os.path.abspath(str(source.path)), source.kind)
+            for i, source in enumerate(discovery.sources)], refused
 
 
 def key(source: ClassSource, row: int) -> str:
@@ -100,15 +96,15 @@ def iter_class(source: ClassSource, split: SplitSpec, bad: BadRows) -> Iterator[
                     yield chunk[row - start].reshape(28, 28), source.label_index
         return
     if source.kind == "csv":
-        for row, _, _, strokes in iter_csv(source.path, bad):
+        for row, _, _, strokes in iter_csv(source.path, bad, source.label):
             if limit and row >= limit:
                 return
             if wanted(row):
                 yield strokes_to_ink(strokes), source.label_index
         return
     row = -1
-    with open(source.path, "rb") as stream:
-        for line in stream:
+    with sources.open_drawing_file(source.path) as stream:
+        for _, line in sources.iter_lines(stream):
             if not line.strip():
                 continue
             row += 1
@@ -139,8 +135,8 @@ def split_rows(source: ClassSource, split: SplitSpec) -> Iterator[int]:
     else:
         def lines():
             row = -1
-            with open(source.path, "rb") as stream:
-                for line in stream:
+            with sources.open_drawing_file(source.path) as stream:
+                for _, line in sources.iter_lines(stream):
                     if line.strip():
                         row += 1
                         yield row
