@@ -41,7 +41,7 @@ peer = f"127.0.0.1:{{fake.getsockname()[1]}}"
 env = dict(os.environ, QDRETRAIN_CLUSTER_TIMEOUT=str(spec["timeout"]),
            TF_CONFIG=json.dumps({{"cluster": {{"worker": [f"127.0.0.1:{{own}}", peer]}},
                                  "task": {{"type": "worker", "index": 0}}}}))
-code = ("import sys; sys.path.insert(0, {repo!r}); from retrain import distribute; "
+code = ("import sys; sys.path.insert(0, {repo!r}); from retrain.distribution import strategy as distribute; "
         "distribute.create_strategy('multi_worker'); print('created')")
 started = time.monotonic()
 worker = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,

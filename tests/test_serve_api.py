@@ -77,8 +77,11 @@ def test_classify_png_matches_strokes(client):
 def test_the_page_and_its_files_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
-    assert "pointerdown" in client.get("/static/app.js").text
-    assert "http" not in client.get("/static/app.js").text.replace("http://", "")  # no CDN
+    # The drawing pad is page.js, shared with the web export; app.js imports it.
+    assert "./page.js" in client.get("/static/app.js").text
+    assert "pointerdown" in client.get("/static/page.js").text
+    for name in ("app.js", "page.js"):
+        assert "http" not in client.get(f"/static/{name}").text.replace("http://", "")  # no CDN
 
 
 BAD = [
