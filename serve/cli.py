@@ -36,4 +36,8 @@ def serve_command(model_dir, port, host, artifact, collect_dir):
         click.echo(SECURITY_NOTE.format(host=host), err=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {model_dir} ({', '.join(model.artifacts)}) at http://{shown}:{port}/  (Ctrl-C stops)")
-    uvicorn.run(create_app(model, collect_dir), host=host, port=port, log_level="warning")
+    # timeout_keep_alive: an idle kept-alive connection is closed after 5 s; limit_concurrency: beyond
+    # this many open connections new ones get 503 at once instead of piling up (bodies time out in
+    # the app: serve/app.py BODY_TIMEOUT_S).
+    uvicorn.run(create_app(model, collect_dir), host=host, port=port, log_level="warning",
+                timeout_keep_alive=5, limit_concurrency=256)
