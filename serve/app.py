@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import io
 import os
 from typing import Optional
@@ -118,7 +119,14 @@ def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_b
         if not isinstance(label, str) or label not in model.labels:
             raise RequestError(f"'label' must be one of the model's {len(model.labels)} labels")
         strokes = parse_strokes(payload.get("strokes"))
-        return {"label": label, "path": collect.append_drawing(collect_dir, label, strokes)}
+        try:
+            path = collect.append_drawing(collect_dir, label, strokes)
+        except OSError as error:
+            from common.writable import describe_write_failure
+            # 507 (Insufficient Storage) for a full disk or quota, 500 otherwise; the reason says which.
+            status = 507 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 500
+            raise RequestError(describe_write_failure(collect_dir, "--collect_dir", error), status) from None
+        return {"label": label, "path": path}
 
     async def collect_drawing(request: Request):
         if collect_dir is None:

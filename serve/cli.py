@@ -27,8 +27,11 @@ def serve_command(model_dir, port, host, artifact, collect_dir):
     float vs int8, and corrections collected as .ndjson for the next training run."""
     import uvicorn
 
+    from common.writable import check_writable
     from serve.app import create_app
     from serve.model import ServedModel
+    if collect_dir is not None:
+        check_writable(collect_dir, "--collect_dir")  # at start, not as a 500 on every correction
     model = ServedModel(model_dir, artifact)
     for name, problem in model.refused.items():
         click.echo(f"Not serving {name}: {problem}", err=True)
