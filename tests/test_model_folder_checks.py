@@ -32,6 +32,17 @@ def _one_line_error(result, *words) -> str:
     return lines[0]
 
 
+@pytest.fixture(autouse=True)
+def no_server(monkeypatch):
+    """A serve command that got past its checks would block in uvicorn: fail instead."""
+    import uvicorn
+
+    def started(*args, **kwargs):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(uvicorn, "run", started)
+
+
 @pytest.fixture
 def folder(served_dir, tmp_path) -> str:  # noqa: F811
     """A copy of the exported stand-in model folder (model.tflite, model_int8.tflite), free to damage."""
