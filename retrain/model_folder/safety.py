@@ -20,6 +20,7 @@ and write files exist), which `label_image`, serve and export verification run; 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import zipfile
@@ -67,6 +68,24 @@ ALLOWED_ACTIVATIONS = frozenset({
 # Kept for callers that name the classes known to carry Python (messages, older tests).
 UNSAFE_CLASSES = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda", "LambdaCallback", "function",
                             "__lambda__"})
+
+
+@functools.lru_cache(maxsize=1)
+def _training_classes() -> frozenset:
+    """tf_keras's own optimizer, metric and loss classes (a compiled model's metadata names them, e.g.
+    "Custom>SGD", "TopKCategoricalAccuracy"). They hold numbers and names resolved inside tf_keras, no
+    Python from the config; and models are loaded with compile=False, so none of them is built anyway."""
+    import inspect
+
+    import tf_keras
+    names = set()
+    for namespace in (tf_keras.optimizers, tf_keras.optimizers.legacy, tf_keras.metrics, tf_keras.losses):
+        for name, value in vars(namespace).items():
+            if inspect.isclass(value) and not name.startswith("_") and "Lambda" not in name:
+                names.add(name)
+                if namespace in (tf_keras.optimizers, tf_keras.optimizers.legacy):
+                    names.add(f"Custom>{name}")  # how tf_keras registers its optimizers
+    return frozenset(names)
 
 
 def _configs_in_saved_model(saved_model_dir: str) -> Iterator[object]:
@@ -120,6 +139,8 @@ def _module_allowed(module) -> bool:
 
 def config_problems(value) -> list[str]:
     """What in one parsed Keras config is not on the allow-list (a readable phrase per object)."""
+    import common.tfcompat  # noqa: F401 (TensorFlow imported with its start-up lines captured)
+    allowed = ALLOWED_CLASSES | _training_classes()
     problems: list[str] = []
     stack = [value]
     while stack:
@@ -133,12 +154,12 @@ def config_problems(value) -> list[str]:
         if "class_name" in item:
             name, module = item.get("class_name"), item.get("module")
             registered = item.get("registered_name")
-            if not isinstance(name, str) or name not in ALLOWED_CLASSES:
+            if not isinstance(name, str) or name not in allowed:
                 where = f" from module {module}" if isinstance(module, str) else ""
                 problems.append(f"{str(name)[:60]}{where}")
             elif not _module_allowed(module):
                 problems.append(f"{name} from module {str(module)[:60]}")
-            elif registered is not None and registered not in ALLOWED_CLASSES:
+            elif registered is not None and registered not in allowed:
                 problems.append(f"{name} registered as {str(registered)[:60]}")
         activation = item.get("activation")
         if isinstance(activation, str) and activation not in ALLOWED_ACTIVATIONS:
