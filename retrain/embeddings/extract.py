@@ -169,7 +169,7 @@ def _input_preprocessing(model_dir: Optional[str], config: TrainConfig) -> str:
         from retrain.model_folder import contract as outputs
         path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
         if os.path.exists(path):
-            return outputs.read_json(path).get("input_preprocessing", "none")
+            return outputs.read_model_info(path, required=False).get("input_preprocessing", "none")
     return config.input_preprocessing if config.input_preprocessing != "auto" else "none"
 
 
