@@ -86,13 +86,14 @@ class ServedModel:
                 self.classify(blank, name)
             except Exception as error:  # noqa: BLE001 (any failure to open or run refuses the artifact)
                 reason = str(error) if isinstance(error, QdretrainError) else \
-                    f"it cannot be run ({type(error).__name__}: {str(error).strip().splitlines()[0][:120]})"
+                    f"it cannot be run ({type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:120]})"
                 if name == self.default_artifact and default_artifact is not None:
                     raise QdretrainError(f"{name}: {reason}. Run `qdretrain export --model_dir {model_dir}` "
                                          f"again.") from None
                 self.refused[name] = f"{reason}. Run `qdretrain export --model_dir {model_dir}` again."
                 self.artifacts.remove(name)
                 self._runners.pop(name, None)
+                self._locks.pop(name, None)
         if not self.artifacts:
             raise QdretrainError(f"{model_dir} has no artifact that runs: "
                                  + "; ".join(f"{k}: {v}" for k, v in self.refused.items()))

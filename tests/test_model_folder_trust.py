@@ -171,3 +171,19 @@ def test_what_qdretrain_writes_passes_the_allow_list(trained_model_dir, tmp_path
     model.save(str(tmp_path / "model.keras"))
     assert unsafe_objects(str(tmp_path / "saved_model")) == []
     assert unsafe_objects(str(tmp_path / "model.keras")) == []
+
+
+@pytest.mark.parametrize("legacy_layout", [False, True], ids=["keras_metadata.pb", "saved_model.pb"])
+def test_the_serving_signature_of_a_hostile_folder_runs_no_python(tmp_path, legacy_layout):
+    """What label_image and serve load: tf.saved_model.load builds no Keras object, so a Lambda's
+    Python never runs (only the graph traced when the folder was saved)."""
+    import numpy as np
+
+    from retrain.model_folder.saved_model import load_serving_signature
+    marker = str(tmp_path / "code_ran")
+    folder = str(tmp_path / "saved_model")
+    plant_lambda_saved_model(folder, marker, legacy_layout)
+    signature = load_serving_signature(folder)
+    signature(**{name: np.zeros((1, 8, 8, 3), np.float32)
+                 for name in signature.structured_input_signature[1]})
+    assert _nothing_ran(marker)
