@@ -159,15 +159,20 @@ def write_android_assets(model_dir: str, output: str, precision: str = "float32"
     check_writable(output, "--output")  # before any export work: a read-only --output is one line
     format_name = PRECISION_FORMATS[precision]
     tflite_path = os.path.join(model_dir, TFLITE_FORMATS[format_name][0])
-    info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
+    info = outputs.read_model_info(model_dir)
     # Rebuilt when missing, left by an earlier training run, or changed since it was verified.
     if not os.path.exists(tflite_path) or format_name not in info.get("exports", {}) or \
             outputs.artifact_problem(info, tflite_path):
         run_export(ExportConfig(model_dir=model_dir, formats=(format_name, "frozen_graph"), **export_options))
-        info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
+        info = outputs.read_model_info(model_dir)
     graph_path = os.path.join(model_dir, "retrained_graph.pb")
     if not os.path.exists(graph_path):
         run_export(ExportConfig(model_dir=model_dir, formats=("frozen_graph",), **export_options))
+    # What ships must be the file export verified: checked again after any re-export.
+    problem = outputs.artifact_problem(info, tflite_path) if os.path.exists(tflite_path) else \
+        f"{os.path.basename(tflite_path)} was not written"
+    if problem:
+        raise QdretrainError(f"Not shipping {tflite_path}: {problem}")
     tflite_io = info["exports"][format_name]
     with write_errors(output, "--output"):
         return _write_assets(model, info, precision, tflite_io, tflite_path, graph_path, output)
@@ -177,16 +182,24 @@ def _write_assets(model, info, precision, tflite_io, tflite_path, graph_path, ou
     os.makedirs(output, exist_ok=True)
     written = []
 
-    def place(source: str, name: str) -> None:
-        # Copy next to the target, then rename: an interrupted run never leaves a half-copied model.
+    def place(source: str, name: str, sha256: str) -> None:
+        # Copy next to the target, check the copy is byte for byte what was verified, then rename: an
+        # interrupted run or a full disk never leaves a half-copied model in the app's assets.
         target = os.path.join(output, name)
         tmp = target + ".tmp"
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(source, tmp)
+            if outputs.sha256_of(tmp) != sha256:
+                raise QdretrainError(f"The copy of {source} in {output} differs from the verified file (disk "
+                                     f"full or failing?); nothing was shipped. Free space and run it again.")
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         written.append(target)
 
-    place(tflite_path, "model.tflite")
-    place(graph_path, "retrained_graph.pb")
+    place(tflite_path, "model.tflite", tflite_io.get("sha256") or outputs.sha256_of(tflite_path))
+    place(graph_path, "retrained_graph.pb", outputs.sha256_of(graph_path))
     outputs.write_labels(model.labels, os.path.join(output, "labels.txt"))
     written.append(os.path.join(output, "labels.txt"))
     app_info = dict(info, labels_file="labels.txt", android={"model": "model.tflite", "precision": precision,

@@ -131,17 +131,12 @@ def read_model_dir(model_dir: str) -> ModelDir:
     from retrain.model_folder.locate import locate_model_dir
     # Any folder the run wrote to will do: the output dir, a --saved_model_dir copy, a graph's folder.
     model_dir = locate_model_dir(model_dir)
-    try:
-        info = outputs.read_json(os.path.join(model_dir, outputs.MODEL_INFO_FILE))
-        for key in ("input_height", "input_width", "input_mean", "input_std"):
-            float(info[key])
-    except (ValueError, KeyError, TypeError) as error:
-        raise QdretrainError(f"{model_dir}/model_info.json is damaged ({type(error).__name__}: {error}). "
-                             f"Re-run training to write it again.") from None
-    labels = tuple(outputs.read_labels(os.path.join(model_dir, outputs.LABELS_FILE)))
-    if int(info.get("label_count", len(labels))) != len(labels):
-        raise QdretrainError(f"model_info.json says {info['label_count']} labels but retrained_labels.txt has "
-                             f"{len(labels)}: the files come from different runs. Re-run training.")
+    info = outputs.read_model_info(model_dir)  # one line on anything no model can have (input_width -5)
+    labels_path = os.path.join(model_dir, outputs.LABELS_FILE)
+    labels = tuple(outputs.read_labels(labels_path))
+    problem = outputs.labels_problem(info, labels, labels_path)
+    if problem:
+        raise QdretrainError(problem)
     return ModelDir(path=model_dir, info=info, labels=labels,
                     saved_model=os.path.join(model_dir, SAVED_MODEL_DIR))
 

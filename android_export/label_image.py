@@ -77,7 +77,7 @@ def resolve_contract(artifact: str, runner, input_height=None, input_width=None,
     values = {"input_height": input_height, "input_width": input_width, "input_mean": input_mean,
               "input_std": input_std}
     info_path = _beside(artifact, outputs.MODEL_INFO_FILE)
-    info = outputs.read_json(info_path) if info_path else {}
+    info = outputs.read_model_info(info_path, required=False) if info_path else {}
     meta = _tflite_metadata(artifact) or {}
     info_name = f"{outputs.MODEL_INFO_FILE} ({info_path})"
     candidates = {  # key -> [(value, where)], best first
@@ -97,8 +97,14 @@ def resolve_contract(artifact: str, runner, input_height=None, input_width=None,
             value, origin = POETS_DEFAULTS[key], "TensorFlow-for-Poets' default (nothing beside the model says)"
         values[key], where[key] = value, origin
     sources = (("size", where["input_height"]), ("mean", where["input_mean"]), ("std", where["input_std"]))
-    return InputContract(int(values["input_height"]), int(values["input_width"]), float(values["input_mean"]),
-                         float(values["input_std"]), sources)
+    values = {"input_height": int(values["input_height"]), "input_width": int(values["input_width"]),
+              "input_mean": float(values["input_mean"]), "input_std": float(values["input_std"])}
+    problem = outputs.model_info_problem(values)  # the same rule for flags as for model_info.json
+    if problem:
+        key = problem.split()[0]
+        raise QdretrainError(f"The input contract is unusable: {problem} (from {where.get(key, 'the flags')}).")
+    return InputContract(values["input_height"], values["input_width"], values["input_mean"],
+                         values["input_std"], sources)
 
 
 def resolve_labels(artifact: str, labels_path: Optional[str]) -> list[str]:

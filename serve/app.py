@@ -11,7 +11,9 @@ Bad input answers 4xx with {"error": one-line reason}; rendering and inference r
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import errno
 import io
 import os
 from typing import Optional
@@ -30,6 +32,12 @@ from retrain.data.stroke_rendering import render_drawing
 from serve.validation import MAX_BODY_BYTES, RequestError, parse_json, parse_png, parse_strokes
 
 STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
+# Classifications (decode + render + inference) running at once; the rest wait their turn without a
+# thread or a decoded image, so memory stays flat however many clients send at once.
+MAX_CONCURRENT_CLASSIFICATIONS = max(1, min(4, os.cpu_count() or 1))
+# A body that has not fully arrived after this long is answered 408 and its connection dropped (a
+# stalled or trickling client must not hold a connection and its buffer forever).
+BODY_TIMEOUT_S = 20.0
 
 
 def _error(reason: str, status: int = 400) -> JSONResponse:
@@ -57,17 +65,25 @@ def _png_base64(pixels: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_bytes: int = MAX_BODY_BYTES):
+def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_bytes: int = MAX_BODY_BYTES,
+               max_concurrent: int = MAX_CONCURRENT_CLASSIFICATIONS, body_timeout_s: float = BODY_TIMEOUT_S):
     """The ASGI app serving `model`.
 
     Args:
       model: the loaded artifacts.
       collect_dir: where corrections go (None: POST /collect answers 404 and the page hides the control).
       max_body_bytes: the request size limit.
+      max_concurrent: classifications decoding/running at once (the others queue).
+      body_timeout_s: seconds a request body may take to arrive.
     """
+    slots = asyncio.Semaphore(max_concurrent)
 
     async def body_json(request: Request) -> dict:
-        return parse_json(await _read_body(request, max_body_bytes))
+        try:
+            body = await asyncio.wait_for(_read_body(request, max_body_bytes), body_timeout_s)
+        except asyncio.TimeoutError:
+            raise RequestError(f"the body did not arrive within {body_timeout_s:g}s", 408) from None
+        return parse_json(body)
 
     def classify_sync(payload: dict) -> dict:
         artifact = payload.get("artifact") or model.default_artifact
@@ -92,7 +108,9 @@ def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_b
 
     async def classify(request: Request):
         try:
-            return JSONResponse(await run_in_threadpool(classify_sync, await body_json(request)))
+            payload = await body_json(request)
+            async with slots:
+                return JSONResponse(await run_in_threadpool(classify_sync, payload))
         except RequestError as error:
             return _error(str(error), error.status)
 
@@ -101,7 +119,14 @@ def create_app(model: ServedModel, collect_dir: Optional[str] = None, max_body_b
         if not isinstance(label, str) or label not in model.labels:
             raise RequestError(f"'label' must be one of the model's {len(model.labels)} labels")
         strokes = parse_strokes(payload.get("strokes"))
-        return {"label": label, "path": collect.append_drawing(collect_dir, label, strokes)}
+        try:
+            path = collect.append_drawing(collect_dir, label, strokes)
+        except OSError as error:
+            from common.writable import describe_write_failure
+            # 507 (Insufficient Storage) for a full disk or quota, 500 otherwise; the reason says which.
+            status = 507 if error.errno in (errno.ENOSPC, errno.EDQUOT) else 500
+            raise RequestError(describe_write_failure(collect_dir, "--collect_dir", error), status) from None
+        return {"label": label, "path": path}
 
     async def collect_drawing(request: Request):
         if collect_dir is None:

@@ -27,8 +27,11 @@ def serve_command(model_dir, port, host, artifact, collect_dir):
     float vs int8, and corrections collected as .ndjson for the next training run."""
     import uvicorn
 
+    from common.writable import check_writable
     from serve.app import create_app
     from serve.model import ServedModel
+    if collect_dir is not None:
+        check_writable(collect_dir, "--collect_dir")  # at start, not as a 500 on every correction
     model = ServedModel(model_dir, artifact)
     for name, problem in model.refused.items():
         click.echo(f"Not serving {name}: {problem}", err=True)
@@ -36,4 +39,8 @@ def serve_command(model_dir, port, host, artifact, collect_dir):
         click.echo(SECURITY_NOTE.format(host=host), err=True)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {model_dir} ({', '.join(model.artifacts)}) at http://{shown}:{port}/  (Ctrl-C stops)")
-    uvicorn.run(create_app(model, collect_dir), host=host, port=port, log_level="warning")
+    # timeout_keep_alive: an idle kept-alive connection is closed after 5 s; limit_concurrency: beyond
+    # this many open connections new ones get 503 at once instead of piling up (bodies time out in
+    # the app: serve/app.py BODY_TIMEOUT_S).
+    uvicorn.run(create_app(model, collect_dir), host=host, port=port, log_level="warning",
+                timeout_keep_alive=5, limit_concurrency=256)

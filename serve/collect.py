@@ -9,6 +9,7 @@ the next append so it never glues onto a good line.
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import os
 import threading
@@ -77,15 +78,21 @@ def append_drawing(collect_dir: str, label: str, strokes: Sequence) -> str:
     line = drawing_line(strokes, label)
     os.makedirs(collect_dir, exist_ok=True)
     with _LOCK:
-        if os.path.exists(path):
+        existed = os.path.exists(path)
+        if existed:
             repair_tail(path)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             written = os.write(fd, line)
             if written != len(line):  # a full disk: take the partial line back out
                 os.ftruncate(fd, os.fstat(fd).st_size - written)
-                raise OSError(f"only {written} of {len(line)} bytes written to {path}")
+                raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes written", path)
             os.fsync(fd)
+        except OSError:
+            # A file this call created and could not fill must not stay behind, empty, as a "class".
+            if not existed and os.fstat(fd).st_size == 0:
+                os.remove(path)
+            raise
         finally:
             os.close(fd)
     return path

@@ -47,7 +47,7 @@ class ServedModel:
         if not os.path.exists(info_path):
             raise QdretrainError(f"{model_dir} has no {outputs.MODEL_INFO_FILE}: pass a `qdretrain train` "
                                  f"output dir as --model_dir.")
-        self.info = outputs.read_json(info_path)
+        self.info = outputs.read_model_info(info_path)  # refused at start-up, with one line, if damaged
         self.height, self.width = int(self.info["input_height"]), int(self.info["input_width"])
         self.mean, self.std = float(self.info["input_mean"]), float(self.info["input_std"])
         present = [name for name in ARTIFACTS if os.path.exists(os.path.join(model_dir, name))]
@@ -70,12 +70,35 @@ class ServedModel:
         self.default_artifact = default_artifact or self.artifacts[0]
         first = os.path.join(model_dir, self.default_artifact)
         self.labels = resolve_labels(first, None)
+        problem = outputs.labels_problem(self.info, self.labels, os.path.join(model_dir, outputs.LABELS_FILE))
+        if problem:
+            raise QdretrainError(problem)
         self._runners: dict = {}
         self._locks = {name: threading.Lock() for name in self.artifacts}
         self._open_lock = threading.Lock()
-        for name in self.artifacts:
-            if name.endswith(".tflite") or name == self.default_artifact:
-                self._runner(name)
+        # Every artifact that opens at start is also run once on a blank page, so a truncated or foreign
+        # file, or one with another label count, is refused now, not answered with a 500 on each request.
+        blank = np.full((self.height, self.width, 3), 255, np.uint8)
+        for name in list(self.artifacts):
+            if not (name.endswith(".tflite") or name == self.default_artifact):
+                continue
+            try:
+                self.classify(blank, name)
+            except Exception as error:  # noqa: BLE001 (any failure to open or run refuses the artifact)
+                reason = str(error) if isinstance(error, QdretrainError) else \
+                    f"it cannot be run ({type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:120]})"
+                if name == self.default_artifact and default_artifact is not None:
+                    raise QdretrainError(f"{name}: {reason}. Run `qdretrain export --model_dir {model_dir}` "
+                                         f"again.") from None
+                self.refused[name] = f"{reason}. Run `qdretrain export --model_dir {model_dir}` again."
+                self.artifacts.remove(name)
+                self._runners.pop(name, None)
+                self._locks.pop(name, None)
+        if not self.artifacts:
+            raise QdretrainError(f"{model_dir} has no artifact that runs: "
+                                 + "; ".join(f"{k}: {v}" for k, v in self.refused.items()))
+        if self.default_artifact not in self.artifacts:
+            self.default_artifact = self.artifacts[0]
 
     def _runner(self, name: str):
         with self._open_lock:

@@ -19,7 +19,10 @@ from convert.sources import MAX_COORDINATE, coordinate_ok  # one coordinate rule
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a 20,000-point drawing is ~0.3 MB of JSON; a canvas PNG well under 1 MB
 MAX_POINTS = 20_000  # a long Quick, Draw! drawing has a few hundred points after simplification
 MAX_STROKES = 1_000
-MAX_PNG_PIXELS = 4096 * 4096
+# A drawing canvas needs ~1000x1000 (the page's is 512x512 and sends strokes); a decoded pixel costs 4
+# bytes, so the largest allowed PNG holds ~4 MB however small its file is (a blank 4096x4096 PNG is 30 KB).
+MAX_PNG_SIDE = 1024
+MAX_PNG_PIXELS = MAX_PNG_SIDE * MAX_PNG_SIDE
 
 
 class RequestError(ValueError):
@@ -88,31 +91,55 @@ def parse_strokes(value) -> list:
 
 
 def parse_png(value, height: int, width: int) -> np.ndarray:
-    """A base64 PNG (or a data: URL) -> uint8 RGB [height, width, 3], transparency composited on white."""
+    """A base64 PNG (or a data: URL) -> uint8 RGB [height, width, 3], transparency composited on white.
+
+    The size is read from the header and checked before anything is decoded; the decoded image stays
+    uint8, and only the rows and columns the (TensorFlow-bilinear) resize reads are turned into floats,
+    at the model's size. So a request costs at most ~4 bytes per allowed pixel, whatever it claims.
+    """
     from PIL import Image
     if not isinstance(value, str):
         raise RequestError("'png' must be a base64 string")
     if value.startswith("data:"):
         value = value.partition(",")[2]
+    if len(value) > MAX_BODY_BYTES * 2:  # never reached through the app (its body limit is lower)
+        raise RequestError("'png' is too large", 413)
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise RequestError("'png' is not valid base64") from None
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
             if image.format != "PNG":
                 raise RequestError(f"'png' holds a {image.format} image, not a PNG")
             if image.width * image.height > MAX_PNG_PIXELS:
-                raise RequestError(f"the PNG is {image.width}x{image.height}; at most {MAX_PNG_PIXELS} pixels", 413)
-            rgba = image.convert("RGBA")
+                raise RequestError(f"the PNG is {image.width}x{image.height}; at most {MAX_PNG_PIXELS} pixels "
+                                   f"(a drawing canvas of {MAX_PNG_SIDE}x{MAX_PNG_SIDE}): scale it down first", 413)
+            rgba = np.asarray(image.convert("RGBA"))
     except RequestError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise RequestError(f"'png' is not a readable PNG ({str(error)[:80]})") from None
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    rgb = Image.alpha_composite(white, rgba).convert("RGB")
-    from retrain.data.stroke_rendering import resize_bilinear
-    pixels = np.asarray(rgb, np.float64)
-    if pixels.shape[:2] != (height, width):
-        pixels = np.stack([resize_bilinear(pixels[..., c], height, width) for c in range(3)], axis=-1)
-    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    return to_model_size(rgba, height, width)
+
+
+def to_model_size(rgba: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 RGBA [H, W, 4] -> uint8 RGB [height, width, 3]: on white, resized as tf.image.resize bilinear.
+
+    Compositing is per pixel and the resize is linear, so compositing the gathered taps equals
+    compositing the whole image first; only [height, width]-sized float32 arrays are made.
+    """
+    from retrain.data.stroke_rendering import bilinear_taps
+    y0, y1, fy = bilinear_taps(rgba.shape[0], height)
+    x0, x1, fx = bilinear_taps(rgba.shape[1], width)
+    fy = fy.astype(np.float32)[:, None, None]
+    fx = fx.astype(np.float32)[None, :, None]
+
+    def on_white(rows, cols):
+        taps = rgba[rows][:, cols].astype(np.float32)  # rows first: [height, W, 4] uint8, then [height, width]
+        alpha = taps[..., 3:] / 255.0
+        return taps[..., :3] * alpha + 255.0 * (1.0 - alpha)
+
+    top = on_white(y0, x0) * (1 - fx) + on_white(y0, x1) * fx
+    bottom = on_white(y1, x0) * (1 - fx) + on_white(y1, x1) * fx
+    return np.clip(np.round(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)

@@ -47,7 +47,10 @@ def _query_image(image, strokes, size: int):
     from retrain.data import quickdraw_source
     from retrain.data.images import load_image_file, pixels_to_input
     if image:
-        return load_image_file(image, size)
+        try:
+            return load_image_file(image, size)
+        except (OSError, ValueError) as error:  # what check_query_image cannot see from the header
+            raise DatasetError(f"--image {image}: {error}. Pass a JPEG/PNG/BMP/GIF drawing.") from None
     drawing = _query_drawing(strokes).strokes
     return pixels_to_input(quickdraw_source.render(drawing), size).numpy()
 
@@ -76,6 +79,13 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
     """
     if sum(bool(x) for x in (image, strokes, class_name)) != 1:
         raise click.UsageError("Give exactly one query: --image, --strokes or --class (with --index).")
+    if image:
+        # The same checks label_image and the dataset scan apply (format, header-read pixel limit), before
+        # the model is loaded and the dataset embedded: a bomb or a non-image costs nothing.
+        from retrain.data.dataset import check_image_file
+        problem = check_image_file(image)
+        if problem:
+            raise DatasetError(f"--image {image}: {problem}. Pass a JPEG/PNG/BMP/GIF drawing.")
     from retrain.embeddings import extract, report
     from retrain.embeddings import search as search_lib
     from retrain.data.images import load_record_images

@@ -39,15 +39,19 @@ def quickdraw_simplified(strokes: Sequence) -> list:
             for xs, ys in kept]
 
 
+def bilinear_taps(size_in: int, size_out: int):
+    """(low index, high index, weight of high) per output position of tf.image.resize's "bilinear"
+    (half-pixel centres, no antialiasing): output i = in[low] * (1 - w) + in[high] * w."""
+    position = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, size_in - 1)
+    return low, high, position - low
+
+
 def resize_bilinear(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """tf.image.resize(..., "bilinear") on a 2-D float array (half-pixel centres, no antialiasing)."""
-    def taps(size_in, size_out):
-        position = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
-        low = np.floor(position).astype(int)
-        high = np.minimum(low + 1, size_in - 1)
-        return low, high, position - low
-    y0, y1, fy = taps(pixels.shape[0], height)
-    x0, x1, fx = taps(pixels.shape[1], width)
+    y0, y1, fy = bilinear_taps(pixels.shape[0], height)
+    x0, x1, fx = bilinear_taps(pixels.shape[1], width)
     top = pixels[y0][:, x0] * (1 - fx) + pixels[y0][:, x1] * fx
     bottom = pixels[y1][:, x0] * (1 - fx) + pixels[y1][:, x1] * fx
     return top * (1 - fy[:, None]) + bottom * fy[:, None]

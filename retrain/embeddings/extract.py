@@ -148,10 +148,10 @@ def extractor_for(model_dir: Optional[str], config: TrainConfig):
     """The extractor of a model folder: its Keras model's "embedding" layer if it keeps a full Keras
     model (model.keras), else its TF-Hub backbone's bottleneck."""
     if model_dir and os.path.exists(os.path.join(model_dir, KERAS_MODEL_FILE)):
-        from common.tfcompat import keras
-        # safe_mode: a .keras file's Lambda bytecode is refused, not run.
-        model = keras.models.load_model(os.path.join(model_dir, KERAS_MODEL_FILE), compile=False,
-                                        safe_mode=True)
+        # Checked against the allow-list of what qdretrain writes before anything is built: safe_mode
+        # alone lets a function reference (e.g. pydoc.pipepager) through.
+        from retrain.model_folder.saved_model import load_keras_file
+        model = load_keras_file(os.path.join(model_dir, KERAS_MODEL_FILE))
         return KerasExtractor(model, int(model.inputs[0].shape[1]))
     from retrain.families import architectures
     if model_dir and architectures.get(config.architecture).is_native:
@@ -169,7 +169,7 @@ def _input_preprocessing(model_dir: Optional[str], config: TrainConfig) -> str:
         from retrain.model_folder import contract as outputs
         path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
         if os.path.exists(path):
-            return outputs.read_json(path).get("input_preprocessing", "none")
+            return outputs.read_model_info(path, required=False).get("input_preprocessing", "none")
     return config.input_preprocessing if config.input_preprocessing != "auto" else "none"
 
 

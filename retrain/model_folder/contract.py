@@ -83,6 +83,73 @@ def model_info(spec, labels: list[str], module_handle: str = "", module_fingerpr
 
 
 
+# Largest input side a model_info.json may state (the largest TF-Hub backbones take 600).
+MAX_INPUT_SIDE = 4096
+
+
+def model_info_problem(info, required: bool = True) -> Optional[str]:
+    """Why a parsed model_info.json cannot be used (a phrase), or None. The one check every reader uses.
+
+    Args:
+      info: what the file holds.
+      required: the input keys must be present (a training output); False: check only those present
+        (a model_info.json beside an artifact from elsewhere, where flags may fill in the rest).
+    """
+    if not isinstance(info, dict):
+        return f"it holds a JSON {type(info).__name__}, not an object"
+    for key in ("input_height", "input_width"):
+        value = info.get(key)
+        if value is None and not required:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INPUT_SIDE:
+            return f"{key} is {str(value)[:40]}, not a whole number of pixels from 1 to {MAX_INPUT_SIDE}"
+    for key in ("input_mean", "input_std"):
+        value = info.get(key)
+        if value is None and not required:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                or value in (float("inf"), float("-inf")) or (key == "input_std" and value <= 0):
+            return f"{key} is {str(value)[:40]}, not a finite number" + (" above 0" if key == "input_std" else "")
+    count = info.get("label_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        return f"label_count is {str(count)[:40]}, not a whole number from 1"
+    return None
+
+
+def read_model_info(path: str, required: bool = True) -> dict:
+    """model_info.json at `path` (the file, or the folder holding it), parsed and checked.
+
+    Raises:
+      QdretrainError: unreadable, not JSON, or a value no model can have; one line saying what to do.
+    """
+    from common.errors import QdretrainError
+    if os.path.isdir(path):
+        path = os.path.join(path, MODEL_INFO_FILE)
+    try:
+        info = read_json(path)
+    except FileNotFoundError:
+        raise QdretrainError(f"{os.path.dirname(os.path.abspath(path))} has no {MODEL_INFO_FILE}: pass the "
+                             f"output folder of a `qdretrain train` run.") from None
+    except (OSError, ValueError, RecursionError) as error:
+        raise QdretrainError(f"{path} cannot be read ({type(error).__name__}: {str(error)[:100]}). Re-run "
+                             f"training to write it again.") from None
+    problem = model_info_problem(info, required)
+    if problem:
+        raise QdretrainError(f"{path} is damaged: {problem}. Re-run training to write it again.")
+    return info
+
+
+def labels_problem(info: dict, labels, labels_path: str) -> Optional[str]:
+    """Why the labels file does not fit the model of `info` (one line, with what to do), or None."""
+    if not labels:
+        return f"{labels_path} holds no labels. Re-run training (or `qdretrain export`) to write it again."
+    count = info.get("label_count")
+    if count is not None and count != len(labels):
+        return (f"model_info.json says {count} labels but {os.path.basename(labels_path)} has {len(labels)}: the "
+                f"files come from different runs. Re-run training.")
+    return None
+
+
 def new_run_id() -> str:
     """A fresh id for a training run: time-ordered for people, random so two runs never share one."""
     import time

@@ -47,7 +47,8 @@ def load_keras_model(export_dir: str):
     """Loads the SavedModel back as a tf_keras model (the trained model, as the reference).
 
     Raises:
-      ConfigError: the folder's Keras config holds layers that would run stored Python (Lambda).
+      ConfigError: the folder's Keras config names anything qdretrain does not write (a Lambda, a
+        function reference, an unknown class), checked before anything is deserialised (safety.py).
       OSError / ValueError from tf_keras when the folder is not a tf_keras SavedModel.
     """
     from common.tfcompat import keras, quiet_tf_warnings  # first: TensorFlow's start-up lines captured
@@ -77,3 +78,22 @@ def load_serving_signature(export_dir: str):
     signature = loaded.signatures[SERVING_SIGNATURE]
     signature._qdretrain_owner = loaded  # keep the loaded object (and its variables) alive
     return signature
+
+
+def load_keras_file(path: str):
+    """Loads a `.keras` file (a full Keras model) after the same allow-list check as `load_keras_model`.
+
+    `safe_mode` alone refuses Lambda bytecode but not a reference to an importable function (e.g.
+    `pydoc.pipepager`, which runs a shell command), so the config is checked first.
+
+    Raises:
+      ConfigError: the file's config names anything qdretrain does not write, or it is not a .keras file.
+    """
+    from common.tfcompat import keras, quiet_tf_warnings
+
+    from retrain.model_folder.safety import check_no_python_code
+    check_no_python_code(path)  # before anything is deserialised
+    import retrain.model_folder.drawing_rescale  # noqa: F401 (registers the input preprocessing layer for loading)
+    import retrain.model_folder.native_layers  # noqa: F401 (registers the native nets' layers for loading)
+    with quiet_tf_warnings():
+        return keras.models.load_model(path, compile=False, safe_mode=True)

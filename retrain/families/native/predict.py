@@ -39,7 +39,7 @@ def predict_csv(model_dir: str, input_csv: str, output_csv: str, batch_size: int
     info_path = os.path.join(model_dir, outputs.MODEL_INFO_FILE)
     if not os.path.exists(info_path):
         raise QdretrainError(f"{model_dir} has no model_info.json: pass the --output_dir of a training run.")
-    info = outputs.read_json(info_path)
+    info = outputs.read_model_info(info_path)  # one line on a damaged or impossible model_info.json
     labels = outputs.read_labels(os.path.join(model_dir, outputs.LABELS_FILE))
     if "key_id" not in stream.csv_header(input_csv):
         raise QdretrainError(f"{input_csv} has no key_id column; a Kaggle test_simplified.csv has "
