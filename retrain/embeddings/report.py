@@ -5,6 +5,7 @@ retrain/data/images.py), with names and distances under each."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Sequence
 
 import numpy as np
@@ -24,23 +25,69 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
+FONT_SIZE = 13       # pixels: readable at 100% (PIL's built-in bitmap font is ~8 px)
+CELL_WIDTH = 170     # pixels per column: room for a "label/file.jpg#row" caption on two or three lines
+
+
+def _font(size: int = FONT_SIZE):
+    """A scalable TrueType font (Pillow's bundled one), or the bitmap default where FreeType is absent."""
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    """Lines of `text` no wider than `width` pixels: breaks at spaces and slashes, and inside a word
+    only when it alone is too wide (a file name is shown whole, never cut off)."""
+    lines = []
+    for paragraph in str(text).split("\n"):
+        line = ""
+        for piece in re.split(r"(?<=[ /])", paragraph):
+            candidate = line + piece
+            if line and draw.textlength(candidate, font=font) > width:
+                lines.append(line.rstrip())
+                line = piece
+            else:
+                line = candidate
+            while draw.textlength(line, font=font) > width and len(line) > 1:
+                cut = len(line) - 1
+                while cut > 1 and draw.textlength(line[:cut], font=font) > width:
+                    cut -= 1
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line.rstrip())
+    return lines
+
+
 def grid_png(rows: Sequence[Sequence[tuple[np.ndarray, str]]], title: str) -> bytes:
-    """A PNG grid: each row a list of (image, caption)."""
+    """A PNG grid: each row a list of (image, caption); captions are wrapped, never cut."""
     from PIL import Image, ImageDraw
+    font, title_font = _font(), _font(FONT_SIZE + 2)
+    scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    pad, line_h = 6, FONT_SIZE + 4
     columns = max((len(r) for r in rows), default=1)
-    caption_h, title_h, pad = 30, 24, 4
-    cell_w, cell_h = THUMB + 2 * pad, THUMB + caption_h + pad
-    canvas = Image.new("RGB", (max(columns * cell_w, 300), title_h + max(len(rows), 1) * cell_h), "white")
+    captions = [[_wrap(scratch, caption, font, CELL_WIDTH - 2 * pad) for _, caption in row] for row in rows]
+    caption_h = [line_h * max((len(c) for c in row), default=1) + pad for row in captions]
+    width = max(columns * CELL_WIDTH, 400)
+    title_lines = _wrap(scratch, title, title_font, width - 2 * pad)
+    title_h = (FONT_SIZE + 6) * len(title_lines) + pad
+    height = title_h + sum(THUMB + pad + h for h in caption_h) if rows else title_h + THUMB
+    canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((pad, 5), title, fill="black")
+    for n, line in enumerate(title_lines):
+        draw.text((pad, pad + (FONT_SIZE + 6) * n), line, fill="black", font=title_font)
+    y = title_h
     for r, row in enumerate(rows):
-        for c, (image, caption) in enumerate(row):
+        for c, (image, _) in enumerate(row):
             thumb = Image.fromarray(_to_uint8(image)).resize((THUMB, THUMB), Image.NEAREST)
-            x, y = c * cell_w + pad, title_h + r * cell_h
+            x = c * CELL_WIDTH + pad
             canvas.paste(thumb, (x, y))
             draw.rectangle([x - 1, y - 1, x + THUMB, y + THUMB], outline=(180, 180, 180))
-            for line_no, line in enumerate(str(caption).split("\n")[:2]):
-                draw.text((x, y + THUMB + 2 + 12 * line_no), line[:18], fill="black")
+            for line_no, line in enumerate(captions[r][c]):
+                draw.text((x, y + THUMB + 3 + line_h * line_no), line, fill="black", font=font)
+        y += THUMB + pad + caption_h[r]
     import io
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
@@ -48,7 +95,8 @@ def grid_png(rows: Sequence[Sequence[tuple[np.ndarray, str]]], title: str) -> by
 
 
 def _short(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
+    """The drawing's name as splits.json has it (label/file, or label/file.npy#row): enough to find it."""
+    return name
 
 
 def finding_rows(kind: str, findings: list, records, splits, labels, images: dict) -> list:

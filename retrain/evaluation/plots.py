@@ -184,7 +184,7 @@ def _curve_name(key: str) -> str:
     return f"{split} {rest}".strip()
 
 
-def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> bytes:
+def plot_training_curves(history: dict[str, list[float]], steps: list[int], title: str = "") -> bytes:
     """Draws accuracy and loss against training step, train and validation on the same axes.
 
     Keys are matched by name, so Keras' ("accuracy", "val_accuracy", "loss", "val_loss") and
@@ -195,6 +195,7 @@ def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> b
     Args:
       history: series name -> one value per entry of `steps` (NaN for a step with no value).
       steps: the training step of each value.
+      title: what the run was (e.g. the architecture and model folder), after "Training curves".
 
     Returns:
       PNG bytes.
@@ -239,6 +240,8 @@ def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> b
             axes.set_ylim(0.0, 1.02)
             axes.yaxis.set_major_formatter(lambda value, _: f"{100 * value:.0f}%")
         axes.legend(loc="best", fontsize=9)
+    figure.suptitle("Training curves: accuracy and loss per training step" + (f"\n{title}" if title else ""),
+                    fontsize=11)
     return png_bytes(figure)
 
 

@@ -76,7 +76,10 @@ def _write(config, trained, out_dir: str, run_id: str) -> dict:
                                     "".join(f"{p}\t{why}\n" for p, why in trained.skipped).encode())
     if trained.history is not None:
         contract.atomic_write_bytes(os.path.join(out_dir, "training_curves.png"),
-                                    plots.plot_training_curves(trained.history.history, list(trained.history.steps)))
+                                    plots.plot_training_curves(
+                                        trained.history.history, list(trained.history.steps),
+                                        title=f"{config.architecture}, {len(trained.labels)} classes, "
+                                              f"{os.path.abspath(out_dir)}"))
         contract.write_json({"steps": list(trained.history.steps), **trained.history.history,
                              "seconds": trained.history.seconds},
                             os.path.join(out_dir, "training_history.json"))
