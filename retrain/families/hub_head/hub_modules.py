@@ -19,7 +19,8 @@ from typing import Optional
 from retrain.families.architectures import ArchitectureSpec
 from common.errors import ModuleUnavailableError
 
-EMBEDDED_MODULES_DIR = Path(__file__).resolve().parent / "modules"
+# retrain/modules/: the module that ships with qdretrain (package data of `retrain`).
+EMBEDDED_MODULES_DIR = Path(__file__).resolve().parents[2] / "modules"
 
 
 @dataclasses.dataclass(frozen=True)
