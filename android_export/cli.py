@@ -12,16 +12,18 @@ import click
 from common.cli_options import FINITE_FLOAT, flag, user_errors
 
 FORMAT_NAMES = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx", "frozen_graph", "saved_model")
+# Asked for by name only ("all" leaves it out: it needs LiteRT.js from npm, see docs/web.md).
+EXTRA_FORMATS = ("web",)
 
 
 def _formats(value: str) -> tuple:
     formats = tuple(f.strip() for f in value.split(",") if f.strip())
     if formats == ("all",):
         return FORMAT_NAMES
-    unknown = [f for f in formats if f not in FORMAT_NAMES]
+    unknown = [f for f in formats if f not in FORMAT_NAMES + EXTRA_FORMATS]
     if unknown or not formats:
         raise click.BadParameter(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from "
-                                 f"{', '.join(FORMAT_NAMES)} (comma-separated) or 'all'.")
+                                 f"{', '.join(FORMAT_NAMES + EXTRA_FORMATS)} (comma-separated) or 'all'.")
     return formats
 
 
@@ -56,7 +58,8 @@ def _export_options(func, onnx: bool = True):
       help="A `qdretrain train` output dir (saved_model/, retrained_labels.txt, model_info.json).")
 @flag("--output_dir", default=None, help="Where artifacts go [the model dir].")
 @flag("--formats", default="all", show_default=True,
-      help=f"Comma-separated: {', '.join(FORMAT_NAMES)}, or all.")
+      help=f"Comma-separated: {', '.join(FORMAT_NAMES)}, or all; and web (a static page running "
+           f"model.tflite in the browser, docs/web.md).")
 @_export_options
 @user_errors
 def export_command(model_dir, output_dir, formats, **options):

@@ -31,6 +31,7 @@ ONNX_OPSETS = (9, 18)  # what tf2onnx 1.17 converts
 GRAPH_FILE = "retrained_graph.pb"
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "export_report.json"
+WEB_FORMAT = "web"  # not an artifact: a static page around model.tflite (android_export/web_export.py)
 RUNTIMES = {"tflite": "LiteRT interpreter", "onnx": "onnxruntime", "frozen_graph": "TF1 Session",
             "saved_model": "SavedModel signature"}
 
@@ -65,7 +66,7 @@ class ExportConfig:
     embedding: bool = False  # also embedding.tflite for on-device search (embedding_export.py)
 
     def __post_init__(self):
-        unknown = [f for f in self.formats if f not in FORMATS]
+        unknown = [f for f in self.formats if f not in FORMATS + (WEB_FORMAT,)]
         if unknown or not self.formats:
             raise ConfigError(f"Unknown export format(s) {', '.join(unknown) or '(none given)'}; choose from "
                               f"{', '.join(FORMATS)}.")
@@ -363,6 +364,24 @@ def _tflite_io(path: str) -> dict:
     return entry
 
 
+def _min_runtime_versions(path: str) -> dict:
+    """{runtime: oldest checked version the .tflite runs in, None: none} (android_export/runtime_compat.py)."""
+    from android_export import runtime_compat
+    with open(path, "rb") as handle:
+        return runtime_compat.min_versions(handle.read())
+
+
+def _say_runtime_gaps(artifacts: dict) -> None:
+    """One line per .tflite that a runtime apps link cannot run (runtime_compat.py says which and why)."""
+    from android_export import runtime_compat
+    for name, path in artifacts.items():
+        if name in TFLITE_FORMATS and os.path.exists(path):
+            with open(path, "rb") as handle:
+                line = runtime_compat.cannot_run_line(os.path.basename(path), handle.read())
+            if line:
+                _echo(line)
+
+
 def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) -> None:
     """export_report.json, and an "exports" section in the output dir's model_info.json."""
     from retrain.model_folder import contract as outputs
@@ -383,6 +402,7 @@ def write_report(report: ExportReport, model: ModelDir, config: ExportConfig) ->
                                      top1_agreement=c.top1_agreement, max_abs_diff=c.max_abs_diff)
         if c.name in TFLITE_FORMATS:
             entry.update(_tflite_io(c.path))
+            entry["min_runtime_versions"] = _min_runtime_versions(c.path)
         exports[c.name] = entry
     info["exports"] = exports
     outputs.write_json(info, os.path.join(config.out, outputs.MODEL_INFO_FILE))
@@ -399,6 +419,12 @@ def run_export(config: ExportConfig) -> ExportReport:
     from android_export.runners import KerasRunner
     from android_export.tflite_convert import clean_stale_work_dirs
     start = time.time()
+    web = WEB_FORMAT in config.formats
+    if web:  # the page runs model.tflite: export and verify it in this run; check LiteRT.js first
+        from android_export.web_export import runtime_files
+        runtime_files()
+        config = dataclasses.replace(config, formats=tuple(dict.fromkeys(
+            f for f in config.formats + ("tflite",) if f != WEB_FORMAT)))
     model = read_model_dir(config.model_dir)
     config = dataclasses.replace(config, model_dir=model.path)  # the folder found, not the one given
     clean_stale_work_dirs(config.out)  # what a killed export's converter left behind
@@ -430,8 +456,12 @@ def run_export(config: ExportConfig) -> ExportReport:
     _echo(verify.format_table(checks, reference_accuracy, len(data)) + f"  (images: {source})")
     if len(report.quantization) > 1:
         _echo(verify.format_quantization_report(report.quantization))
+    _say_runtime_gaps(artifacts)
     _export_panels(model, artifacts, config)
     raise_if_failed(checks, config.tolerance)
+    if web:
+        from android_export.web_export import write_web_folder
+        write_web_folder(config.out, model.info, model.labels, artifacts["tflite"], echo=_echo)
     if config.embedding:
         from android_export.embedding_export import export_embedding
         export_embedding(config.model_dir, config.out, echo=_echo)

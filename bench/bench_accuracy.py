@@ -13,30 +13,22 @@ top-1/top-5 and wall time per configuration. Published reference on a similar 10
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, for bench/
+from bench.harness import run_cli  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 
 
 def run(name: str, args: list[str], workdir: str) -> dict:
-    out = os.path.join(workdir, name)
-    command = [sys.executable, "-m", "retrain", *args, "--output_dir", out,
-               "--bottleneck_dir", os.path.join(workdir, "bottlenecks")]
-    started = time.monotonic()
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    if completed.returncode:
-        print(completed.stderr[-3000:])
-        raise SystemExit(f"{name} failed")
-    evaluation = json.load(open(os.path.join(out, "evaluation.json")))
+    done = run_cli([*args, "--bottleneck_dir", os.path.join(workdir, "bottlenecks")], os.path.join(workdir, name))
+    evaluation = done.evaluation
     return {"name": name, "top1": evaluation["top1"], "top5": evaluation["top5"],
-            "count": evaluation["count"], "seconds": seconds}
+            "count": evaluation["count"], "seconds": done.seconds}
 
 
 def main():

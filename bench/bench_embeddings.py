@@ -25,12 +25,13 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, for bench/
+from bench.harness import run_cli  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
@@ -61,17 +62,12 @@ def train_native(net: str, pooling: str, per_class: int, epochs: int, seed: int,
     batch 32: ~1,000 steps at 500 drawings a class and 6 epochs; with batch 100 (~300 steps) the
     BatchNorm moving statistics lagged and the classifier stayed near chance on the test split."""
     out = os.path.join(workdir, f"{net}_{pooling}_seed{seed}")
-    command = [sys.executable, "-m", "retrain", "--architecture", net, "--pooling", pooling,
+    command = ["--architecture", net, "--pooling", pooling,
                "--quickdraw_dir", os.path.join(SHARED, "data", "quickdraw_bitmaps"),
                "--quickdraw_per_class", str(per_class), "--epochs", str(epochs), "--seed", str(seed),
                "--train_batch_size", str(batch), "--learning_rate", "0.002", "--warmup_steps", "50",
-               "--lr_schedule", "cosine", "--output_dir", out]
-    started = time.monotonic()
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    if completed.returncode:
-        print(completed.stdout[-2000:], completed.stderr[-3000:])
-        raise SystemExit(f"training {net} --pooling {pooling} failed (output above)")
-    return out, time.monotonic() - started
+               "--lr_schedule", "cosine"]
+    return out, run_cli(command, out).seconds
 
 
 def native_retrieval(net: str, per_class: int, epochs: int, seeds, workdir: str) -> dict:

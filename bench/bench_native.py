@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, for bench/
+from bench.harness import run_cli, export  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
@@ -61,21 +62,13 @@ def tflite_accuracy(report: dict) -> dict:
 
 def run(name: str, args: list[str], workdir: str, data: str = BITMAPS, formats: str = "tflite,tflite_int8") -> dict:
     out = os.path.join(workdir, name)
-    command = [sys.executable, "-m", "retrain", *args, "--quickdraw_dir", data, "--output_dir", out]
-    started = time.monotonic()
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    if completed.returncode:
-        print(completed.stderr[-3000:])
-        raise SystemExit(f"{name} failed")
-    export = subprocess.run([sys.executable, "-m", "retrain", "export", "--model_dir", out, "--formats",
-                             formats, "--max_test_images", ALL_TEST_IMAGES],
-                            cwd=REPO, capture_output=True, text=True)
-    if export.returncode:
-        print(export.stdout[-2000:], export.stderr[-2000:])
-    report_file = os.path.join(out, "export_report.json")
-    report = json.load(open(report_file)) if os.path.exists(report_file) else {}
-    evaluation = json.load(open(os.path.join(out, "evaluation.json")))
+    trained = run_cli([*args, "--quickdraw_dir", data], out, quiet=True)
+    seconds = trained.seconds
+    exported = export(out, formats, "--max_test_images", ALL_TEST_IMAGES)
+    if exported.stderr and not exported.export_report:
+        print(exported.stdout[-2000:], exported.stderr[-2000:])
+    report = exported.export_report
+    evaluation = trained.evaluation
     map3 = evaluation.get("map_at_3")  # every evaluation.json has it (retrain/evaluation/evaluate.py)
     info = json.load(open(os.path.join(out, "model_info.json")))
     found = {p: os.path.getsize(os.path.join(out, p)) for p in os.listdir(out) if p.endswith(".tflite")}

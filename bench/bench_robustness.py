@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, for bench/
+from bench.harness import run_cli  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -33,21 +33,15 @@ VARIANTS = {"today": (1, "none"), "renderings": (3, "none"), "bitmap28": (3, "bi
 def train(arch: str, per_class: int, renderings: int, preprocessing: str, out: str,
           steps: int) -> tuple[dict, float]:
     """One retrain run; returns its evaluation.json and training seconds."""
-    command = [sys.executable, "-m", "retrain", "--quickdraw_dir", os.path.join(SHARED, "quickdraw_bitmaps"),
+    command = ["--quickdraw_dir", os.path.join(SHARED, "quickdraw_bitmaps"),
                "--quickdraw_per_class", str(per_class), "--architecture", arch, "--renderings", str(renderings),
                "--input_preprocessing", preprocessing,
-               "--bottleneck_dir", os.path.join(out, "..", "bottlenecks"), "--output_dir", out,
+               "--bottleneck_dir", os.path.join(out, "..", "bottlenecks"),
                "--how_many_training_steps", str(steps), "--seed", "0"]
     if arch in MODULES:
         command += ["--tfhub_module", MODULES[arch]]
-    started = time.monotonic()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    wall = time.monotonic() - started
-    with open(os.path.join(out, "evaluation.json")) as handle:
-        evaluation = json.load(handle)
-    with open(os.path.join(out, "training_history.json")) as handle:
-        seconds = json.load(handle).get("seconds", wall)
-    return evaluation, seconds
+    done = run_cli(command, out, quiet=True)
+    return done.evaluation, done.training_seconds
 
 
 def canvas_rows(model_dir: str, labels: list[str], input_size: int) -> dict:

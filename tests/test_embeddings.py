@@ -88,9 +88,11 @@ def test_audit_finds_planted_duplicates_leaks_swaps_and_outliers():
     assert [(p.a, p.b) for p in kinds["exact_duplicate_cross_class"]] == [(121, 181)]
     assert [(p.a, p.b) for p in kinds["near_duplicate_same_class"]] == [(60, 61)]
     assert [(p.a, p.b) for p in kinds["cross_split_leak"]] == [(60, 61)]
-    mislabelled = {m.index: m.suggested for m in result.mislabels}
-    assert {i: mislabelled.get(i) for i in swapped} == {10: 0, 11: 0}
-    assert len(mislabelled) <= 3  # the cross-class copy may be flagged too, nothing else
+    found = {e.index: e.suggested for e in result.label_errors}
+    assert {i: found.get(i) for i in swapped} == {10: 0, 11: 0}
+    # Nothing else is a label error but the planted outlier (far from every class, its label is as
+    # unlikely as a swap's); the cross-class copy is judged as a pair instead.
+    assert set(found) <= {*swapped, 200}
     assert 200 in {o.index for o in result.outliers}
     # Mislabelled drawings are far from their given class too; nothing unplanted is an outlier.
     assert {o.index for o in result.outliers} <= {200, 181, *swapped}
@@ -101,7 +103,7 @@ def test_audit_of_clean_data_finds_little():
     labels = np.repeat(np.arange(3), 50)
     vectors = (rng.normal(size=(3, 64))[labels] * 2 + rng.normal(size=(150, 64))).astype(np.float32)
     result = audit.audit(vectors, labels, 3, ["training"] * 150, [str(i) for i in range(150)])
-    assert not result.pairs and not result.mislabels
+    assert not result.pairs and not result.label_errors
 
 
 def test_near_duplicates_are_judged_against_the_neighbourhood_not_one_cosine():
@@ -134,7 +136,9 @@ def test_near_duplicates_are_judged_against_the_neighbourhood_not_one_cosine():
 
 def test_swaps_out_of_a_minor_mode_are_found_and_ambiguous_drawings_are_not():
     # Class 0 has a main mode and a minor one next to class 1, so class 1's centroid is nearer to the
-    # minor mode than class 0's: drawings swapped from there are found by their neighbours' labels.
+    # minor mode than class 0's: drawings swapped from there are still found (the out-of-sample
+    # probabilities blend a head with the neighbours' labels) only if the count allows, the
+    # ambiguous one is not.
     rng = np.random.default_rng(4)
     dim = 32
     main, minor, other = rng.normal(size=(3, dim)) * 3
@@ -147,13 +151,92 @@ def test_swaps_out_of_a_minor_mode_are_found_and_ambiguous_drawings_are_not():
     unit = search.normalize(vectors)
     centroids = audit.class_centroids(unit, labels, 2)
     assert all(unit[i] @ centroids[1] > unit[i] @ centroids[0] for i in swapped)  # a centroid check fails
-    # An ambiguous drawing half-way between the minor mode and class 1, labelled 1: not a mislabel.
+    # An ambiguous drawing half-way between the minor mode and class 1, labelled 1: not a label error.
     ambiguous = ((minor + other) / 2 + 0.1 * rng.normal(size=dim)).astype(np.float32)
     vectors = np.concatenate([vectors, ambiguous[None]])
     labels = np.append(labels, 1)
     result = audit.audit(vectors, labels, 2, ["training"] * len(labels), [str(i) for i in range(len(labels))])
-    found = {m.index: m.suggested for m in result.mislabels}
-    assert found == {i: 0 for i in swapped}
+    found = {e.index: e.suggested for e in result.label_errors}
+    # The ambiguous drawing is never a label error. The two swaps are not found either: 2 of 141
+    # drawings is under what confident learning's per-class count estimates here (the old
+    # neighbour-vote rule found them, at the price of ~4% false flags on real data: docs/audit.md).
+    assert len(labels) - 1 not in found and set(found) <= set(swapped)
+
+
+def noisy_clusters(seed=0, classes=5, per_class=80, dim=24, planted=8):
+    """Clustered embeddings (some overlap between classes) with `planted` labels changed at random."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(classes, dim)) * 1.6
+    true = np.repeat(np.arange(classes), per_class)
+    vectors = (centers[true] + rng.normal(size=(len(true), dim))).astype(np.float32)
+    labels = true.copy()
+    rows = rng.choice(len(true), planted, replace=False)
+    labels[rows] = (true[rows] + rng.integers(1, classes, planted)) % classes
+    return vectors, labels, true, sorted(int(i) for i in rows)
+
+
+@pytest.mark.parametrize("engine", ["builtin", "cleanlab"])
+def test_planted_label_errors_are_ranked_first(engine):
+    if engine == "cleanlab":
+        pytest.importorskip("cleanlab")
+    from retrain.embeddings import heads, label_errors
+    vectors, labels, true, planted = noisy_clusters()
+    probs = heads.out_of_sample_probabilities(vectors, labels, 5, heads.HeadConfig(folds=5, l2=0.03))
+    found = label_errors.find_label_errors(probs, labels, 0.0, engine)
+    # Every finding is a planted error (they rank first: nothing else is found), with its true class
+    # suggested. Confident learning's count is conservative (a planted drawing just under its true
+    # class's threshold is not counted), so not all 8 need be found here.
+    assert {e.index for e in found} <= set(planted) and len(found) >= len(planted) // 2
+    assert [e.score for e in found] == sorted((e.score for e in found), reverse=True)
+    assert all(e.suggested == true[e.index] for e in found)
+    # Each finding's score is 1 - its out-of-sample probability of the given label.
+    assert all(abs(e.score - (1 - probs[e.index, labels[e.index]])) < 1e-9 for e in found)
+    # The audit's score threshold keeps the planted ones and little else.
+    strict = label_errors.find_label_errors(probs, labels, 0.95, engine)
+    assert {e.index for e in strict} <= {e.index for e in found}
+
+
+def test_out_of_sample_probabilities_never_see_the_drawings_label():
+    from retrain.embeddings import heads
+    vectors, labels, _, planted = noisy_clusters(seed=1)
+    probs = heads.out_of_sample_probabilities(vectors, labels, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-9)
+    # Out of sample, a relabelled drawing gets a low probability for its wrong label; fitted on
+    # everything (in sample), the head would have learned it.
+    assert probs[planted, labels[planted]].max() < 0.3
+    folds = heads.fold_of(labels, 5, 0)
+    assert all(abs(np.sum(folds[labels == c] == k) - 16) <= 1 for c in range(5) for k in range(5))
+    with pytest.raises(Exception, match="folds"):
+        heads.out_of_sample_probabilities(vectors[:3], labels[:3], 5)
+
+
+def test_builtin_engine_agrees_with_cleanlab():
+    pytest.importorskip("cleanlab")
+    from retrain.embeddings import heads, label_errors
+    for seed in (0, 1, 2):
+        vectors, labels, _, _ = noisy_clusters(seed=seed, planted=20)
+        probs = heads.out_of_sample_probabilities(vectors, labels, 5)
+        ours = label_errors.builtin_issues(probs, labels)
+        theirs = label_errors.cleanlab_issues(probs, labels)
+        assert (ours != theirs).sum() <= max(2, 0.1 * theirs.sum())
+
+
+def test_exclude_list_holds_only_the_chosen_label_errors():
+    from retrain.embeddings import exclude_choice
+    from retrain.embeddings.label_errors import LabelError
+    ranked = [LabelError(i, 0, 1, score, 1 - score, score) for i, score in
+              zip((7, 3, 9, 1), (0.99, 0.97, 0.9, 0.6))]
+    choose = exclude_choice.choose
+    assert choose(ranked, exclude_choice.ExcludeChoice()) == []  # nothing unless asked
+    assert [e.index for e in choose(ranked, exclude_choice.ExcludeChoice(max_exclude=2))] == [7, 3]
+    assert [e.index for e in choose(ranked, exclude_choice.ExcludeChoice(min_score=0.9))] == [7, 3, 9]
+    assert [e.index for e in choose(ranked, exclude_choice.ExcludeChoice(max_exclude=5, min_score=0.95))] == [7, 3]
+    with pytest.raises(Exception, match="max_exclude"):
+        exclude_choice.ExcludeChoice(max_exclude=-1)
+    # The audit's exclusions: duplicates' extra copies as before, label errors only when chosen.
+    result = audit.AuditResult((audit.Pair(4, 5, 1.0, True, False, False),), tuple(ranked), ())
+    assert audit.exclusions(result, ["training"] * 10) == [5]
+    assert audit.exclusions(result, ["training"] * 10, label_errors_chosen=ranked[:1]) == [5, 7]
 
 
 def test_exact_topk_in_small_blocks_matches_one_block(monkeypatch):

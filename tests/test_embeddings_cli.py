@@ -64,6 +64,19 @@ def test_audit_cli_reports_planted_copies_and_writes_an_exclude_list(planted_mod
     listed = {line for line in exclude.read_text().splitlines() if not line.startswith("#")}
     assert {"apple/img_cat.jpg", "cat/img_0005.jpg"} <= listed
     assert len({"cat/img_0003.jpg", "cat/img_copy.jpg"} & listed) == 1  # one copy is kept
+    # No label error goes in unless chosen; the closing line says so and what each class would lose.
+    assert len(listed) == 3 and "no label errors (none chosen" in result.output
+    assert "Per class: " in result.output and "%)" in result.output
+    ranked = data["findings"]["label_error"]
+    assert [f["score"] for f in ranked] == sorted((f["score"] for f in ranked), reverse=True)
+    chosen = CliRunner().invoke(cli, ["audit", "--model_dir", str(tmp_path / "model"), "--output_dir",
+                                      str(report_dir), "--exclude_list", str(tmp_path / "top1.txt"), "--k", "5",
+                                      "--near_duplicate_cosine", "1.0", "--max_exclude", "1",
+                                      "--label_error_score", "0"], catch_exceptions=False)
+    assert chosen.exit_code == 0, chosen.output
+    ranked = json.loads((report_dir / "audit.json").read_text())["findings"]["label_error"]
+    top = {line for line in (tmp_path / "top1.txt").read_text().splitlines() if not line.startswith("#")}
+    assert top - listed == ({ranked[0]["name"]} - listed if ranked else set())
 
     # Training accepts the list and leaves exactly those drawings out of every split.
     _train(tmp_path, images, standin_module, "--exclude_list", str(exclude), steps=10, out="clean")

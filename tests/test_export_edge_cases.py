@@ -81,7 +81,8 @@ def test_fortran_ordered_3d_bitmaps_are_refused(tmp_path):
 
 
 def test_an_artifact_its_runtime_cannot_load_fails_its_check(exported_model_dir, tmp_path):
-    from android_export import exporter, images
+    from android_export import exporter
+    from retrain.evaluation import test_images as images
     from retrain.model_folder import contract as outputs
     broken = tmp_path / "model.tflite"
     broken.write_bytes(b"TFL3 but not really a model")

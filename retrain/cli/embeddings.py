@@ -125,36 +125,45 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
 @flag("--output_dir", default="audit_report", show_default=True,
       help="Report folder: audit.json, summary.txt, a PNG per finding type.")
 @flag("--exclude_list", default=None,
-      help="Also write this file: the flagged drawings, for `qdretrain train --exclude_list`.")
+      help="Also write this file, for `qdretrain train --exclude_list`: duplicates' extra copies and "
+           "leaks, and only the label errors chosen with --max_exclude / --exclude_min_score.")
+@flag("--max_exclude", type=click.IntRange(min=0), default=None,
+      help="Put the top N ranked label errors in --exclude_list [none].")
+@flag("--exclude_min_score", type=click.FloatRange(0, 1), default=None,
+      help="Put the label errors with score >= this in --exclude_list [none]; with --max_exclude, both apply.")
 @flag("--exclude_outliers/--keep_outliers", default=False, show_default=True,
-      help="Put outliers in --exclude_list too (duplicates' extra copies, leaks and likely "
-           "mislabels always go in).")
+      help="Put outliers in --exclude_list too.")
 @flag("--k", type=click.IntRange(min=2), default=10, show_default=True, help="Neighbours per drawing.")
 @flag("--near_duplicate_ratio", type=click.FloatRange(0, 1), default=0.25, show_default=True,
       help="Near copy: its distance at most this share of the drawing's distance to its k-th "
            "neighbour (re-encoded copies measured <= 0.21, ordinary neighbours >= 0.30; README §8).")
 @flag("--near_duplicate_cosine", type=click.FloatRange(0, 1), default=0.95, show_default=True,
       help="Near copy: cosine at least this too (1.0: exact copies only).")
-@flag("--mislabel_vote", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-      help="Likely mislabel: at least this share of the k neighbours agree on one other class ...")
-@flag("--mislabel_own_vote", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-      help="... and at most this share has the given label.")
+@flag("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+      help="Label errors: k-fold heads on the embeddings give each drawing out-of-sample probabilities.")
+@flag("--label_error_score", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+      help="Report a confident-learning label issue from this score (1 - p(given label)) up (docs/audit.md).")
+@flag("--label_engine", type=click.Choice(["auto", "cleanlab", "builtin"]), default="auto", show_default=True,
+      help="Confident learning by cleanlab (the `audit` extra) or the built-in NumPy rule; auto: cleanlab "
+           "if installed.")
 @flag("--outlier_z", type=float, default=3.5, show_default=True)
 @flag("--search", type=click.Choice(["auto", "exact", "hnsw"]), default="auto", show_default=True)
 @user_errors
 def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, architecture, tfhub_module,
-                  input_size, bottleneck_dir, output_dir, exclude_list, exclude_outliers, k,
-                  near_duplicate_ratio, near_duplicate_cosine, mislabel_vote, mislabel_own_vote, outlier_z,
-                  search):
-    """Find duplicates, train/test leaks, likely mislabelled drawings and outliers in a dataset.
+                  input_size, bottleneck_dir, output_dir, exclude_list, max_exclude, exclude_min_score,
+                  exclude_outliers, k, near_duplicate_ratio, near_duplicate_cosine, folds, label_error_score,
+                  label_engine, outlier_z, search):
+    """Find duplicates, train/test leaks, label errors (ranked) and outliers in a dataset.
 
     \b
-      qdretrain audit --model_dir model --exclude_list flagged.txt
+      qdretrain audit --model_dir model                  # review audit_report/label_error.png
+      qdretrain audit --model_dir model --exclude_list flagged.txt --max_exclude 50
       qdretrain --image_dir Output --exclude_list flagged.txt ...   # retrain without them
     """
     if not model_dir and not (image_dir or quickdraw_dir):
         raise click.UsageError("Pass --model_dir, or --image_dir/--quickdraw_dir (with --architecture).")
-    from retrain.embeddings import audit, extract, report
+    from retrain.embeddings import audit, exclude_choice, extract, report
+    choice = exclude_choice.ExcludeChoice(max_exclude, exclude_min_score)
     config = _config(model_dir, image_dir=image_dir, quickdraw_dir=quickdraw_dir,
                      quickdraw_per_class=quickdraw_per_class, architecture=architecture,
                      tfhub_module=tfhub_module, input_size=input_size, bottleneck_dir=bottleneck_dir)
@@ -162,8 +171,9 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     data, labels = extract.dataset_embeddings(config, extractor)
     keys = extractor.cache.record_keys(list(data.records)) if hasattr(extractor, "cache") else None
     audit_config = audit.AuditConfig(k=k, near_duplicate_ratio=near_duplicate_ratio,
-                                     near_duplicate_cosine=near_duplicate_cosine, mislabel_vote=mislabel_vote,
-                                     mislabel_own_vote=mislabel_own_vote, outlier_z=outlier_z, search=search)
+                                     near_duplicate_cosine=near_duplicate_cosine, folds=folds,
+                                     label_error_score=label_error_score, label_engine=label_engine,
+                                     outlier_z=outlier_z, search=search)
     result = audit.audit(data.vectors, [r.label_index for r in data.records], len(labels), data.splits,
                          keys, audit_config)
     source = config.image_dir or config.quickdraw_dir
@@ -173,7 +183,9 @@ def audit_command(model_dir, image_dir, quickdraw_dir, quickdraw_per_class, arch
     click.echo(f"Wrote the report to {output_dir}")
     if exclude_list:
         from retrain.data.exclude import write_exclude_list
-        names = [data.records[i].relpath for i in audit.exclusions(result, data.splits, exclude_outliers)]
+        chosen = exclude_choice.choose(result.label_errors, choice)
+        indices = audit.exclusions(result, data.splits, exclude_outliers, chosen)
+        names = [data.records[i].relpath for i in indices]
         write_exclude_list(names, exclude_list, header=f"qdretrain audit of {source}: {len(names)} drawings")
-        click.echo(f"Wrote {len(names)} names to {exclude_list} (use: qdretrain ... --exclude_list "
-                   f"{exclude_list})")
+        click.echo(exclude_choice.closing_line(exclude_list, indices, chosen, len(result.label_errors), choice,
+                                               data.records, exclude_outliers))

@@ -5,13 +5,13 @@ retrain/data/images.py), with names and distances under each."""
 from __future__ import annotations
 
 import os
-import re
 from typing import Sequence
 
 import numpy as np
 
 from retrain.model_folder import contract as outputs
-from retrain.embeddings.audit import AuditConfig, AuditResult, Mislabel, Outlier, Pair
+from retrain.embeddings.audit import AuditConfig, AuditResult, Outlier, Pair
+from retrain.embeddings.label_errors import LabelError
 
 THUMB = 96          # pixels per drawing in the grids
 MAX_GRID_ITEMS = 48  # findings drawn per grid (all of them are in audit.json)
@@ -25,12 +25,11 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
-FONT_SIZE = 13       # pixels: readable at 100% (PIL's built-in bitmap font is ~8 px)
-CELL_WIDTH = 170     # pixels per column: room for a "label/file.jpg#row" caption on two or three lines
+FONT_SIZE = 13  # pixels: readable at 100% (Pillow's built-in bitmap font is ~8 px high)
 
 
 def _font(size: int = FONT_SIZE):
-    """A scalable TrueType font (Pillow's bundled one), or the bitmap default where FreeType is absent."""
+    """Pillow's bundled scalable font at `size`, or its bitmap font where FreeType is missing."""
     from PIL import ImageFont
     try:
         return ImageFont.load_default(size=size)
@@ -38,56 +37,57 @@ def _font(size: int = FONT_SIZE):
         return ImageFont.load_default()
 
 
-def _wrap(draw, text: str, font, width: int) -> list[str]:
-    """Lines of `text` no wider than `width` pixels: breaks at spaces and slashes, and inside a word
-    only when it alone is too wide (a file name is shown whole, never cut off)."""
+def wrap(text: str, width: float, measure) -> list[str]:
+    """`text` broken into lines no wider than `width` (by `measure`), at "/", "_", " " or "#" when
+    possible, else mid-word: a caption is wrapped, never cut, so a file can be found from the picture."""
     lines = []
     for paragraph in str(text).split("\n"):
         line = ""
-        for piece in re.split(r"(?<=[ /])", paragraph):
-            candidate = line + piece
-            if line and draw.textlength(candidate, font=font) > width:
-                lines.append(line.rstrip())
-                line = piece
+        for char in paragraph:
+            if measure(line + char) <= width or not line:
+                line += char
+                continue
+            cut = max(line.rfind(c) for c in "/_ #")
+            if cut > 0:  # break after the separator, carry the rest of the word
+                lines.append(line[:cut + 1])
+                line = line[cut + 1:] + char
             else:
-                line = candidate
-            while draw.textlength(line, font=font) > width and len(line) > 1:
-                cut = len(line) - 1
-                while cut > 1 and draw.textlength(line[:cut], font=font) > width:
-                    cut -= 1
-                lines.append(line[:cut])
-                line = line[cut:]
-        lines.append(line.rstrip())
+                lines.append(line)
+                line = char
+        lines.append(line)
     return lines
 
 
 def grid_png(rows: Sequence[Sequence[tuple[np.ndarray, str]]], title: str) -> bytes:
-    """A PNG grid: each row a list of (image, caption); captions are wrapped, never cut."""
+    """A PNG grid: each row a list of (image, caption); captions wrap to the cell's width, and each
+    row is as tall as its longest caption."""
     from PIL import Image, ImageDraw
-    font, title_font = _font(), _font(FONT_SIZE + 2)
-    scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    pad, line_h = 6, FONT_SIZE + 4
+    font, title_font = _font(FONT_SIZE), _font(FONT_SIZE + 1)
     columns = max((len(r) for r in rows), default=1)
-    captions = [[_wrap(scratch, caption, font, CELL_WIDTH - 2 * pad) for _, caption in row] for row in rows]
-    caption_h = [line_h * max((len(c) for c in row), default=1) + pad for row in captions]
-    width = max(columns * CELL_WIDTH, 400)
-    title_lines = _wrap(scratch, title, title_font, width - 2 * pad)
-    title_h = (FONT_SIZE + 6) * len(title_lines) + pad
-    height = title_h + sum(THUMB + pad + h for h in caption_h) if rows else title_h + THUMB
-    canvas = Image.new("RGB", (width, height), "white")
+    pad, line_h = 4, FONT_SIZE + 4
+    cell_w = THUMB + 74 + 2 * pad  # wider than the picture: room for a class name on one line
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    wrapped = [[wrap(caption, cell_w - 2 * pad, lambda t: measure(t, font=font)) for _, caption in row]
+               for row in rows]
+    heights = [THUMB + 2 * pad + line_h * max((len(c) for c in row), default=0) for row in wrapped]
+    width = max(columns * cell_w, 400)
+    title_lines = wrap(title, width - 2 * pad, lambda t: measure(t, font=title_font))
+    title_h = (FONT_SIZE + 6) * len(title_lines) + 2 * pad
+    canvas = Image.new("RGB", (width, title_h + max(sum(heights), 1)), "white")
     draw = ImageDraw.Draw(canvas)
     for n, line in enumerate(title_lines):
         draw.text((pad, pad + (FONT_SIZE + 6) * n), line, fill="black", font=title_font)
     y = title_h
-    for r, row in enumerate(rows):
-        for c, (image, _) in enumerate(row):
+    for row, captions, height in zip(rows, wrapped, heights):
+        for c, ((image, _), lines) in enumerate(zip(row, captions)):
             thumb = Image.fromarray(_to_uint8(image)).resize((THUMB, THUMB), Image.NEAREST)
-            x = c * CELL_WIDTH + pad
-            canvas.paste(thumb, (x, y))
-            draw.rectangle([x - 1, y - 1, x + THUMB, y + THUMB], outline=(180, 180, 180))
-            for line_no, line in enumerate(captions[r][c]):
-                draw.text((x, y + THUMB + 3 + line_h * line_no), line, fill="black", font=font)
-        y += THUMB + pad + caption_h[r]
+            x = c * cell_w + pad
+            canvas.paste(thumb, (x + (cell_w - 2 * pad - THUMB) // 2, y))
+            draw.rectangle([x + (cell_w - 2 * pad - THUMB) // 2 - 1, y - 1,
+                            x + (cell_w - 2 * pad - THUMB) // 2 + THUMB, y + THUMB], outline=(180, 180, 180))
+            for line_no, line in enumerate(lines):
+                draw.text((x, y + THUMB + 2 + line_h * line_no), line, fill="black", font=font)
+        y += height
     import io
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
@@ -95,28 +95,30 @@ def grid_png(rows: Sequence[Sequence[tuple[np.ndarray, str]]], title: str) -> by
 
 
 def _short(name: str) -> str:
-    """The drawing's name as splits.json has it (label/file, or label/file.npy#row): enough to find it."""
-    return name
+    return name.rsplit("/", 1)[-1]
 
 
-def finding_rows(kind: str, findings: list, records, splits, labels, images: dict) -> list:
-    """Grid rows of one finding type: a pair per row, or a drawing with its label story."""
+def finding_rows(findings: list, records, splits, labels, images: dict) -> list:
+    """Grid rows of one finding type: a pair per row, or single drawings 6 to a row. Captions carry
+    the full record name ("cat/img_0001.jpg", or "<class>/<file>#<row>" for QuickDraw files)."""
     rows = []
-    for item in findings[:MAX_GRID_ITEMS]:
+    for rank, item in enumerate(findings[:MAX_GRID_ITEMS], 1):
         if isinstance(item, Pair):
             a, b = records[item.a], records[item.b]
-            rows.append([(images[item.a], f"{a.label}\n{_short(a.relpath)} {splits[item.a][:5]}"),
-                         (images[item.b], f"{b.label} cos {item.cosine:.3f}\n{_short(b.relpath)} {splits[item.b][:5]}")])
-        elif isinstance(item, Mislabel):
-            rows.append([(images[item.index], f"{labels[item.given]}->{labels[item.suggested]}\n"
-                                              f"vote {item.vote:.0%} {_short(records[item.index].relpath)}")])
+            where = (lambda i: f" ({splits[i]})") if splits else (lambda i: "")
+            rows.append([(images[item.a], f"{a.label}\n{a.relpath}{where(item.a)}"),
+                         (images[item.b], f"{b.label}, cosine {item.cosine:.3f}\n{b.relpath}{where(item.b)}")])
+        elif isinstance(item, LabelError):
+            rows.append([(images[item.index], f"#{rank} score {item.score:.3f}\ngiven: {labels[item.given]}\n"
+                                              f"suggested: {labels[item.suggested]}\n"
+                                              f"{records[item.index].relpath}")])
         elif isinstance(item, Outlier):
-            rows.append([(images[item.index], f"{labels[item.label]} z {item.z:.1f}\n"
-                                              f"{_short(records[item.index].relpath)}")])
-    # Single drawings: 8 to a row, so a grid of mislabels is not one long column.
+            rows.append([(images[item.index], f"{labels[item.label]}, z {item.z:.1f}\n"
+                                              f"{records[item.index].relpath}")])
+    # Single drawings: 6 to a row, so a grid of label errors is not one long column.
     if rows and len(rows[0]) == 1:
         flat = [cell for row in rows for cell in row]
-        rows = [flat[i:i + 8] for i in range(0, len(flat), 8)]
+        rows = [flat[i:i + 6] for i in range(0, len(flat), 6)]
     return rows
 
 
@@ -125,10 +127,11 @@ def finding_json(item, records, splits, labels) -> dict:
         return {"a": records[item.a].relpath, "b": records[item.b].relpath, "cosine": round(item.cosine, 5),
                 "labels": [records[item.a].label, records[item.b].label], "exact": item.exact,
                 "splits": [splits[item.a], splits[item.b]] if splits else None}
-    if isinstance(item, Mislabel):
+    if isinstance(item, LabelError):
         return {"name": records[item.index].relpath, "given": labels[item.given],
-                "suggested": labels[item.suggested], "vote": round(item.vote, 3),
-                "own_vote": round(item.own_vote, 3), "split": splits[item.index] if splits else None}
+                "suggested": labels[item.suggested], "score": round(item.score, 4),
+                "p_given": round(item.given_probability, 4), "p_suggested": round(item.suggested_probability, 4),
+                "split": splits[item.index] if splits else None}
     return {"name": records[item.index].relpath, "label": labels[item.label],
             "centroid_cosine": round(item.centroid_cosine, 4), "z": round(item.z, 2)}
 
@@ -136,15 +139,17 @@ def finding_json(item, records, splits, labels) -> dict:
 def summary_text(kinds: dict, records, labels, config: AuditConfig, source: str) -> str:
     lines = [f"Audit of {len(records)} drawings in {len(labels)} classes ({source})",
              f"k={config.k}, near duplicate at distance <= {config.near_duplicate_ratio} x the k-th "
-             f"neighbour's and cosine >= {config.near_duplicate_cosine}, mislabel when >= "
-             f"{config.mislabel_vote:.0%} of neighbours agree on another class and <= "
-             f"{config.mislabel_own_vote:.0%} have the given label, outlier robust z <= -{config.outlier_z}", ""]
+             f"neighbour's and cosine >= {config.near_duplicate_cosine}; label errors by confident learning "
+             f"on {config.folds}-fold out-of-sample probabilities, reported from score "
+             f"{config.label_error_score} (score = 1 - p(given label)), best first; outlier robust z <= "
+             f"-{config.outlier_z}", ""]
     for kind, findings in kinds.items():
         lines.append(f"{kind.replace('_', ' '):32s} {len(findings):6d}")
     lines.append("")
     for kind, findings in kinds.items():
         if findings:
-            lines.append(f"{kind} (first 10, all in audit.json, drawn in {kind}.png):")
+            lines.append(f"{kind} (first 10{', best first' if kind == 'label_error' else ''}, all in "
+                         f"audit.json, drawn in {kind}.png):")
             for item in findings[:10]:
                 data = finding_json(item, records, (), labels)
                 lines.append("  " + ", ".join(f"{k}={v}" for k, v in data.items() if v is not None))
@@ -175,6 +180,6 @@ def write_audit_report(result: AuditResult, records, splits, labels, out_dir: st
         title = f"{kind.replace('_', ' ')}: {len(findings)}" + \
                 (f" (first {len(shown)} shown)" if len(shown) < len(findings) else "")
         written[kind] = os.path.join(out_dir, f"{kind}.png")
-        outputs.atomic_write_bytes(written[kind], grid_png(finding_rows(kind, findings, records, splits,
-                                                                         labels, images), title))
+        outputs.atomic_write_bytes(written[kind], grid_png(finding_rows(findings, records, splits, labels,
+                                                                         images), title))
     return written

@@ -23,6 +23,11 @@ MODEL_INFO_VERSION = 1
 RUN_ID = "run_id"
 # Files an export writes into a model folder (besides the entries it records under "exports").
 EXPORT_REPORT_FILE = "export_report.json"
+# Other files an export may add (the embedding model and its report).
+EXPORT_SIDE_FILES = ("embedding.tflite", "embedding_export.json")
+# Folders an export writes whole (the static web page, android_export/web_export.py); each holds a
+# model.json naming the run it was made from.
+EXPORT_FOLDERS = ("web",)
 
 
 def write_labels(labels: Iterable[str], path: str) -> None:
@@ -151,10 +156,15 @@ def retire_previous_run(folder: str) -> list[str]:
             if entry.endswith(".failed") or os.path.isfile(os.path.join(folder, entry)):
                 os.remove(os.path.join(folder, entry))
                 removed.append(entry)
-    report = os.path.join(folder, EXPORT_REPORT_FILE)
-    if os.path.exists(report):
-        os.remove(report)
-        removed.append(EXPORT_REPORT_FILE)
+    for name in EXPORT_FOLDERS:
+        if os.path.isfile(os.path.join(folder, name, "model.json")):
+            import shutil
+            shutil.rmtree(os.path.join(folder, name))
+            removed.append(name + "/")
+    for name in (EXPORT_REPORT_FILE, *EXPORT_SIDE_FILES):
+        if os.path.isfile(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
+            removed.append(name)
     return [name for name in removed if name]
 
 

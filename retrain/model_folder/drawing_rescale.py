@@ -43,7 +43,12 @@ class DrawingRescale(keras.layers.Layer):
             darkest = tf.reduce_min(small, axis=[1, 2, 3], keepdims=True)
             lightest = tf.reduce_max(small, axis=[1, 2, 3], keepdims=True)
             depth = tf.maximum(lightest - darkest, self.MIN_DEPTH)
-            small = tf.clip_by_value(1.0 - (lightest - small) * (2.0 / depth), -1.0, 1.0)
+            # 2 / depth, without a DIV: the int8 export quantizes a DIV to an int8 DIV that the
+            # converter still labels version 1, and runtimes whose DIV kernel predates int8 (MediaPipe
+            # Tasks 0.10.21, the TFLite Task Library 0.4.4) load the model and then fail in Invoke()
+            # (issue 18). RSQRT and MUL have had int8 kernels in every runtime we ship to.
+            root = tf.math.rsqrt(depth * 0.5)
+            small = tf.clip_by_value(1.0 - (lightest - small) * (root * root), -1.0, 1.0)
         big = tf.image.resize(small, [size, size], method="bilinear")
         return tf.concat([big, big, big], axis=-1)
 

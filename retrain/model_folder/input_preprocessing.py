@@ -17,7 +17,8 @@ Registry (`--input_preprocessing`):
   auto          bitmap28_ink for drawings (retrain/renderings.looks_like_drawings), none for photos
 
 The default for drawings was chosen by measurement (bench/bench_robustness.py; README, "Rendering
-robustness"). Every op is a TFLite builtin (MEAN, RESIZE_BILINEAR, AVERAGE_POOL_2D, MIN/MAX).
+robustness"). Every op is a TFLite builtin (MEAN, RESIZE_BILINEAR, AVERAGE_POOL_2D, MIN/MAX, RSQRT, MUL)
+with an int8 kernel in every runtime apps link (docs/runtimes.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,222 @@
+"""Label errors on planted data: confident learning vs the old neighbour vote vs "the model disagrees".
+
+    .venv/bin/python bench/bench_audit.py                    # 13 classes x 500 and 69 classes x 100
+    .venv/bin/python bench/bench_audit.py --sets 13 --per_class 60      # a quick look
+
+Embeddings: the MobileNet v1 0.25 bottleneck (../shared/modules/mobilenet_v1_025_224, 256-d), computed
+once into a bottleneck cache, of ../shared/data/quickdraw_bitmaps (13 classes) and
+../shared/data/quickdraw_bitmaps_69 (69 classes; fewer drawings a class, to keep the run modest on
+two shared cores). Planting changes labels only (the drawings and so their embeddings stay), per
+planting seed: 2% swaps within one pair (2% of class 0 labelled class 1 and 2% of class 1 labelled
+class 0) and 1% random relabels (a drawing of any class given another class, uniformly). Duplicates
+and leaks are bench_embeddings.py's (unchanged by this).
+
+Per method, over all drawings: the flagged set's precision and recall, and precision among the top-N
+ranked (N = number planted). Methods:
+  * confident learning (retrain/embeddings/label_errors.py, the audit's rule): issues with score >=
+    the audit's default min score, ranked by score; and all issues (min score 0);
+  * the old neighbour-vote rule (k=10, >= 50% of neighbours on one other class, <= 10% on the given
+    one), ranked by vote margin;
+  * "model disagrees": the out-of-sample head's top class is not the given label, ranked by 1 - p(given).
+Also on the clean data (no planting): how many drawings each flags (unplanted by construction: some
+may be real QuickDraw errors), and a PNG page of the audit's flags for a person to judge; and
+retraining: the softmax head (what `qdretrain train` fits on a TF-Hub bottleneck) fitted on the
+training split, with and without the top-N flagged training drawings, accuracy on the test split's
+true labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(REPO), "shared")
+sys.path.insert(0, REPO)
+
+SETS = {"13": "quickdraw_bitmaps", "69": "quickdraw_bitmaps_69"}
+
+
+def embed(data_dir: str, per_class: int, module: str, cache: str):
+    """(Embeddings of the data set with splits, labels) through the bottleneck cache."""
+    from retrain.families.config import TrainConfig
+    from retrain.embeddings import extract
+    config = TrainConfig(quickdraw_dir=data_dir, quickdraw_per_class=per_class, architecture="mobilenet_0.25_224",
+                         tfhub_module=module, bottleneck_dir=cache)
+    return extract.dataset_embeddings(config, extract.BottleneckExtractor(config), progress=False)
+
+
+def plant(labels: np.ndarray, num_classes: int, seed: int, swap_share=0.02, random_share=0.01):
+    """(noisy labels, planted row indices): swaps within classes 0<->1, then random relabels."""
+    rng = np.random.default_rng(seed)
+    noisy = labels.copy()
+    planted = set()
+    for a, b in ((0, 1), (1, 0)):
+        members = np.flatnonzero(labels == a)
+        chosen = rng.choice(members, max(1, int(round(swap_share * len(members)))), replace=False)
+        noisy[chosen] = b
+        planted.update(int(i) for i in chosen)
+    rest = np.array([i for i in range(len(labels)) if i not in planted])
+    chosen = rng.choice(rest, max(1, int(round(random_share * len(labels)))), replace=False)
+    for i in chosen:
+        noisy[i] = rng.choice([c for c in range(num_classes) if c != labels[i]])
+        planted.add(int(i))
+    return noisy, planted
+
+
+def neighbour_vote(vectors, labels, num_classes, k=10, vote=0.5, own_vote=0.1) -> list[int]:
+    """The audit's old rule (before confident learning), ranked by vote - own vote."""
+    from retrain.embeddings import search
+    found = search.exact_topk(vectors, vectors, k, exclude_self=True)
+    votes = search.label_vote(labels[found.indices], num_classes)
+    own = votes[np.arange(len(labels)), labels]
+    other = votes.copy()
+    other[np.arange(len(labels)), labels] = -1
+    best = other.max(axis=1)
+    hit = np.flatnonzero((best >= vote - 1e-6) & (own <= own_vote + 1e-6))
+    return [int(i) for i in sorted(hit, key=lambda i: (-(best[i] - own[i]), i))]
+
+
+def scores(ranked: list[int], flagged: set, planted: set) -> dict:
+    n = len(planted)
+    hits = len(flagged & planted)
+    return {"flagged": len(flagged), "precision": round(hits / len(flagged), 3) if flagged else 1.0,
+            "recall": round(hits / n, 3) if n else 1.0,
+            "top_n_precision": round(len(set(ranked[:n]) & planted) / n, 3) if n else 1.0}
+
+
+def methods(vectors, labels, num_classes, head_config, min_score, engine) -> dict:
+    """{method: (ranked rows, flagged set)} on these labels; also the probabilities' fit time."""
+    from retrain.embeddings import audit, label_errors, search
+    started = time.perf_counter()
+    # The audit's own probabilities: k-fold heads blended with the 10 neighbours' vote.
+    neighbours = search.exact_topk(vectors, vectors, 10, exclude_self=True)
+    probs = audit.blended_probabilities(vectors, neighbours, labels, num_classes, audit.AuditConfig())
+    fit_seconds = time.perf_counter() - started
+    out = {}
+    for name, threshold in (("confident_learning", min_score), ("confident_learning_all", 0.0)):
+        found = label_errors.find_label_errors(probs, labels, threshold, engine)
+        ranked = [e.index for e in found]
+        if name == "confident_learning_all":
+            all_ranked = ranked
+        out[name] = (ranked, set(ranked))
+    # Top-N of the audit's rule: the ranking continues past its score threshold into the rest of
+    # the issues (what a user sees with --max_exclude N and a low --label_error_score).
+    out["confident_learning"] = (all_ranked, out["confident_learning"][1])
+    given = probs[np.arange(len(labels)), labels]
+    disagree = np.flatnonzero(np.argmax(probs, axis=1) != labels)
+    out["model_disagrees"] = ([int(i) for i in sorted(disagree, key=lambda i: (given[i], i))], set(int(i) for i in disagree))
+    vote = neighbour_vote(vectors, labels, num_classes)
+    out["neighbour_vote"] = (vote, set(vote))
+    return out, probs, fit_seconds
+
+
+def head_accuracy(vectors, train_labels, train_rows, test_rows, test_labels, num_classes, head_config) -> float:
+    """Test accuracy of the softmax head fitted on `train_rows` (what retraining the head does)."""
+    from retrain.embeddings import heads
+    x = heads.standardize(vectors)
+    w = heads.fit_softmax(x[train_rows], train_labels[train_rows], num_classes, head_config.l2, head_config.steps)
+    return float((np.argmax(heads.predict(w, x[test_rows]), axis=1) == test_labels[test_rows]).mean())
+
+
+def retrain_rows(vectors, labels, true_labels, splits, ranked, n, num_classes, head_config) -> dict:
+    train = np.flatnonzero(splits == "training")
+    test = np.flatnonzero(splits == "testing")
+    dropped = set(ranked[:n])
+    kept = np.array([i for i in train if i not in dropped])
+    return {"dropped_from_training": len(train) - len(kept),
+            "test_accuracy_all": round(head_accuracy(vectors, labels, train, test, true_labels, num_classes, head_config), 4),
+            "test_accuracy_without_top_n": round(head_accuracy(vectors, labels, kept, test, true_labels, num_classes,
+                                                               head_config), 4)}
+
+
+def page(records, rows, labels, names, probs, path: str, title: str) -> None:
+    """A PNG page of flagged drawings, as the audit draws them."""
+    from retrain.embeddings import label_errors, report
+    from retrain.data.images import load_record_images
+    from retrain.model_folder.contract import atomic_write_bytes
+    found = label_errors.find_label_errors(probs, labels, 0.0, "builtin")
+    found = [e for e in found if e.index in set(rows)][:report.MAX_GRID_ITEMS]
+    images = dict(zip([e.index for e in found], load_record_images([records[e.index] for e in found], 64)))
+    atomic_write_bytes(path, report.grid_png(report.finding_rows(found, records, (), names, images), title))
+
+
+def run_set(key: str, per_class: int, seeds, args, out_dir: str) -> dict:
+    from retrain.embeddings import heads
+    from retrain.embeddings.audit import AuditConfig
+    started = time.perf_counter()
+    data, names = embed(os.path.join(SHARED, "data", SETS[key]), per_class, args.module, args.bottleneck_dir)
+    vectors = data.vectors
+    true = np.array([r.label_index for r in data.records])
+    splits = np.array(data.splits)
+    num_classes = len(names)
+    audit_config = AuditConfig()
+    head_config = heads.HeadConfig(folds=audit_config.folds, l2=audit_config.head_l2)
+    min_score = audit_config.label_error_score
+    result = {"drawings": len(true), "classes": num_classes, "per_class": per_class,
+              "embedding_seconds": round(time.perf_counter() - started, 1), "min_score": min_score}
+    clean, probs, fit = methods(vectors, true, num_classes, head_config, min_score, args.engine)
+    result["clean"] = {m: {"flagged": len(f), "share": round(len(f) / len(true), 4)} for m, (_, f) in clean.items()}
+    result["clean"]["fit_seconds"] = round(fit, 1)
+    result["clean"]["oos_accuracy"] = round(float((np.argmax(probs, axis=1) == true).mean()), 4)
+    page(data.records, clean["confident_learning"][1], true, names, probs,
+         os.path.join(out_dir, f"clean_{key}_flagged.png"),
+         f"{key} classes, clean: the {len(clean['confident_learning'][1])} flagged (score >= {min_score})")
+    if args.engine != "builtin":
+        result["clean"]["engines_agree"] = engines_agree(probs, true)
+    for seed in seeds:
+        noisy, planted = plant(true, num_classes, seed)
+        found, probs, fit = methods(vectors, noisy, num_classes, head_config, min_score, args.engine)
+        row = {"planted": len(planted), "fit_seconds": round(fit, 1)}
+        row.update({m: scores(ranked, flagged, planted) for m, (ranked, flagged) in found.items()})
+        if args.engine != "builtin":
+            row["engines_agree"] = engines_agree(probs, noisy)
+        if not args.skip_retrain:
+            n = len(planted)
+            row["retrain_planted"] = retrain_rows(vectors, noisy, true, splits, found["confident_learning"][0], n,
+                                                  num_classes, head_config)
+            row["retrain_clean"] = retrain_rows(vectors, true, true, splits, clean["confident_learning"][0], n,
+                                                num_classes, head_config)
+        result[f"seed{seed}"] = row
+        print(f"{key} classes seed {seed}:", json.dumps(row), flush=True)
+    return result
+
+
+def engines_agree(probs, labels) -> dict:
+    """cleanlab's and the built-in confident-learning sets (min score 0): sizes and overlap."""
+    from retrain.embeddings import label_errors
+    a = set(np.flatnonzero(label_errors.cleanlab_issues(probs, labels)))
+    b = set(np.flatnonzero(label_errors.builtin_issues(probs, labels)))
+    return {"cleanlab": len(a), "builtin": len(b), "both": len(a & b)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default="13,69", help="13 and/or 69 (comma-separated)")
+    parser.add_argument("--per_class", default="500,100", help="drawings a class, per set in --sets")
+    parser.add_argument("--seeds", default="0,1", help="planting seeds")
+    parser.add_argument("--module", default=os.path.join(SHARED, "modules", "mobilenet_v1_025_224"))
+    parser.add_argument("--bottleneck_dir", default=os.path.join(tempfile.gettempdir(), "bench_audit_cache"))
+    parser.add_argument("--engine", default="auto", choices=["auto", "cleanlab", "builtin"])
+    parser.add_argument("--skip_retrain", action="store_true")
+    parser.add_argument("--out_dir", default=os.path.join(tempfile.gettempdir(), "bench_audit"))
+    args = parser.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = {}
+    for key, per_class in zip(args.sets.split(","), [int(p) for p in args.per_class.split(",")]):
+        results[key] = run_set(key, per_class, seeds, args, args.out_dir)
+    print(json.dumps(results, indent=1))
+    with open(os.path.join(args.out_dir, "bench_audit.json"), "w") as handle:
+        json.dump(results, handle, indent=1)
+    print(f"pages of flagged clean drawings and bench_audit.json in {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
