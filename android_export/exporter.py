@@ -432,6 +432,7 @@ def run_export(config: ExportConfig) -> ExportReport:
         from android_export.onnx_export import require_onnx
         for package in ("tf2onnx", "onnx", "onnxruntime"):
             require_onnx(package)
+    _status(f"Exporting {', '.join(config.formats)} from {model.path}: loading the trained model...")
     try:
         reference = KerasRunner(model.saved_model)
     except ConfigError:

@@ -77,3 +77,14 @@ def test_a_failed_run_keeps_folders_that_were_there(tmp_path, image_folder, monk
                   "--input_size", 32, "--how_many_training_steps", 10)
     assert result.exit_code == 1
     assert (tmp_path / "bottlenecks").is_dir() and not (tmp_path / "retrain_output").exists()
+
+
+def test_the_shared_skip_line_says_what_shared_is(monkeypatch, tmp_path):
+    import pytest
+
+    from tests import conftest
+    monkeypatch.setattr(conftest, "SHARED", tmp_path / "shared")
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        conftest.shared_path("data", "x.npy")
+    assert "real Quick, Draw! data and weights beside the repo" in str(skipped.value)
+    assert "a user's clone does not need it" in str(skipped.value)

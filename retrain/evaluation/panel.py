@@ -250,8 +250,8 @@ def report_panel(classifier, records: Sequence, input_size: int, output_dir: str
 
     from retrain.evaluation.evaluate import EVALUATION_JSON
     from retrain.model_folder.contract import atomic_write_bytes, read_json, write_json
-    from retrain.evaluation.test_images import predict_in_batches
-    rows = run_panel(lambda batch: predict_in_batches(classifier, batch), records, input_size, family=family,
+    from retrain.evaluation.test_images import predictor
+    rows = run_panel(predictor(classifier), records, input_size, family=family,
                      on_row=lambda name, n, total: echo(f"  panel row {n}/{total}: {name}"))
     echo(format_panel(rows))
     path = os.path.join(output_dir, EVALUATION_JSON)

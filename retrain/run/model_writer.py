@@ -54,6 +54,7 @@ def _write(config, trained, out_dir: str, run_id: str) -> dict:
             os.path.abspath(config.path(option)) != os.path.abspath(os.path.join(out_dir, name))
 
     classifier = trained.classifier
+    echo(f"Writing the model folder {out_dir}: frozen graph, SavedModel, labels, model_info.json...")
     graph_path = os.path.join(out_dir, "retrained_graph.pb")
     write_frozen_graph(classifier, graph_path, output_node_name=config.final_tensor_name)
     if elsewhere("output_graph", "retrained_graph.pb"):
