@@ -184,6 +184,7 @@ def train_command(ctx, export_formats, **options):
         raise click.UsageError(str(error)) from None
     if note:  # only once the options are known to be valid (a usage error comes alone)
         click.echo(note, err=True)
+    click.echo("Starting TensorFlow...", err=True)  # its import alone takes seconds on a busy machine
     from retrain.run.story import run  # imports TensorFlow
     run(config)
 
