@@ -61,6 +61,18 @@ def test_setup_tests_runs_every_setup_script_so_new_ones_slot_in(tmp_path):
     assert (clone / ".ci/logs/setup_tests_pip.log").exists()
 
 
+def test_progress_survives_a_log_with_nothing_to_show_under_set_e(tmp_path):
+    """Under `set -euo pipefail` (as .ci/setup runs), a status tick before the log says anything must
+    not end the script and orphan the install."""
+    script = (f"set -euo pipefail; cd {CI.parent}; source .ci/lib/common.sh; "
+              f"with_progress quiet {tmp_path}/q.log bash -c 'sleep 3; echo Collecting late'; echo after")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "CI_PROGRESS_EVERY": "1", "CI_LOG_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"quiet: [12]s\n", result.stdout) and "quiet: done in" in result.stdout
+    assert result.stdout.rstrip().endswith("after")
+
+
 def test_apt_as_non_root_warns_and_skips_instead_of_asking_for_a_password(tmp_path):
     shim = tmp_path / "bin"
     shim.mkdir()

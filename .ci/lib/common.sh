@@ -16,7 +16,8 @@ with_progress() {
     sleep 1
     if kill -0 "$pid" 2>/dev/null && (( SECONDS - last_said >= every )); then
       local last
-      last="$(grep -E '^(Collecting|Downloading|Installing|Building|Processing|Get:|Unpacking|Setting up|added|npm)' "$log" | tail -1 | cut -c1-90)"
+      # `|| true`: no matching line yet must not end a `set -euo pipefail` caller (and orphan the job).
+      last="$({ grep -E '^ *(Collecting|Downloading|Installing|Building|Processing|Get:|Unpacking|Setting up|added|npm)' "$log" || true; } | tail -1 | cut -c1-90)"
       echo "  ${label}: $((SECONDS - start))s${last:+  ($last)}"
       last_said=$SECONDS
     fi
