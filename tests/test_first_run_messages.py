@@ -88,3 +88,18 @@ def test_the_shared_skip_line_says_what_shared_is(monkeypatch, tmp_path):
         conftest.shared_path("data", "x.npy")
     assert "real Quick, Draw! data and weights beside the repo" in str(skipped.value)
     assert "a user's clone does not need it" in str(skipped.value)
+
+
+def test_after_an_export_the_last_line_points_past_it(tmp_path):
+    from retrain.families.config import TrainConfig
+    from retrain.run.story import where_everything_went
+    config = TrainConfig(image_dir=str(tmp_path), output_dir="m")
+    assert "Next: qdretrain export --model_dir m" in where_everything_went(config)
+    after = where_everything_went(config, exported=True)
+    assert "qdretrain export" not in after and "Next: qdretrain android --model_dir m" in after
+
+
+def test_misclassified_captions_name_the_file():
+    from retrain.evaluation.evaluate import Misclassified, misclassified_title
+    item = Misclassified(name="cat/cat_12.jpg", true_label="cat", predicted_label="owl", confidence=0.93, index=0)
+    assert misclassified_title(item) == "cat -> owl (0.93)\ncat/cat_12.jpg"

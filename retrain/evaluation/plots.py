@@ -285,9 +285,14 @@ def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns
     shown = min(len(images), max(max_images, 1))
     columns = min(columns, shown)
     rows = math.ceil(shown / columns)
-    cell = 1.7  # inches per thumbnail: 28x28 drawings stay crisp, titles fit on two lines
-    figure = new_figure(columns * cell, rows * (cell + 0.35) + 0.5)
-    heading = "Misclassified test images (true -> predicted, confidence)"
+    cell = 1.7  # inches per thumbnail: 28x28 drawings stay crisp
+    # Captions are wrapped, never cut (a file name must stay whole to be found); rows grow to fit.
+    wrapped = ["\n".join(line for part in str(titles[p]).split("\n")
+                         for line in textwrap.wrap(part, 24, break_on_hyphens=False) or [""])
+               for p in range(shown)]
+    caption_lines = max(text.count("\n") + 1 for text in wrapped)
+    figure = new_figure(columns * cell, rows * (cell + 0.14 * caption_lines + 0.1) + 0.5)
+    heading = "Misclassified test images (true -> predicted, confidence; then the image's name in splits.json)"
     total = max(total or 0, len(images))
     if shown < total:
         heading += f": {shown} of {total}, spread over the classes, most confident first"
@@ -297,7 +302,7 @@ def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns
         pixels = _displayable(images[position], position)
         axes.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=255,
                     interpolation="nearest" if max(pixels.shape[:2]) < 64 else "antialiased")
-        axes.set_title("\n".join(textwrap.wrap(str(titles[position]), 22)[:3]), fontsize=7.5)
+        axes.set_title(wrapped[position], fontsize=7.5)
         axes.set_xticks([])
         axes.set_yticks([])
     return png_bytes(figure)
