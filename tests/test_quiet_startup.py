@@ -57,7 +57,9 @@ def test_opening_a_tflite_model_prints_no_xnnpack_info_line(tmp_path):
         "from android_export.runners import TFLiteRunner\n"
         "print(TFLiteRunner(data).predict(np.zeros((1, 8, 8, 3), np.float32)).shape)\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # Without QDRETRAIN_VERBOSE (an earlier test's in-process `--verbose` may have set it here).
+    env = {k: v for k, v in os.environ.items() if k != "QDRETRAIN_VERBOSE"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root,
-                            env={**os.environ, "PYTHONPATH": root}, timeout=300)
+                            env={**env, "PYTHONPATH": root}, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "XNNPACK" not in result.stdout + result.stderr
