@@ -28,7 +28,10 @@ WEB_FORMAT = "web"
 WEB_FOLDER = "web"
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 PAGE_FILES = ("index.html", "app.js", "drawing.js", "model.js")
-STYLE_SHEET = os.path.join(os.path.dirname(SOURCE_DIR), os.pardir, "serve", "static", "style.css")
+# Shared with `qdretrain serve`'s page, copied in at export time (one source for both pages).
+SERVE_STATIC = os.path.join(os.path.dirname(SOURCE_DIR), os.pardir, "serve", "static")
+STYLE_SHEET = os.path.join(SERVE_STATIC, "style.css")
+SHARED_PAGE_FILES = ("page.js",)
 RUNTIME_PACKAGE = "@litertjs/core"
 RUNTIME_VERSION = "2.5.3"  # pinned in android_export/web/package.json
 RUNTIME_ENV = "QDRETRAIN_WEB_RUNTIME"
@@ -112,6 +115,7 @@ def write_web_folder(out_dir: str, info: dict, labels, tflite_path: str,
     files = runtime_files()
     files.update({name: os.path.join(SOURCE_DIR, name) for name in PAGE_FILES})
     files["style.css"] = os.path.normpath(STYLE_SHEET)
+    files.update({name: os.path.normpath(os.path.join(SERVE_STATIC, name)) for name in SHARED_PAGE_FILES})
     files[MODEL_FILE] = tflite_path
     target = os.path.join(out_dir, WEB_FOLDER)
     staging = tempfile.mkdtemp(prefix=".web-", dir=out_dir)

@@ -142,7 +142,7 @@ def test_disk_full_while_writing_outputs_leaves_no_complete_looking_folder(tmp_p
     out = tmp_path / "m"
     assert _invoke(_args(tmp_path, images, standin_module, "--output_dir", str(out), steps=20)).exit_code == 0
     assert (out / "model_info.json").exists()  # an earlier, complete run
-    from retrain.model_folder import contract as outputs
+    from common import atomic as outputs
     real = outputs.atomic_write_bytes
 
     def full_disk(path, data):

@@ -4,57 +4,14 @@
 // any static file server will do, offline.
 import { renderDrawing } from "./drawing.js";
 import { openModel } from "./model.js";
+import { clearAnswer, createPad, showError, showTop } from "./page.js";  // shared with `qdretrain serve`
 
-const CANVAS_UNITS = 256;  // Quick, Draw!'s coordinate space, as the serve page records strokes
 const TOP_K = 5;
-const pad = document.getElementById("pad");
-const ink = pad.getContext("2d");
+const pad = createPad(document.getElementById("pad"), classify);
 // `answers` counts finished classifications and `last` holds the latest (the browser tests read them).
-const state = { strokes: [], current: null, info: null, model: null, request: 0, answers: 0, last: null };
+const state = { info: null, model: null, request: 0, answers: 0, last: null,
+                get strokes() { return pad.strokes; } };
 window.qdretrain = state;
-
-function unitsOf(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) * CANVAS_UNITS / box.width,
-          (event.clientY - box.top) * CANVAS_UNITS / box.height];
-}
-
-function redraw() {
-  const k = pad.width / CANVAS_UNITS;
-  ink.clearRect(0, 0, pad.width, pad.height);
-  ink.lineWidth = 6; ink.lineCap = "round"; ink.lineJoin = "round"; ink.strokeStyle = "#111";
-  for (const [xs, ys] of state.strokes.concat(state.current ? [state.current] : [])) {
-    ink.beginPath();
-    ink.moveTo(xs[0] * k, ys[0] * k);
-    for (let i = 1; i < xs.length; i++) ink.lineTo(xs[i] * k, ys[i] * k);
-    if (xs.length === 1) ink.lineTo(xs[0] * k + 0.1, ys[0] * k);
-    ink.stroke();
-  }
-}
-
-pad.addEventListener("pointerdown", (event) => {
-  pad.setPointerCapture(event.pointerId);
-  const [x, y] = unitsOf(event);
-  state.current = [[x], [y]];
-  redraw();
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!state.current) return;
-  const [x, y] = unitsOf(event);
-  state.current[0].push(x); state.current[1].push(y);
-  redraw();
-});
-function endStroke() {
-  if (!state.current) return;
-  state.strokes.push(state.current.map((values) => values.map((v) => Math.round(v * 10) / 10)));
-  state.current = null;
-  redraw();
-  classify();
-}
-pad.addEventListener("pointerup", endStroke);
-pad.addEventListener("pointercancel", endStroke);
-
-function showError(text) { document.getElementById("error").textContent = text || ""; }
 
 // The model's input as a PNG-backed image: exactly the bytes the model got, one grey level a pixel.
 function inputImage(pixels, height, width) {
@@ -70,27 +27,10 @@ function inputImage(pixels, height, width) {
 }
 
 function showAnswer(result) {
-  const list = document.getElementById("top");
-  list.replaceChildren(...result.top.map(({ label, score }) => {
-    const item = document.createElement("li");
-    const name = document.createElement("span"); name.className = "label"; name.textContent = label;
-    const bar = document.createElement("span"); bar.className = "bar";
-    const fill = document.createElement("span"); fill.style.width = `${(score * 100).toFixed(1)}%`;
-    bar.append(fill);
-    const value = document.createElement("span"); value.className = "score";
-    value.textContent = `${(score * 100).toFixed(1)}%`;
-    item.append(name, bar, value);
-    return item;
-  }));
+  showTop(document.getElementById("top"), result.top);
   document.getElementById("latency").textContent =
     `${state.info.model}: ${result.modelMs.toFixed(1)} ms in the model, ${result.drawMs.toFixed(1)} ms drawing (in your browser)`;
   document.getElementById("input").src = inputImage(result.pixels, state.info.input_height, state.info.input_width);
-}
-
-function clearAnswer() {
-  document.getElementById("top").replaceChildren();
-  document.getElementById("latency").textContent = "Draw something.";
-  document.getElementById("input").removeAttribute("src");
 }
 
 async function classify() {
@@ -119,8 +59,8 @@ async function classify() {
   }
 }
 
-document.getElementById("undo").addEventListener("click", () => { state.strokes.pop(); redraw(); classify(); });
-document.getElementById("clear").addEventListener("click", () => { state.strokes = []; redraw(); classify(); });
+document.getElementById("undo").addEventListener("click", pad.undo);
+document.getElementById("clear").addEventListener("click", pad.clear);
 
 async function start() {
   const response = await fetch("model.json");
@@ -132,7 +72,7 @@ async function start() {
   const { info } = state;
   document.getElementById("model-name").textContent =
     `${info.architecture} · ${info.labels.length} labels · ${info.input_width}x${info.input_height} input · LiteRT.js`;
-  redraw();
+  pad.redraw();
   document.body.dataset.ready = "1";
 }
 start().catch((error) => {
