@@ -167,10 +167,9 @@ def test_draw_classify_undo_clear_collect(server, model_dir, tmp_path):
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(300)
         assert "model_int8.tflite" in page.locator("#latency").inner_text()
-        strokes_shown = page.evaluate("state.strokes.length")
-        assert strokes_shown == len(strokes)
+        # The pad's strokes live in a module (serve/static/page.js), not on window: undo is checked
+        # through what the page sends, the correction below (one stroke fewer).
         page.click("#undo")
-        assert page.evaluate("state.strokes.length") == len(strokes) - 1
         # A correction lands in --collect_dir/<label>.ndjson.
         page.select_option("#label", "circle")
         page.click("#correct button[type=submit]")
@@ -179,5 +178,6 @@ def test_draw_classify_undo_clear_collect(server, model_dir, tmp_path):
         assert len(saved) == 1 and len(json.loads(saved[0])["drawing"]) == len(strokes) - 1
         page.click("#clear")
         page.wait_for_timeout(200)
-        assert page.evaluate("state.strokes.length") == 0 and page.locator("#top li").count() == 0
+        assert page.locator("#top li").count() == 0
+        assert page.locator("#latency").inner_text() == "Draw something."
         browser.close()
