@@ -146,6 +146,12 @@ def _echo(message: str) -> None:
     click.echo(message)
 
 
+def _status(message: str) -> None:
+    """A progress line on stderr (stdout keeps the results: the table, the paths written)."""
+    from common.progress import echo
+    echo(message)
+
+
 def _size(path: str) -> int:
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(path) for f in files)
@@ -171,6 +177,7 @@ def test_images(model: ModelDir, config: ExportConfig):
     mean, std = model.mean_std
     items, source = _items(model, config.test_dir, "--test_dir", "testing", "the test split in splits.json")
     if items:
+        _status(f"Loading up to {config.max_test_images} verification images ({source})...")
         data = images.load_items(items, model.labels, height, width, mean, std, config.max_test_images, config.seed,
                                  family=model.family)
         return data, source
@@ -193,6 +200,8 @@ def calibration_images(model: ModelDir, config: ExportConfig) -> Callable:
     height, width = model.size
     mean, std = model.mean_std
     items, source = _items(model, config.calibration_dir, "--calibration_dir", "training", "training images")
+    if items:  # decoding a few hundred images takes seconds: say so before, not after
+        _status(f"Loading up to {config.calibration_images} {source} for int8 calibration...")
     if not items:
         raise QdretrainError(
             "int8 export needs real images to calibrate on: the training images listed in splits.json are "
@@ -293,6 +302,7 @@ def verify_artifacts(artifacts: dict, reference_scores: np.ndarray, data, tolera
     for name, path in artifacts.items():
         precision = TFLITE_FORMATS[name][1] if name in TFLITE_FORMATS else "float32"
         kind = "tflite" if name in TFLITE_FORMATS else name
+        _status(f"  verifying {os.path.basename(path)} with {RUNTIMES[kind]}...")
         try:
             scores = runner_for(name, path, output_name).predict_in_batches(data.images)
             checks.append(verify.check(name, path, RUNTIMES[kind], precision, _size(path), reference_scores,
@@ -420,6 +430,7 @@ def run_export(config: ExportConfig) -> ExportReport:
         from android_export.onnx_export import require_onnx
         for package in ("tf2onnx", "onnx", "onnxruntime"):
             require_onnx(package)
+    _status(f"Exporting {', '.join(config.formats)} from {model.path}: loading the trained model...")
     try:
         reference = KerasRunner(model.saved_model)
     except ConfigError:
@@ -433,6 +444,7 @@ def run_export(config: ExportConfig) -> ExportReport:
     with write_errors(config.out, "--output_dir"):
         artifacts = write_artifacts(reference.model, model, config)
     data, source = test_images(model, config)
+    _status(f"Verifying: scoring {len(data)} images ({source}) with the trained model, then with each artifact...")
     reference_scores = reference.predict_in_batches(data.images)
     _, _, reference_accuracy = verify.compare(reference_scores, reference_scores,
                                               data.label_indices if data.has_labels else None)
@@ -464,7 +476,8 @@ def _export_panels(model: ModelDir, artifacts: dict, config: ExportConfig) -> No
     from retrain.model_folder import contract as outputs
     from retrain.evaluation import panel
     tflite = {name: runner_for(name, path) for name, path in artifacts.items() if name in TFLITE_FORMATS}
-    panels = panel.export_panels(model.path, model.labels, model.size[0], tflite, config.max_test_images)
+    panels = panel.export_panels(model.path, model.labels, model.size[0], tflite, config.max_test_images,
+                                 echo=_status)
     if not panels:
         return
     for name, result in panels.items():

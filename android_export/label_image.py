@@ -37,7 +37,13 @@ class InputContract:
 
     def describe(self) -> str:
         """One line: the contract and where it came from (a default is said to be one)."""
-        origin = "; ".join(f"{key} from {where}" for key, where in self.sources)
+        # One mention per place: "size, mean and std from model_info.json (/m/model_info.json)", not
+        # the same path three times.
+        keys_of: dict = {}
+        for key, where in self.sources:
+            keys_of.setdefault(where, []).append(key)
+        origin = "; ".join(f"{' and '.join(keys) if len(keys) < 3 else ', '.join(keys[:-1]) + ' and ' + keys[-1]} "
+                           f"from {where}" for where, keys in keys_of.items())
         return (f"Input contract: {self.height}x{self.width}, (pixel - {self.mean:g}) / {self.std:g}"
                 + (f" ({origin})" if origin else ""))
 

@@ -109,11 +109,17 @@ class TFLiteRunner(Runner):
 
     def __init__(self, path_or_bytes, num_threads: Optional[int] = None):
         from ai_edge_litert.interpreter import Interpreter
-        if isinstance(path_or_bytes, (bytes, bytearray)):
-            self.interpreter = Interpreter(model_content=bytes(path_or_bytes), num_threads=num_threads)
-        else:
-            self.interpreter = Interpreter(model_path=str(path_or_bytes), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+
+        from common.tfcompat import captured_stderr
+        # LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to fd 2 when the
+        # tensors are allocated, on every artifact opened; no flag or env var turns it off, so it is
+        # captured like TensorFlow's other start-up lines (shown with --verbose, replayed on an error).
+        with captured_stderr():
+            if isinstance(path_or_bytes, (bytes, bytearray)):
+                self.interpreter = Interpreter(model_content=bytes(path_or_bytes), num_threads=num_threads)
+            else:
+                self.interpreter = Interpreter(model_path=str(path_or_bytes), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = int(self.input["shape"][0])

@@ -86,3 +86,42 @@ def _is_tf_write_error(error: Exception) -> bool:
         return False
     return isinstance(error, (tf_errors.ResourceExhaustedError, tf_errors.PermissionDeniedError,
                               tf_errors.FailedPreconditionError))
+
+
+def _new_tops(folders) -> list[str]:
+    """For each folder that does not exist yet, the topmost of its ancestors that does not exist
+    either: what creating it will create."""
+    tops = set()
+    for folder in folders:
+        if not folder:
+            continue
+        path = os.path.abspath(folder)
+        if os.path.exists(path):
+            continue
+        while not os.path.exists(os.path.dirname(path)):
+            path = os.path.dirname(path)
+        tops.add(path)
+    return sorted(tops)
+
+
+def remove_empty_tree(top: str) -> None:
+    """Removes `top` and its subfolders that hold no file (bottom-up; a folder with a file stays)."""
+    if not os.path.isdir(top):
+        return
+    for folder, _, _ in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)  # fails, and so stays, when something is in it
+
+
+@contextlib.contextmanager
+def no_empty_folders_left_on_failure(*folders):
+    """When the body raises, the folders among `folders` that it created (they did not exist before)
+    are removed again if nothing was written in them: a failed run (no network for the module, bad
+    data) leaves no empty bottlenecks/, summaries/ or checkpoints/ behind to puzzle the user."""
+    tops = _new_tops(folders)
+    try:
+        yield
+    except BaseException:
+        for top in tops:
+            remove_empty_tree(top)
+        raise

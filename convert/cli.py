@@ -53,14 +53,16 @@ def _auto_workers() -> int:
       help="Worker processes rendering in parallel (0: one per CPU core, at most 8).")
 @flag("--recognized_only", is_flag=True, default=False,
       help=".ndjson only: take only drawings the game recognised.")
+@click.pass_context
 @user_errors
-def convert_command(inputs, output_dir, sample, per_class, seed, size, resample, polarity,
+def convert_command(ctx, inputs, output_dir, sample, per_class, seed, size, resample, polarity,
                     stroke_width, quality, workers, recognized_only):
     """Turn QuickDraw files into OUTPUT_DIR/<label>/*.jpg, one folder per class.
 
     \b
     INPUTS are numpy_bitmap .npy files (cat.npy or full_numpy_bitmap_cat.npy; uint8 (N, 784),
-    (N, 28, 28) or (N, 1, 784)) and simplified .ndjson files, or folders holding them. The class
+    (N, 28, 28) or (N, 1, 784)), simplified .ndjson files and Kaggle's train_simplified/<word>.csv
+    files, or folders holding them. The class
     name is the file name with its spelling kept ("sea turtle"). Safe to stop and rerun: JPGs are
     written whole or not at all, and a rerun skips the ones already there. A bad file is reported
     and the other classes still convert.
@@ -85,10 +87,13 @@ def convert_command(inputs, output_dir, sample, per_class, seed, size, resample,
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     summary = convert([sample_dir()] if sample else list(inputs), config)
-    _report(summary, output_dir, per_class)
+    per_class_given = ctx.get_parameter_source("per_class") == click.core.ParameterSource.COMMANDLINE
+    # The sample has what it has (300 a class): a shortfall against the default is no news there.
+    _report(summary, output_dir, per_class if per_class_given or not sample else 0,
+            "--per_class" if per_class_given else "the default --per_class")
 
 
-def _report(summary: ConvertSummary, output_dir: Path, per_class: int) -> None:
+def _report(summary: ConvertSummary, output_dir: Path, per_class: int, per_class_name: str = "--per_class") -> None:
     """Warnings to stderr, then the one-line summary to stdout."""
     for path, reason in summary.refused_files:
         click.echo(f"Warning: refused {path}: {reason}", err=True)
@@ -100,7 +105,7 @@ def _report(summary: ConvertSummary, output_dir: Path, per_class: int) -> None:
     short = sorted((report.chosen, report.label) for report in summary.classes
                    if report.chosen < per_class)
     if short:
-        click.echo(f"Note: {len(short)} of {len(summary.classes)} classes have fewer than --per_class "
+        click.echo(f"Note: {len(short)} of {len(summary.classes)} classes have fewer than {per_class_name} "
                    f"{per_class} usable drawings (fewest: {short[0][1]!r}, {short[0][0]}).", err=True)
     files = len(summary.refused_files)
     click.echo(f"{output_dir}: {summary.written} written, {summary.skipped} skipped (already there), "

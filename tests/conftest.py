@@ -19,10 +19,15 @@ SHARED = REPO_ROOT.parent / "shared"
 
 
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or a pytest skip (with the reason) where a clone has none."""
+    """A path under ../shared, or a pytest skip (with the reason) where a clone has none.
+
+    ../shared is the project's store of real data (full Quick, Draw! files) and downloaded weights, kept
+    beside the repository on the machines that run the slow checks; nothing a user runs needs it (the
+    embedded sample and module ship in the package)."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent (real data/weights live in ../shared beside the repo)")
+        pytest.skip(f"{path} is absent: ../shared holds real Quick, Draw! data and weights beside the repo "
+                    f"for these slow checks; a user's clone does not need it")
     return path
 
 

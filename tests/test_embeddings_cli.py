@@ -97,8 +97,9 @@ def test_similar_cli_by_image_and_by_class(planted_model):
     lines = [l for l in result.output.splitlines() if l.strip()[:2] in ("1.", "2.", "3.")]
     assert len(lines) == 3 and all(" cat " in l for l in lines[:2])
     splits = json.loads((tmp_path / "model" / "splits.json").read_text())
-    if "cat/img_0003.jpg" in splits["training"]:  # the query itself is found at distance ~0
-        assert float(lines[0].split()[1]) < 1e-4
+    assert all("cat/img_0003.jpg" not in line for line in lines)  # not the query's own neighbour
+    if "cat/img_copy.jpg" in splits["training"]:  # its planted copy is, at distance ~0
+        assert "cat/img_copy.jpg" in lines[0] and float(lines[0].split()[1]) < 1e-4
     assert out.read_bytes()[:4] == b"\x89PNG"
     by_class = CliRunner().invoke(cli, ["similar", "--model_dir", str(tmp_path / "model"), "--class",
                                         "apple", "--index", "0", "--k", "2", "--output", str(out)])

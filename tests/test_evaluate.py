@@ -216,7 +216,7 @@ def test_write_evaluation_with_curves_and_misclassified_grid(tmp_path, result):
     for key in ("training_curves_png", "misclassified_png"):
         with Image.open(paths[key]) as image:
             assert image.format == "PNG" and min(image.size) >= 200
-    assert misclassified_title(result.misclassified[0]) == "cat -> sea turtle (0.60)"
+    assert misclassified_title(result.misclassified[0]) == "cat -> sea turtle (0.60)\nOutput/cat/img_1.jpg"
 
 
 def test_write_evaluation_refuses_mismatched_extras_before_writing(tmp_path, result):

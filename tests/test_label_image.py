@@ -107,7 +107,8 @@ def test_label_image_says_which_input_contract_it_used_and_where_from(exported_m
                                       "--image", test_images[0], "--input_std", "127.5"])
     assert beside.exit_code == 0, beside.output
     assert "32x32, (pixel - 127.5) / 127.5" in beside.output
-    assert "size from model_info.json" in beside.output and "std from the command line" in beside.output
+    # One mention per source (issue 20: the model_info.json path was repeated per value).
+    assert "size and mean from model_info.json" in beside.output and "std from the command line" in beside.output
 
 
 def _write_strokes(tmp_path):

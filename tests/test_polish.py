@@ -57,7 +57,7 @@ def test_misclassified_grid_spreads_over_classes_most_confident_first():
     assert len(chosen) == 32
     assert [m.name for m in chosen[:4]] == ["a39", "z1", "a38", "z0"]
     assert {m.true_label for m in chosen} == {"apple", "zebra"}
-    assert misclassified_title(chosen[1]) == "zebra -> cat (0.90)"
+    assert misclassified_title(chosen[1]) == "zebra -> cat (0.90)\nz1"
 
 
 def test_misclassified_heading_says_how_many_of_all(monkeypatch):

@@ -42,3 +42,24 @@ def test_verbose_flag_is_not_taken_for_a_train_option(monkeypatch):
     assert result.exit_code == 0, result.output
     assert os.environ.get("QDRETRAIN_VERBOSE") == "1"
     assert "quickdraw_cnn" in result.output
+
+
+def test_opening_a_tflite_model_prints_no_xnnpack_info_line(tmp_path):
+    """LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." (C++, fd 2) is silenced where
+    qdretrain opens an interpreter (export verification, label_image, serve)."""
+    import subprocess
+    import sys
+    script = (
+        "import numpy as np\n"
+        "from common.tfcompat import tf\n"
+        "m = tf.keras.Sequential([tf.keras.Input((8, 8, 3)), tf.keras.layers.Flatten(), tf.keras.layers.Dense(2)])\n"
+        "data = tf.lite.TFLiteConverter.from_keras_model(m).convert()\n"
+        "from android_export.runners import TFLiteRunner\n"
+        "print(TFLiteRunner(data).predict(np.zeros((1, 8, 8, 3), np.float32)).shape)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # Without QDRETRAIN_VERBOSE (an earlier test's in-process `--verbose` may have set it here).
+    env = {k: v for k, v in os.environ.items() if k != "QDRETRAIN_VERBOSE"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root,
+                            env={**env, "PYTHONPATH": root}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK" not in result.stdout + result.stderr

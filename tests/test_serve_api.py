@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
-pytest.importorskip("httpx")
+try:  # the client Starlette's TestClient is built on (httpx2; the older httpx works too)
+    import httpx2  # noqa: F401
+except ImportError:
+    pytest.importorskip("httpx", reason="neither httpx2 nor httpx is installed (pip install '.[serve]')")
 from starlette.testclient import TestClient  # noqa: E402
 
 from tests.test_export_modeldir import make_model_dir  # noqa: E402

@@ -1,5 +1,10 @@
-"""`qdretrain serve` end to end in Debian's headless chromium (Playwright): draw a real doodle with
-pointer events, read the top-1 off the page, undo/clear, send a correction, save a screenshot."""
+"""`qdretrain serve` end to end in Debian's headless chromium (Playwright): draw a doodle with pointer
+events, read the top-1 off the page, undo/clear, send a correction, take a screenshot.
+
+Real Quick, Draw! strokes come from ../shared where it exists; a user's clone does without: the
+embedded sample (convert/sample_data) holds bitmaps only, no strokes to draw with the mouse, so there the
+model learns formula drawings (circles, lines, stars) and the test draws those. Either way it runs.
+docs/serve_screenshot.png is the demo model's (bench/serve_screenshot.py), not this test's."""
 
 from __future__ import annotations
 
@@ -113,13 +118,9 @@ def _classify_server_side(url: str, strokes) -> str:
     return json.loads(urllib.request.urlopen(request, timeout=30).read())["top"][0]["label"]
 
 
-def _pick_drawing(url: str, label: str):
-    """A real drawing of `label` that the exported model gets right from its file strokes."""
-    drawings = SHARED / "data" / "quickdraw_ndjson"
-    path = drawings / f"{label}.ndjson" if drawings.exists() else None
-    lines = path.read_text().splitlines() if path else []
-    if not lines:
-        pytest.skip("no real drawings (../shared absent)")
+def _pick_drawing(url: str, label: str, drawings: Path):
+    """A drawing of `label` (from the files the model learnt from) that the exported model gets right."""
+    lines = (drawings / f"{label}.ndjson").read_text().splitlines()
     for line in lines[::-1]:
         strokes = json.loads(line)["drawing"]
         if _classify_server_side(url, strokes) == label:
@@ -145,11 +146,11 @@ def _top1(page) -> str:
     return page.locator("#top li .label").first.inner_text()
 
 
-def test_draw_classify_undo_clear_collect(server):
+def test_draw_classify_undo_clear_collect(server, model_dir, tmp_path):
     from playwright.sync_api import sync_playwright
     url, collect_dir = server
     label = "star"
-    strokes = _pick_drawing(url, label)
+    strokes = _pick_drawing(url, label, model_dir.parent / "drawings")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1100, "height": 720})
@@ -159,16 +160,16 @@ def test_draw_classify_undo_clear_collect(server):
         assert _top1(page) == label
         assert page.locator("#top li").count() == 3
         assert page.locator("#input").get_attribute("src").startswith("data:image/png;base64,")
-        page.screenshot(path=str(REPO_ROOT / "docs" / "serve_screenshot.png"))
+        page.screenshot(path=str(tmp_path / "serve.png"))
+        assert (tmp_path / "serve.png").read_bytes()[:4] == b"\x89PNG"
         # The int8 artifact answers the same drawing.
         page.select_option("#artifact", "model_int8.tflite")
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(300)
         assert "model_int8.tflite" in page.locator("#latency").inner_text()
-        strokes_shown = page.evaluate("state.strokes.length")
-        assert strokes_shown == len(strokes)
+        # The pad's strokes live in a module (serve/static/page.js), not on window: undo is checked
+        # through what the page sends, the correction below (one stroke fewer).
         page.click("#undo")
-        assert page.evaluate("state.strokes.length") == len(strokes) - 1
         # A correction lands in --collect_dir/<label>.ndjson.
         page.select_option("#label", "circle")
         page.click("#correct button[type=submit]")
@@ -177,5 +178,6 @@ def test_draw_classify_undo_clear_collect(server):
         assert len(saved) == 1 and len(json.loads(saved[0])["drawing"]) == len(strokes) - 1
         page.click("#clear")
         page.wait_for_timeout(200)
-        assert page.evaluate("state.strokes.length") == 0 and page.locator("#top li").count() == 0
+        assert page.locator("#top li").count() == 0
+        assert page.locator("#latency").inner_text() == "Draw something."
         browser.close()

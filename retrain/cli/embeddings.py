@@ -112,6 +112,10 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
         query_image = _query_image(image, strokes, extractor.input_size)
         query_vector = extractor.embed_images(query_image[None])
         query_name = image or strokes
+        if image:  # a training drawing asked about by its file: not its own nearest neighbour
+            same = os.path.realpath(image)
+            train = [i for i in train if data.records[i].row is not None
+                     or os.path.realpath(data.records[i].source) != same]
     found = search_lib.build_index(data.vectors[train], search).search(query_vector, k)
     hits = [train[i] for i in found.indices[0]]
     distances = found.distance(metric)[0]
@@ -119,11 +123,15 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
     for rank, (i, d) in enumerate(zip(hits, distances), 1):
         click.echo(f"{rank:3d}. {d:.4f}  {data.records[i].label:20s} {data.records[i].relpath}")
     images = load_record_images([data.records[i] for i in hits], 64)
-    cells = [(query_image, "query")] + [(img, f"{data.records[i].label}\n{d:.3f}")
-                                        for img, i, d in zip(images, hits, distances)]
+    cells = [(query_image, f"query: {query_name}")] + [
+        (img, f"{rank}. {data.records[i].label}, {metric} {d:.3f}\n{data.records[i].relpath}")
+        for rank, (img, i, d) in enumerate(zip(images, hits, distances), 1)]
     from retrain.model_folder.contract import atomic_write_bytes
-    atomic_write_bytes(output, report.grid_png([cells[j:j + 9] for j in range(0, len(cells), 9)],
-                                               f"nearest to {os.path.basename(query_name)} ({metric})"))
+    atomic_write_bytes(output, report.grid_png(
+        [cells[j:j + 5] for j in range(0, len(cells), 5)],
+        f"The {len(hits)} training drawings nearest to {query_name} ({metric} distance on "
+        f"{os.path.abspath(model_dir)}'s embeddings; the query itself left out). Captions: rank, label, "
+        f"distance, the drawing's name in splits.json."))
     click.echo(f"Wrote {output}")
 
 

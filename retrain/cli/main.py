@@ -19,11 +19,16 @@ from retrain.families import architectures
 from retrain.cli.cache import cache_command
 from retrain.cli.options import data_and_module_options
 from common.cli_options import FINITE_FLOAT, SectionedCommand, apply_options, flag, user_errors
-from retrain.families.config import CLASS_WEIGHTS, EXPORT_FORMATS, OPTIMIZERS, STRATEGIES, TrainConfig
+from retrain.families.config import CLASS_WEIGHTS, OPTIMIZERS, STRATEGIES
 from common.errors import ConfigError
 from retrain.cli.embeddings import audit_command, similar_command
 from retrain.distribution.launch import launch_command
-from retrain.cli.native_options import native_config, native_options
+from retrain.cli.native_options import native_options
+from retrain.families.options import build_config, defaults
+
+# Every flag's default comes from here: TrainConfig's (and NativeConfig's) fields, which the Python
+# API (qdretrain.train) uses too.
+DEFAULTS = defaults()
 from serve.cli import serve_command
 
 
@@ -64,68 +69,68 @@ def cli():
 def _train_options(func):
     """retrain.py's flags (underscore and dashed spellings) plus what later tools added."""
     options = data_and_module_options() + [
-        flag("--how_many_training_steps", type=int, default=4000, show_default=True,
+        flag("--how_many_training_steps", type=int, default=DEFAULTS["how_many_training_steps"], show_default=True,
              help="Training steps (batches)."),
-        flag("--learning_rate", type=FINITE_FLOAT, default=0.01, show_default=True),
-        flag("--train_batch_size", type=int, default=100, show_default=True),
-        flag("--eval_step_interval", type=int, default=10, show_default=True,
+        flag("--learning_rate", type=FINITE_FLOAT, default=DEFAULTS["learning_rate"], show_default=True),
+        flag("--train_batch_size", type=int, default=DEFAULTS["train_batch_size"], show_default=True),
+        flag("--eval_step_interval", type=int, default=DEFAULTS["eval_step_interval"], show_default=True,
              help="Evaluate on a validation batch (and log) every N steps."),
-        flag("--validation_batch_size", type=int, default=100, show_default=True,
+        flag("--validation_batch_size", type=int, default=DEFAULTS["validation_batch_size"], show_default=True,
              help="Validation images per evaluation; -1 for the whole validation set."),
-        flag("--test_batch_size", type=int, default=-1, show_default=True,
+        flag("--test_batch_size", type=int, default=DEFAULTS["test_batch_size"], show_default=True,
              help="Test images for the final evaluation; -1 for the whole test set."),
-        flag("--exclude_list", type=click.Path(exists=True, dir_okay=False), default=None,
+        flag("--exclude_list", type=click.Path(exists=True, dir_okay=False), default=DEFAULTS["exclude_list"],
              help="File of image names (as in splits.json) to leave out of every split, e.g. "
                   "`qdretrain audit --exclude_list`'s output."),
-        flag("--testing_percentage", type=int, default=10, show_default=True),
-        flag("--validation_percentage", type=int, default=10, show_default=True),
-        flag("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
+        flag("--testing_percentage", type=int, default=DEFAULTS["testing_percentage"], show_default=True),
+        flag("--validation_percentage", type=int, default=DEFAULTS["validation_percentage"], show_default=True),
+        flag("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS["optimizer"], show_default=True,
              help="sgd is retrain.py's plain gradient descent."),
-        flag("--label_smoothing", type=FINITE_FLOAT, default=0.0, show_default=True),
-        flag("--dropout", type=FINITE_FLOAT, default=0.0, show_default=True,
+        flag("--label_smoothing", type=FINITE_FLOAT, default=DEFAULTS["label_smoothing"], show_default=True),
+        flag("--dropout", type=FINITE_FLOAT, default=DEFAULTS["dropout"], show_default=True,
              help="Dropout rate on the bottleneck while training the head."),
-        flag("--class_weights", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,
+        flag("--class_weights", type=click.Choice(CLASS_WEIGHTS), default=DEFAULTS["class_weights"], show_default=True,
              help="balanced: weight each class by 1/frequency (for unbalanced folders)."),
-        flag("--seed", type=int, default=0, show_default=True,
+        flag("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
              help="Seed for initialisers, shuffling and augmentation."),
-        flag("--renderings", type=int, default=3, show_default=True,
+        flag("--renderings", type=int, default=DEFAULTS["renderings"], show_default=True,
              help="Cached renderings per training drawing (1 canonical + random stroke width, resampling, "
                   "blur, binarisation, position/scale, JPEG), one bottleneck each. Drawings only "
                   "(--quickdraw_dir, or an --image_dir that looks like drawings); photos get none. "
                   "1: no rendering augmentation."),
-        flag("--fine_tune/--no_fine_tune", default=False, show_default=True,
+        flag("--fine_tune/--no_fine_tune", default=DEFAULTS["fine_tune"], show_default=True,
              help="After training the head on bottlenecks, fine-tune backbone and head together on "
                   "augmented images (slow on CPU: no cache in that phase)."),
-        flag("--fine_tune_steps", type=int, default=500, show_default=True,
+        flag("--fine_tune_steps", type=int, default=DEFAULTS["fine_tune_steps"], show_default=True,
              help="Steps of the fine-tuning phase."),
-        flag("--fine_tune_batch_size", type=int, default=32, show_default=True,
+        flag("--fine_tune_batch_size", type=int, default=DEFAULTS["fine_tune_batch_size"], show_default=True,
              help="Images per fine-tuning step (per replica)."),
-        flag("--fine_tune_learning_rate", type=FINITE_FLOAT, default=None,
+        flag("--fine_tune_learning_rate", type=FINITE_FLOAT, default=DEFAULTS["fine_tune_learning_rate"],
              help="Learning rate while fine-tuning; default learning_rate / 10."),
-        flag("--augment/--no_augment", default=True, show_default=True,
+        flag("--augment/--no_augment", default=DEFAULTS["augment"], show_default=True,
              help="Random rotations, shifts and zoom (and flips) while fine-tuning."),
-        flag("--flip_left_right/--no_flip_left_right", default=True, show_default=True,
+        flag("--flip_left_right/--no_flip_left_right", default=DEFAULTS["flip_left_right"], show_default=True,
              help="Mirror images while fine-tuning (turn off for classes that differ by direction)."),
-        flag("--strategy", type=click.Choice(STRATEGIES), default="auto", show_default=True,
+        flag("--strategy", type=click.Choice(STRATEGIES), default=DEFAULTS["strategy"], show_default=True,
              help="auto: TF_CONFIG set -> multi_worker; several GPUs -> mirrored; else default."),
-        flag("--output_dir", default=None,
+        flag("--output_dir", default=DEFAULTS["output_dir"],
              help="The model folder: every output unless set one by one below, and what `export` / "
                   "`android` read. Default: the parent of --saved_model_dir, else the folder of "
                   "--output_graph, else of --output_labels; retrain_output/ when none names a folder."),
-        flag("--output_graph", default=None, help="Frozen graph [<output_dir>/retrained_graph.pb]."),
-        flag("--output_labels", default=None, help="Labels [<output_dir>/retrained_labels.txt]."),
-        flag("--saved_model_dir", default=None, help="SavedModel [<output_dir>/saved_model]."),
-        flag("--summaries_dir", default=None, help="TensorBoard logs [<output_dir>/summaries]."),
-        flag("--checkpoint_dir", default=None, help="Checkpoints [<output_dir>/checkpoints]."),
-        flag("--resume/--no_resume", default=False, show_default=True,
+        flag("--output_graph", default=DEFAULTS["output_graph"], help="Frozen graph [<output_dir>/retrained_graph.pb]."),
+        flag("--output_labels", default=DEFAULTS["output_labels"], help="Labels [<output_dir>/retrained_labels.txt]."),
+        flag("--saved_model_dir", default=DEFAULTS["saved_model_dir"], help="SavedModel [<output_dir>/saved_model]."),
+        flag("--summaries_dir", default=DEFAULTS["summaries_dir"], help="TensorBoard logs [<output_dir>/summaries]."),
+        flag("--checkpoint_dir", default=DEFAULTS["checkpoint_dir"], help="Checkpoints [<output_dir>/checkpoints]."),
+        flag("--resume/--no_resume", default=DEFAULTS["resume"], show_default=True,
              help="Continue from the last checkpoint in --checkpoint_dir."),
-        flag("--intermediate_store_frequency", type=int, default=0, show_default=True,
+        flag("--intermediate_store_frequency", type=int, default=DEFAULTS["intermediate_store_frequency"], show_default=True,
              help="Every N steps also write a frozen graph (0: never)."),
-        flag("--intermediate_output_graphs_dir", default=None,
+        flag("--intermediate_output_graphs_dir", default=DEFAULTS["intermediate_output_graphs_dir"],
              help="Where intermediate graphs go [<output_dir>/intermediate_graphs]."),
-        flag("--final_tensor_name", default="final_result", show_default=True,
+        flag("--final_tensor_name", default=DEFAULTS["final_tensor_name"], show_default=True,
              help="Name of the output node in the frozen graph."),
-        flag("--print_misclassified_test_images", is_flag=True, default=False,
+        flag("--print_misclassified_test_images", is_flag=True, default=DEFAULTS["print_misclassified_test_images"],
              help="List every misclassified test image."),
         # retrain.py's distortion flags: accepted so old command lines get advice, not "no such option".
         flag("--random_crop", type=int, default=None, hidden=True),
@@ -170,26 +175,16 @@ def train_command(ctx, export_formats, **options):
     model_info.json (the input contract) and run_config.json into --output_dir.
     """
     _check_distortion_flags(ctx, options)
+    options["export_formats"] = export_formats
+    given = {name for name in options
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     try:
-        is_native = architectures.get(options["architecture"]).is_native
-    except KeyError as error:
-        raise click.UsageError(error.args[0]) from None
-    native = native_config(ctx, options, is_native)
-    formats = tuple(f.strip() for f in export_formats.split(",") if f.strip())
-    unknown = [f for f in formats if f not in EXPORT_FORMATS]
-    if unknown:
-        raise click.BadParameter(f"unknown format(s) {', '.join(unknown)}; choose from "
-                                 f"{', '.join(EXPORT_FORMATS)}", param_hint="--export")
-    if not options["output_dir"]:
-        from retrain.model_folder.locate import derive_output_dir
-        options["output_dir"], why = derive_output_dir(options["output_graph"], options["output_labels"],
-                                                       options["saved_model_dir"])
-        click.echo(f"Model folder: {options['output_dir']} ({why}; set it with --output_dir).", err=True)
-    try:
-        config = TrainConfig(export_formats=formats, native=native, **options)
-        config.check_outputs_outside_data()
+        config, note = build_config(options, given)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+    if note:  # only once the options are known to be valid (a usage error comes alone)
+        click.echo(note, err=True)
+    click.echo("Starting TensorFlow...", err=True)  # its import alone takes seconds on a busy machine
     from retrain.run.story import run  # imports TensorFlow
     run(config)
 

@@ -1,7 +1,5 @@
-"""The `train` options of the native family, and how the CLI turns them into a NativeConfig.
-
-Kept out of retrain/cli/main.py so that file only adds them to the list and calls `native_config`.
-"""
+"""The `train` options of the native family (their defaults, names and rules are
+retrain/families/options.py's, shared with the Python API; only the flags' spelling and help are here)."""
 
 from __future__ import annotations
 
@@ -10,66 +8,28 @@ import click
 from common.cli_options import flag
 from retrain.families.native.schedule_config import SCHEDULES
 
-NAMES = ("epochs", "lr_schedule", "warmup_steps", "decay_steps", "decay_rate", "eta_min", "weight_decay",
-         "mixed_precision", "pooling", "shuffle_buffer", "class_balanced")
-# What a native run uses when the user did not choose: retrain.py's SGD at 0.01 suits a head on
-# fixed features, not a CNN from random initialisation.
-NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001}
+from retrain.families.options import defaults
+
+DEFAULTS = defaults()
 
 
 def native_options() -> list:
     return [
-        flag("--epochs", type=int, default=0, show_default=True,
+        flag("--epochs", type=int, default=DEFAULTS["epochs"], show_default=True,
              help="Native nets: passes over the training split (0: use --how_many_training_steps)."),
-        flag("--lr_schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True,
+        flag("--lr_schedule", type=click.Choice(SCHEDULES), default=DEFAULTS["lr_schedule"], show_default=True,
              help="Native nets: learning-rate schedule (cosine = linear warmup + cosine to --eta_min)."),
-        flag("--warmup_steps", type=int, default=0, show_default=True),
-        flag("--decay_steps", type=int, default=1000, show_default=True, help="step/exponential schedules."),
-        flag("--decay_rate", type=float, default=0.1, show_default=True, help="step/exponential schedules."),
-        flag("--eta_min", type=float, default=0.0, show_default=True, help="cosine's final learning rate."),
-        flag("--weight_decay", type=float, default=0.0, show_default=True),
-        flag("--mixed_precision/--no_mixed_precision", default=False, show_default=True,
+        flag("--warmup_steps", type=int, default=DEFAULTS["warmup_steps"], show_default=True),
+        flag("--decay_steps", type=int, default=DEFAULTS["decay_steps"], show_default=True, help="step/exponential schedules."),
+        flag("--decay_rate", type=float, default=DEFAULTS["decay_rate"], show_default=True, help="step/exponential schedules."),
+        flag("--eta_min", type=float, default=DEFAULTS["eta_min"], show_default=True, help="cosine's final learning rate."),
+        flag("--weight_decay", type=float, default=DEFAULTS["weight_decay"], show_default=True),
+        flag("--mixed_precision/--no_mixed_precision", default=DEFAULTS["mixed_precision"], show_default=True,
              help="Native nets: float16 compute (GPU only)."),
-        flag("--pooling", type=click.Choice(("avg", "gem")), default="avg", show_default=True,
+        flag("--pooling", type=click.Choice(("avg", "gem")), default=DEFAULTS["pooling"], show_default=True,
              help="Native nets: pooling of the `embedding` layer (gem: generalised mean, p learnt)."),
-        flag("--shuffle_buffer", type=int, default=10000, show_default=True,
+        flag("--shuffle_buffer", type=int, default=DEFAULTS["shuffle_buffer"], show_default=True,
              help="Native nets: drawings in the bounded shuffle buffer (memory stays flat)."),
-        flag("--class_balanced/--no_class_balanced", default=False, show_default=True,
+        flag("--class_balanced/--no_class_balanced", default=DEFAULTS["class_balanced"], show_default=True,
              help="Native nets: sample every class equally often."),
     ]
-
-
-def native_config(ctx: click.Context, options: dict, is_native: bool):
-    """Pops the native options from `options`; returns a NativeConfig (native) or None.
-
-    Raises:
-      click.UsageError: native options for a TF-Hub architecture, or TF-Hub options for a native one.
-    """
-    from common.errors import ConfigError
-
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-
-    values = {name: options.pop(name) for name in NAMES}
-    if not is_native:
-        wrong = [n for n in NAMES if given(n)]
-        if wrong:
-            raise click.UsageError(f"{', '.join('--' + n for n in wrong)} only apply to native "
-                                   f"architectures (quickdraw_cnn, tiny_darknet, ...).")
-        return None
-    from retrain.families.native.train import NOT_APPLICABLE, NativeConfig
-    wrong = [n for n in NOT_APPLICABLE if given(n)]
-    if wrong:
-        raise click.UsageError(
-            f"{', '.join('--' + n for n in wrong)}: not for --architecture {options['architecture']}, a "
-            f"native net trained end to end from random initialisation (no TF-Hub module, no bottleneck "
-            f"cache, no separate fine-tuning). Drop them, or pick a TF-Hub architecture.")
-    for name, value in NATIVE_DEFAULTS.items():
-        if not given(name):
-            options[name] = value
-    if given("quickdraw_per_class"):
-        values["max_per_class"] = options["quickdraw_per_class"]
-    try:
-        return NativeConfig(**values)
-    except ConfigError as error:
-        raise click.UsageError(str(error)) from None

@@ -12,30 +12,31 @@ def data_and_module_options() -> list:
 
     One definition, so both commands accept the same spellings, defaults and help.
     """
-    from retrain.families import architectures
+    from retrain.families.options import defaults
     from retrain.model_folder import input_preprocessing
+    DEFAULTS = defaults()  # the one definition, shared with the Python API (qdretrain.train)
     return [
-        flag("--image_dir", type=click.Path(exists=True, file_okay=False),
+        flag("--image_dir", type=click.Path(exists=True, file_okay=False), default=DEFAULTS["image_dir"],
              help="Folder of labelled images: one subfolder per label (JPEG, PNG, BMP, GIF)."),
-        flag("--quickdraw_dir", type=click.Path(exists=True),
+        flag("--quickdraw_dir", type=click.Path(exists=True), default=DEFAULTS["quickdraw_dir"],
              help="Instead of --image_dir: QuickDraw .npy/.ndjson files (or a folder of them), read "
                   "directly with no JPGs written."),
-        flag("--quickdraw_per_class", type=int, default=1000, show_default=True,
+        flag("--quickdraw_per_class", type=int, default=DEFAULTS["quickdraw_per_class"], show_default=True,
              help="Drawings per class taken from --quickdraw_dir."),
-        flag("--architecture", default=architectures.DEFAULT_ARCHITECTURE, show_default=True,
+        flag("--architecture", default=DEFAULTS["architecture"], show_default=True,
              help="Backbone name from the registry (`qdretrain architectures` lists them). "
                   "mobilenet_0.25_224 ships with qdretrain and works offline."),
-        flag("--tfhub_module", default=None,
+        flag("--tfhub_module", default=DEFAULTS["tfhub_module"],
              help="TF-Hub handle or local module folder; overrides the architecture's handle. "
                   "Downloads go to $TFHUB_CACHE_DIR."),
-        flag("--input_size", type=int, default=None,
+        flag("--input_size", type=int, default=DEFAULTS["input_size"],
              help="Input side in pixels, only for a --tfhub_module whose size differs from the "
                   "architecture's."),
-        flag("--bottleneck_dir", default="bottlenecks", show_default=True,
+        flag("--bottleneck_dir", default=DEFAULTS["bottleneck_dir"], show_default=True,
              help="Cache of feature vectors, reused across runs and safe to share."),
-        flag("--cache_batch_size", type=int, default=32, show_default=True,
+        flag("--cache_batch_size", type=int, default=DEFAULTS["cache_batch_size"], show_default=True,
              help="Images per forward pass while caching bottlenecks."),
-        flag("--input_preprocessing", type=click.Choice(input_preprocessing.CHOICES), default="auto",
+        flag("--input_preprocessing", type=click.Choice(input_preprocessing.CHOICES), default=DEFAULTS["input_preprocessing"],
              show_default=True,
              help="What the model does to its input before the backbone, inside every exported "
                   "artifact. auto: for drawings, bring any input down to 28 px (QuickDraw's scale), "

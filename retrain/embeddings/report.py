@@ -25,6 +25,18 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
+FONT_SIZE = 13  # pixels: readable at 100% (Pillow's built-in bitmap font is ~8 px high)
+
+
+def _font(size: int = FONT_SIZE):
+    """Pillow's bundled scalable font at `size`, or its bitmap font where FreeType is missing."""
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
 def wrap(text: str, width: float, measure) -> list[str]:
     """`text` broken into lines no wider than `width` (by `measure`), at "/", "_", " " or "#" when
     possible, else mid-word: a caption is wrapped, never cut, so a file can be found from the picture."""
@@ -49,19 +61,22 @@ def wrap(text: str, width: float, measure) -> list[str]:
 def grid_png(rows: Sequence[Sequence[tuple[np.ndarray, str]]], title: str) -> bytes:
     """A PNG grid: each row a list of (image, caption); captions wrap to the cell's width, and each
     row is as tall as its longest caption."""
-    from PIL import Image, ImageDraw, ImageFont
-    font = ImageFont.load_default()
+    from PIL import Image, ImageDraw
+    font, title_font = _font(FONT_SIZE), _font(FONT_SIZE + 1)
     columns = max((len(r) for r in rows), default=1)
-    title_h, pad, line_h = 24, 4, 12
-    cell_w = THUMB + 48 + 2 * pad  # wider than the picture: room for a class name on one line
+    pad, line_h = 4, FONT_SIZE + 4
+    cell_w = THUMB + 74 + 2 * pad  # wider than the picture: room for a class name on one line
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
     wrapped = [[wrap(caption, cell_w - 2 * pad, lambda t: measure(t, font=font)) for _, caption in row]
                for row in rows]
     heights = [THUMB + 2 * pad + line_h * max((len(c) for c in row), default=0) for row in wrapped]
-    canvas = Image.new("RGB", (max(columns * cell_w, int(measure(title, font=font)) + 2 * pad, 300),
-                               title_h + max(sum(heights), 1)), "white")
+    width = max(columns * cell_w, 400)
+    title_lines = wrap(title, width - 2 * pad, lambda t: measure(t, font=title_font))
+    title_h = (FONT_SIZE + 6) * len(title_lines) + 2 * pad
+    canvas = Image.new("RGB", (width, title_h + max(sum(heights), 1)), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((pad, 5), title, fill="black", font=font)
+    for n, line in enumerate(title_lines):
+        draw.text((pad, pad + (FONT_SIZE + 6) * n), line, fill="black", font=title_font)
     y = title_h
     for row, captions, height in zip(rows, wrapped, heights):
         for c, ((image, _), lines) in enumerate(zip(row, captions)):

@@ -157,7 +157,14 @@ def build_index(items: np.ndarray, method: str = "auto", exact_max_items: int = 
         raise ConfigError(f"Unknown search method {method!r}; choose auto, exact or hnsw.")
     if method == "exact" or (method == "auto" and len(items) <= exact_max_items):
         return ExactIndex(items)
-    return HnswIndex(items)
+    import time
+
+    from common.progress import echo
+    echo(f"Building the HNSW index over {len(items)} drawings (hnswlib, all cores)...")
+    start = time.monotonic()
+    index = HnswIndex(items)
+    echo(f"  HNSW index built in {time.monotonic() - start:.1f}s.")
+    return index
 
 
 def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:

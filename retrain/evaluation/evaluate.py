@@ -275,8 +275,9 @@ def pick_misclassified(misclassified, limit: int = 32) -> list:
 
 
 def misclassified_title(item: Misclassified) -> str:
-    """The caption of one image in the misclassified grid: "true -> predicted (confidence)"."""
-    return f"{item.true_label} -> {item.predicted_label} ({item.confidence:.2f})"
+    """The caption of one image in the misclassified grid: "true -> predicted (confidence)", then the
+    image's name (as in splits.json), so the file can be found from the picture."""
+    return f"{item.true_label} -> {item.predicted_label} ({item.confidence:.2f})\n{item.name}"
 
 
 def to_json(result: EvaluationResult) -> dict[str, Any]:

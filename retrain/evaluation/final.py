@@ -49,10 +49,12 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
     if len(kept) < len(test_records):
         echo(f"Warning: {len(test_records) - len(kept)} test image(s) could not be read and are left out.")
     records = [test_records[i] for i in kept]
+    echo(f"  scoring {len(kept)} test images...")
     probabilities = predict_in_batches(classifier, inputs)
     true = np.array([r.label_index for r in records])
     result = evaluate.evaluate(probabilities, true, list(labels), [r.relpath for r in records])
     echo(evaluate.format_summary(result, print_misclassified))
+    echo("Writing evaluation.json, per_class_accuracy.csv and the pictures (confusion matrix, misclassified)...")
     shown = evaluate.pick_misclassified(result.misclassified, GRID_IMAGES)
     position = {r.relpath: i for i, r in enumerate(records)}
     evaluate.write_evaluation(result, out_dir, misclassified_images=[inputs[position[m.name]] for m in shown],

@@ -112,7 +112,8 @@ def sources_for(records: Sequence) -> list[_Source]:
 
 
 def run_panel(predict: Callable[[np.ndarray], np.ndarray], records: Sequence, input_size: int,
-              rows: Sequence[str] = ROWS, batch_size: int = 64, family: str = "tfhub_head") -> list[PanelRow]:
+              rows: Sequence[str] = ROWS, batch_size: int = 64, family: str = "tfhub_head",
+              on_row: Optional[Callable[[str, int, int], None]] = None) -> list[PanelRow]:
     """Top-1 of `predict` on every panel row.
 
     Args:
@@ -124,6 +125,8 @@ def run_panel(predict: Callable[[np.ndarray], np.ndarray], records: Sequence, in
       family: model_info.json's "family": the "training" row is prepared as training's final
         evaluation prepares its test images (retrain/evaluation/test_images.model_inputs), so the two
         agree exactly.
+      on_row: called with (row name, its position from 1, the number of rows) as each row starts, for
+        progress (a row renders and scores every test drawing: seconds each).
 
     Returns:
       One PanelRow per row, in order.
@@ -132,7 +135,9 @@ def run_panel(predict: Callable[[np.ndarray], np.ndarray], records: Sequence, in
     sources = sources_for(records)
     truth = np.array([r.label_index for r in records])
     result = []
-    for name in rows:
+    for position, name in enumerate(rows, 1):
+        if on_row is not None:
+            on_row(name, position, len(rows))
         if name == "training":
             result.append(_training_row(predict, records, input_size, family, truth, batch_size))
             continue
@@ -187,19 +192,43 @@ def to_json(rows: Sequence[PanelRow]) -> dict:
             "worst": {"name": low.name, "top1": low.top1} if low else None}
 
 
-def plot_panel(rows: Sequence[PanelRow]) -> bytes:
-    """A bar chart of the panel (PNG bytes)."""
+# What each row means, in the picture's own words (a reader of the PNG has no docs beside it).
+ROW_CAPTIONS = {
+    "training": "as trained (the final evaluation's images)",
+    "bitmap_nearest": "28-px bitmap, nearest-neighbour upscale",
+    "bitmap_bilinear": "28-px bitmap, bilinear upscale",
+    "bitmap_lanczos": "28-px bitmap, Lanczos upscale",
+    "canvas_thin": "phone canvas, thin strokes",
+    "canvas_medium": "phone canvas, medium strokes",
+    "canvas_thick": "phone canvas, thick strokes",
+    f"jpeg_q{JPEG_QUALITY}": f"JPEG at quality {JPEG_QUALITY}",
+}
+
+
+def plot_panel(rows: Sequence[PanelRow], title: str = "") -> bytes:
+    """A bar chart of the panel (PNG bytes): every row with its value on the bar, the worst in red
+    (the legend says so), rows with nothing to measure listed as n/a rather than dropped."""
     from retrain.evaluation.plots import new_figure, png_bytes
-    figure = new_figure(6.0, 3.0)
+    figure = new_figure(8.5, 0.45 * len(rows) + 1.8)
     axes = figure.add_subplot()
-    measured = [r for r in rows if r.top1 is not None]
     low = worst(rows)
-    axes.barh([r.name for r in measured], [100 * r.top1 for r in measured],
-              color=["tab:red" if r is low else "tab:blue" for r in measured])
-    axes.set_xlim(0, 100)
+    names = [f"{r.name}: {ROW_CAPTIONS.get(r.name, r.name)}" for r in rows]
+    values = [100 * r.top1 if r.top1 is not None else 0.0 for r in rows]
+    bars = axes.barh(names, values, color=["tab:red" if r is low else "tab:blue" for r in rows])
+    for bar, row in zip(bars, rows):
+        if row.top1 is None:
+            text, x = "n/a (no test drawing has strokes to draw this way)", 1.0
+        else:
+            text, x = f"{100 * row.top1:.1f}%  ({row.count} images)", bar.get_width() + 1.0
+        axes.text(x, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=9)
+    axes.set_xlim(0, 125)  # room for the value after a full bar
+    axes.set_xticks(range(0, 101, 20))
     axes.invert_yaxis()
-    axes.set_xlabel("test top-1 (%)")
-    axes.set_title("Accuracy by rendering")
+    axes.tick_params(axis="y", labelsize=9)
+    axes.set_xlabel("test top-1 accuracy (%)")
+    figure.suptitle((title or "Test accuracy by rendering: the test drawings drawn the ways an app may "
+                              "draw them") + (f"\nred: the worst rendering ({low.name})" if low else ""),
+                    fontsize=10)
     return png_bytes(figure)
 
 
@@ -221,8 +250,9 @@ def report_panel(classifier, records: Sequence, input_size: int, output_dir: str
 
     from retrain.evaluation.evaluate import EVALUATION_JSON
     from retrain.model_folder.contract import atomic_write_bytes, read_json, write_json
-    from retrain.evaluation.test_images import predict_in_batches
-    rows = run_panel(lambda batch: predict_in_batches(classifier, batch), records, input_size, family=family)
+    from retrain.evaluation.test_images import predictor
+    rows = run_panel(predictor(classifier), records, input_size, family=family,
+                     on_row=lambda name, n, total: echo(f"  panel row {n}/{total}: {name}"))
     echo(format_panel(rows))
     path = os.path.join(output_dir, EVALUATION_JSON)
     data = read_json(path) if os.path.exists(path) else {}
@@ -258,7 +288,7 @@ def split_test_records(model_dir: str, labels: Sequence[str], limit: int) -> lis
 
 
 def export_panels(model_dir: str, labels: Sequence[str], input_size: int, runners: dict,
-                  limit: int = 300) -> dict:
+                  limit: int = 300, echo: Optional[Callable[[str], None]] = None) -> dict:
     """The panel for each exported artifact on the test split: {artifact: to_json(rows)}.
 
     Args:
@@ -267,8 +297,14 @@ def export_panels(model_dir: str, labels: Sequence[str], input_size: int, runner
       input_size: the model's input side.
       runners: {artifact name: runner with .predict(float batch) -> scores}.
       limit: test drawings used (keeps export quick).
+      echo: prints a status line per artifact (each panel runs every row on every drawing).
     """
     records = split_test_records(model_dir, labels, limit)
     if not records:
         return {}
-    return {name: to_json(run_panel(runner.predict, records, input_size)) for name, runner in runners.items()}
+    panels = {}
+    for name, runner in runners.items():
+        if echo is not None:
+            echo(f"Rendering panel on {name}: {len(records)} test drawings x {len(ROWS)} renderings...")
+        panels[name] = to_json(run_panel(runner.predict, records, input_size))
+    return panels

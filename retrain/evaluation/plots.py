@@ -184,7 +184,7 @@ def _curve_name(key: str) -> str:
     return f"{split} {rest}".strip()
 
 
-def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> bytes:
+def plot_training_curves(history: dict[str, list[float]], steps: list[int], title: str = "") -> bytes:
     """Draws accuracy and loss against training step, train and validation on the same axes.
 
     Keys are matched by name, so Keras' ("accuracy", "val_accuracy", "loss", "val_loss") and
@@ -195,6 +195,7 @@ def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> b
     Args:
       history: series name -> one value per entry of `steps` (NaN for a step with no value).
       steps: the training step of each value.
+      title: what the run was (e.g. the architecture and model folder), after "Training curves".
 
     Returns:
       PNG bytes.
@@ -239,6 +240,8 @@ def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> b
             axes.set_ylim(0.0, 1.02)
             axes.yaxis.set_major_formatter(lambda value, _: f"{100 * value:.0f}%")
         axes.legend(loc="best", fontsize=9)
+    figure.suptitle("Training curves: accuracy and loss per training step" + (f"\n{title}" if title else ""),
+                    fontsize=11)
     return png_bytes(figure)
 
 
@@ -282,9 +285,14 @@ def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns
     shown = min(len(images), max(max_images, 1))
     columns = min(columns, shown)
     rows = math.ceil(shown / columns)
-    cell = 1.7  # inches per thumbnail: 28x28 drawings stay crisp, titles fit on two lines
-    figure = new_figure(columns * cell, rows * (cell + 0.35) + 0.5)
-    heading = "Misclassified test images (true -> predicted, confidence)"
+    cell = 1.7  # inches per thumbnail: 28x28 drawings stay crisp
+    # Captions are wrapped, never cut (a file name must stay whole to be found); rows grow to fit.
+    wrapped = ["\n".join(line for part in str(titles[p]).split("\n")
+                         for line in textwrap.wrap(part, 24, break_on_hyphens=False) or [""])
+               for p in range(shown)]
+    caption_lines = max(text.count("\n") + 1 for text in wrapped)
+    figure = new_figure(columns * cell, rows * (cell + 0.14 * caption_lines + 0.1) + 0.5)
+    heading = "Misclassified test images (true -> predicted, confidence; then the image's name in splits.json)"
     total = max(total or 0, len(images))
     if shown < total:
         heading += f": {shown} of {total}, spread over the classes, most confident first"
@@ -294,7 +302,7 @@ def plot_misclassified_grid(images: list[np.ndarray], titles: list[str], columns
         pixels = _displayable(images[position], position)
         axes.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=255,
                     interpolation="nearest" if max(pixels.shape[:2]) < 64 else "antialiased")
-        axes.set_title("\n".join(textwrap.wrap(str(titles[position]), 22)[:3]), fontsize=7.5)
+        axes.set_title(wrapped[position], fontsize=7.5)
         axes.set_xticks([])
         axes.set_yticks([])
     return png_bytes(figure)

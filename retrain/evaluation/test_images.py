@@ -325,11 +325,21 @@ def _family_items(items, labels, size: int, family: str) -> LabelledImages:
     return LabelledImages(names=names, images=images, label_indices=indices)
 
 
-def predict_in_batches(classifier, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Softmax scores of a Keras classifier over float inputs, batch by batch (memory stays flat)."""
+def predictor(classifier, batch_size: int = 256):
+    """`predict(inputs) -> scores` for a Keras classifier, batch by batch (memory stays flat), with ONE
+    traced function for all calls: a caller scoring many small batches (the rendering panel) would
+    otherwise retrace per call, which is slow and makes TensorFlow warn about retracing."""
     from common.tfcompat import tf
     forward = tf.function(lambda x: classifier(x, training=False), reduce_retracing=True)
-    if not len(inputs):
-        return np.zeros((0, classifier.output_shape[-1]), np.float32)
-    return np.concatenate([np.asarray(forward(inputs[s:s + batch_size]))
-                           for s in range(0, len(inputs), batch_size)])
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        if not len(inputs):
+            return np.zeros((0, classifier.output_shape[-1]), np.float32)
+        return np.concatenate([np.asarray(forward(inputs[s:s + batch_size]))
+                               for s in range(0, len(inputs), batch_size)])
+    return predict
+
+
+def predict_in_batches(classifier, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Softmax scores of a Keras classifier over float inputs, batch by batch (memory stays flat)."""
+    return predictor(classifier, batch_size)(inputs)

@@ -54,6 +54,7 @@ def _write(config, trained, out_dir: str, run_id: str) -> dict:
             os.path.abspath(config.path(option)) != os.path.abspath(os.path.join(out_dir, name))
 
     classifier = trained.classifier
+    echo(f"Writing the model folder {out_dir}: frozen graph, SavedModel, labels, model_info.json...")
     graph_path = os.path.join(out_dir, "retrained_graph.pb")
     write_frozen_graph(classifier, graph_path, output_node_name=config.final_tensor_name)
     if elsewhere("output_graph", "retrained_graph.pb"):
@@ -76,7 +77,10 @@ def _write(config, trained, out_dir: str, run_id: str) -> dict:
                                     "".join(f"{p}\t{why}\n" for p, why in trained.skipped).encode())
     if trained.history is not None:
         contract.atomic_write_bytes(os.path.join(out_dir, "training_curves.png"),
-                                    plots.plot_training_curves(trained.history.history, list(trained.history.steps)))
+                                    plots.plot_training_curves(
+                                        trained.history.history, list(trained.history.steps),
+                                        title=f"{config.architecture}, {len(trained.labels)} classes, "
+                                              f"{os.path.abspath(out_dir)}"))
         contract.write_json({"steps": list(trained.history.steps), **trained.history.history,
                              "seconds": trained.history.seconds},
                             os.path.join(out_dir, "training_history.json"))

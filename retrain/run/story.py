@@ -14,7 +14,7 @@ from typing import Optional
 
 from common.errors import TrainingDivergedError
 from common.progress import echo
-from common.writable import check_writable, write_errors
+from common.writable import check_writable, no_empty_folders_left_on_failure, write_errors
 from retrain.distribution import strategy as distribute
 from retrain.families.registry import family_for
 from retrain.families.config import TrainConfig
@@ -35,9 +35,6 @@ class RunResult:
 
 def run(config: TrainConfig) -> RunResult:
     """Runs the whole job. Raises QdretrainError subclasses for problems the user can fix."""
-    from retrain.evaluation.final import evaluate_test_set
-    from retrain.model_folder import contract
-    from retrain.run.model_writer import write_model_folder
     config.check_outputs_outside_data()  # the Python API too, not only the CLI
     family = family_for(config.architecture)
     # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
@@ -45,7 +42,27 @@ def run(config: TrainConfig) -> RunResult:
     info = distribute.worker_info(strategy)
     echo(f"Strategy: {distribute.strategy_name(strategy)}, {strategy.num_replicas_in_sync} replica(s)"
          + (f", worker {info.task_id} of {info.num_workers}" if info.num_workers > 1 else ""))
-    check_output_folders(config, info.is_chief, uses_cache=family.name == "tfhub_head")  # before the module loads and the cache fills
+    uses_cache = family.name == "tfhub_head"
+    with no_empty_folders_left_on_failure(*output_folders(config, info.is_chief, uses_cache).values()):
+        trained, evaluation, run_id = _train_and_write(config, family, strategy, info, uses_cache)
+
+    if info.is_chief:
+        if config.export_formats:
+            from android_export.exporter import export_model_dir
+            export_model_dir(config.output_dir, formats=config.export_formats)
+        echo(where_everything_went(config, exported=bool(config.export_formats)))
+    return RunResult(output_dir=config.output_dir, labels=tuple(trained.labels),
+                     test_top1=evaluation.top1 if evaluation else None,
+                     test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief,
+                     test_map3=evaluation.map3 if evaluation else None, run_id=run_id)
+
+
+def _train_and_write(config: TrainConfig, family, strategy, info, uses_cache: bool):
+    """check folders -> family.train -> final evaluation -> model folder (the chief's part of `run`)."""
+    from retrain.evaluation.final import evaluate_test_set
+    from retrain.model_folder import contract
+    from retrain.run.model_writer import write_model_folder
+    check_output_folders(config, info.is_chief, uses_cache=uses_cache)  # before the module loads and the cache fills
     from common.tfcompat import keras
     keras.utils.set_random_seed(config.seed)
     run_id = contract.new_run_id()
@@ -75,15 +92,22 @@ def run(config: TrainConfig) -> RunResult:
     finally:
         distribute.cleanup_worker_dir(worker_dir, info)
 
-    if info.is_chief:
-        if config.export_formats:
-            from android_export.exporter import export_model_dir
-            export_model_dir(config.output_dir, formats=config.export_formats)
-        echo(where_everything_went(config, exported=bool(config.export_formats)))
-    return RunResult(output_dir=config.output_dir, labels=tuple(trained.labels),
-                     test_top1=evaluation.top1 if evaluation else None,
-                     test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief,
-                     test_map3=evaluation.map3 if evaluation else None, run_id=run_id)
+    return trained, evaluation, run_id
+
+
+def output_folders(config: TrainConfig, is_chief: bool, uses_cache: bool = True) -> dict:
+    """Option -> folder, for every folder the run writes to (on this worker)."""
+    folders = {"--bottleneck_dir": config.bottleneck_dir} if uses_cache else {}
+    if not is_chief:  # other workers write into a temporary folder of their own
+        return folders
+    folders.update({"--output_dir": config.output_dir, "--checkpoint_dir": config.path("checkpoint_dir"),
+                    "--summaries_dir": config.path("summaries_dir")})
+    for option, name in (("--output_graph", "output_graph"), ("--output_labels", "output_labels")):
+        if getattr(config, name):
+            folders[option] = os.path.dirname(os.path.abspath(config.path(name)))
+    if config.saved_model_dir:
+        folders["--saved_model_dir"] = config.saved_model_dir
+    return folders
 
 
 def check_output_folders(config: TrainConfig, is_chief: bool, uses_cache: bool = True) -> None:
@@ -92,18 +116,7 @@ def check_output_folders(config: TrainConfig, is_chief: bool, uses_cache: bool =
     Raises:
       OutputError: one is read-only, full or not a folder; the message names the option.
     """
-    if uses_cache:
-        check_writable(config.bottleneck_dir, "--bottleneck_dir")
-    if not is_chief:  # other workers write into a temporary folder of their own
-        return
-    folders = {"--output_dir": config.output_dir, "--checkpoint_dir": config.path("checkpoint_dir"),
-               "--summaries_dir": config.path("summaries_dir")}
-    for option, name in (("--output_graph", "output_graph"), ("--output_labels", "output_labels")):
-        if getattr(config, name):
-            folders[option] = os.path.dirname(os.path.abspath(config.path(name)))
-    if config.saved_model_dir:
-        folders["--saved_model_dir"] = config.saved_model_dir
-    for option, folder in folders.items():
+    for option, folder in output_folders(config, is_chief, uses_cache).items():
         check_writable(folder, option)
 
 

@@ -249,6 +249,7 @@ class HubHeadFamily:
                                           worker_dir, run_dir, echo)
             result = _concatenate_results(result, tuned)
         else:
+            echo("Joining the module and the trained head into one model (input -> final_result)...")
             classifier = model_lib.build_classifier(spec, module, head)
 
         def keep_for_resume(effective: TrainConfig) -> None:

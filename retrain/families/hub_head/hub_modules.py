@@ -95,8 +95,11 @@ def _download(handle: str) -> str:
     """Downloads (or finds in the TF-Hub cache) a module; turns network failures into advice."""
     import common.tfcompat  # noqa: F401 (TensorFlow first, with TF_USE_LEGACY_KERAS and quiet start-up)
     import tensorflow_hub as hub
+
+    from common.writable import no_empty_folders_left_on_failure
     try:
-        return hub.resolve(handle)
+        with no_empty_folders_left_on_failure(hub_cache_dir()):  # no empty /tmp/tfhub_modules after a failure
+            return hub.resolve(handle)
     except Exception as error:  # URLError, HTTPError, OSError, tarfile errors: all mean "not here"
         raise ModuleUnavailableError(
             f"Could not download the TF-Hub module {handle}\n"

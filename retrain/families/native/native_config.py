@@ -1,0 +1,49 @@
+"""The native family's own options (NativeConfig), with no TensorFlow import: the CLI's --help and
+the Python API's option table read their defaults without starting TensorFlow."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from common.errors import ConfigError
+from retrain.families.native.schedule_config import SCHEDULES, ScheduleShape
+
+NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
+# Flags of the TF-Hub family that mean nothing for a net trained from scratch.
+NOT_APPLICABLE = ("tfhub_module", "input_size", "bottleneck_dir", "cache_batch_size", "fine_tune",
+                  "fine_tune_steps", "fine_tune_batch_size", "fine_tune_learning_rate",
+                  "intermediate_store_frequency", "class_weights", "input_preprocessing")
+
+
+@dataclasses.dataclass(frozen=True)
+class NativeConfig(ScheduleShape):
+    """The native family's own options (the shared ones stay in TrainConfig).
+
+    Attributes:
+      epochs: passes over the training split; 0 = use --how_many_training_steps.
+      lr_schedule / warmup_steps / decay_steps / decay_rate / eta_min: inherited from ScheduleShape
+        (schedule_config.py, the one place they are declared).
+      weight_decay: decoupled weight decay (AdamW-style) for the optimizer; 0 disables.
+      mixed_precision: float16 compute on GPUs (refused on CPU: it is slower there).
+      pooling: "avg" or "gem" for the embedding layer.
+      shuffle_buffer: drawings in the bounded shuffle buffer.
+      class_balanced: sample classes uniformly.
+      max_per_class: first N drawings of each file (0: all).
+    """
+    epochs: int = 0
+    weight_decay: float = 0.0
+    mixed_precision: bool = False
+    pooling: str = "avg"
+    shuffle_buffer: int = 10000
+    class_balanced: bool = False
+    max_per_class: int = 0
+
+    def __post_init__(self):
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(f"--lr_schedule must be one of {', '.join(SCHEDULES)}.")
+        if self.pooling not in ("avg", "gem"):
+            raise ConfigError("--pooling must be avg or gem.")
+        if self.epochs < 0 or self.warmup_steps < 0 or self.decay_steps < 1 or self.shuffle_buffer < 0 \
+                or self.max_per_class < 0 or self.weight_decay < 0 or self.eta_min < 0:
+            raise ConfigError("--epochs, --warmup_steps, --shuffle_buffer, --max_per_class, "
+                              "--weight_decay and --eta_min must be >= 0, --decay_steps >= 1.")

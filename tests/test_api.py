@@ -1,0 +1,84 @@
+"""The Python API (qdretrain/): `import qdretrain` trains, evaluates, predicts and exports the embedded
+sample, through the same code and the same option table as the CLI."""
+
+from __future__ import annotations
+
+import shutil
+
+import click
+import numpy as np
+import pytest
+from PIL import Image
+
+import qdretrain
+from convert.sample import sample_dir
+from retrain.cli.main import cli
+from retrain.families.options import build_config, defaults, parse_export_formats
+
+CLASSES = ("apple", "cat", "fish")
+
+
+def _train_params() -> dict:
+    command = cli.commands["train"]
+    return {p.name: p for p in command.params if not p.hidden}
+
+
+def test_cli_and_api_share_one_option_table():
+    """Every `qdretrain train` flag is an API option with the same default, and the other way round."""
+    params = _train_params()
+    table = defaults()
+    assert set(params) == set(table), set(params) ^ set(table)
+    for name, param in params.items():
+        default = param.default
+        if name == "export_formats":
+            default = parse_export_formats(default)
+        assert default == table[name], name
+    assert set(qdretrain.train_options()) == set(table)
+
+
+def test_api_refuses_an_unknown_option_naming_the_known_ones():
+    from common.errors import ConfigError
+    with pytest.raises(ConfigError, match="Unknown option.*how_many_training_step.*qdretrain train --help"):
+        build_config({"image_dir": "x", "how_many_training_step": 10}, given={"how_many_training_step"})
+
+
+def test_native_defaults_apply_alike(tmp_path):
+    """The native family's own defaults (adam, 0.001) come from the shared builder, not from the CLI."""
+    config, note = build_config({"quickdraw_dir": str(tmp_path), "architecture": "quickdraw_cnn_small"},
+                                given={"quickdraw_dir", "architecture"})
+    assert (config.optimizer, config.learning_rate) == ("adam", 0.001)
+    assert config.native is not None and note.startswith("Model folder: retrain_output")
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sample")
+    for name in CLASSES:
+        shutil.copy(sample_dir() / f"{name}.npy", folder / f"{name}.npy")
+    return folder
+
+
+def test_train_evaluate_predict_export_the_embedded_sample(tmp_path, sample, standin_module):
+    model = qdretrain.train(quickdraw_dir=sample, tfhub_module=standin_module, input_size=32,
+                            quickdraw_per_class=40, renderings=1, how_many_training_steps=30,
+                            optimizer="adam", learning_rate=0.01, bottleneck_dir=tmp_path / "bottlenecks",
+                            output_dir=tmp_path / "model")
+    assert model.model_dir == str(tmp_path / "model") and model.labels == CLASSES
+    assert model.run.test_top1 is not None
+
+    result = model.evaluate()
+    assert result.top1 == pytest.approx(model.run.test_top1)  # the same evaluation as training's
+
+    image = tmp_path / "drawing.png"
+    Image.fromarray(np.full((40, 40, 3), 255, np.uint8)).save(image)
+    strokes = [[[10, 200, 200, 10, 10], [10, 10, 200, 200, 10]]]  # a square, Quick, Draw!'s format
+    predictions = model.predict([str(image), np.zeros((28, 28), np.uint8), strokes], top_k=2)
+    assert len(predictions) == 3
+    assert all(p.label in CLASSES and len(p.top) == 2 and 0 <= p.score <= 1 for p in predictions)
+    assert model.predict(strokes)[0].source == "drawing 0"
+
+    report = model.export(formats=["tflite"])
+    assert (tmp_path / "model" / "model.tflite").exists() and "tflite" in report.artifacts
+
+    again = qdretrain.load(tmp_path / "model")
+    assert again.labels == CLASSES and again.predict(strokes)[0].label == predictions[2].label
