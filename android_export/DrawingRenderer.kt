@@ -21,7 +21,7 @@ data class DrawingContract(
     val strokeWidth: Float = 16f,
     val margin: Float = 16f,
     val supersample: Int = 4,
-    val blackOnWhite: Boolean = true,   // polarity "black_on_white"
+    val blackOnWhite: Boolean = true    // polarity "black_on_white"
 )
 
 object DrawingRenderer {
