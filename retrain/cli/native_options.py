@@ -11,7 +11,7 @@ from common.cli_options import flag
 from retrain.families.native.schedule_config import SCHEDULES
 
 NAMES = ("epochs", "lr_schedule", "warmup_steps", "decay_steps", "decay_rate", "eta_min", "weight_decay",
-         "mixed_precision", "pooling", "shuffle_buffer", "class_balanced")
+         "mixed_precision", "pooling", "shuffle_buffer", "class_balanced", "class_weighting")
 # What a native run uses when the user did not choose: retrain.py's SGD at 0.01 suits a head on
 # fixed features, not a CNN from random initialisation.
 NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001}
@@ -35,7 +35,12 @@ def native_options() -> list:
         flag("--shuffle_buffer", type=int, default=10000, show_default=True,
              help="Native nets: drawings in the bounded shuffle buffer (memory stays flat)."),
         flag("--class_balanced/--no_class_balanced", default=False, show_default=True,
-             help="Native nets: sample every class equally often."),
+             help="Native nets: sample every class equally often (= --class_weighting balanced)."),
+        flag("--class_weighting", type=click.Choice(("data", "sqrt", "balanced")), default="data",
+             show_default=True,
+             help="Native nets: each class's share of the training draws, spread evenly through every "
+                  "pass so no class is starved: data (its share of the drawings), sqrt (tempered: "
+                  "count**0.5, lifts small classes), balanced (every class equally)."),
     ]
 
 

@@ -71,7 +71,8 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
     def split(name, shard=(0, 1)):
         return stream.SplitSpec(name, *pct, max_per_class=max_per_class, shard=shard, excluded=excluded)
 
-    train_count = sum(stream.count_split(class_sources, split("training", shard), bad).values())
+    train_counts = stream.count_split(class_sources, split("training", shard), bad)
+    train_count = sum(train_counts.values())
     if not train_count:
         raise DatasetError("No training drawings after the split; add drawings or lower the percentages.")
 
@@ -93,7 +94,8 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
 
     return NativeData(
         labels=labels, train_count=train_count,
-        train=lambda **options: stream.dataset(class_sources, split("training", shard), bad, **options),
+        train=lambda **options: stream.dataset(class_sources, split("training", shard), bad,
+                                               counts=[train_counts[s.label] for s in class_sources], **options),
         validation=lambda: stream.dataset(class_sources, split("validation"), bad),
         testing=lambda: stream.dataset(class_sources, split("testing"), bad),
         test_names=None, splits_json=splits_json,
@@ -116,11 +118,12 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
     image_stream.check_polarity(config.image_dir, index.records)
     train_count = len(splits["training"][shard[0]::shard[1]])
 
-    def train(shuffle_buffer=0, class_balanced=False, repeat=False, seed=0):
-        # The file list is shuffled whole (names only); shuffle_buffer bounds pixels, not needed here.
-        return image_stream.dataset(splits["training"], size, shuffle=bool(shuffle_buffer) or class_balanced,
-                                    class_balanced=class_balanced, repeat=repeat, seed=seed, shard=shard,
-                                    num_classes=len(index.labels))
+    def train(shuffle_buffer=0, class_balanced=False, repeat=False, seed=0, weighting="data"):
+        # Each class's file list is shuffled whole every pass (names only); shuffle_buffer bounds pixels,
+        # not needed here. Classes are drawn by the same per-pass schedule as QuickDraw files.
+        return image_stream.dataset(splits["training"], size, shuffle=True,
+                                    weighting="balanced" if class_balanced else weighting, repeat=repeat,
+                                    seed=seed, shard=shard, num_classes=len(index.labels))
 
     return NativeData(
         labels=index.labels, train_count=train_count, train=train,

@@ -41,7 +41,9 @@ class NativeConfig(ScheduleShape):
       mixed_precision: float16 compute on GPUs (refused on CPU: it is slower there).
       pooling: "avg" or "gem" for the embedding layer.
       shuffle_buffer: drawings in the bounded shuffle buffer.
-      class_balanced: sample classes uniformly.
+      class_balanced: sample classes uniformly (shorthand for class_weighting="balanced").
+      class_weighting: each class's share of the training draws, spread evenly through every pass
+        (retrain/data/sampling.py): "data" (its share of the drawings), "sqrt" (tempered), "balanced".
       max_per_class: first N drawings of each file (0: all).
     """
     epochs: int = 0
@@ -51,10 +53,19 @@ class NativeConfig(ScheduleShape):
     shuffle_buffer: int = 10000
     class_balanced: bool = False
     max_per_class: int = 0
+    class_weighting: str = "data"
+
+    @property
+    def weighting(self) -> str:
+        """The sampling weighting this run uses (--class_balanced wins over --class_weighting)."""
+        return "balanced" if self.class_balanced else self.class_weighting
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:
             raise ConfigError(f"--lr_schedule must be one of {', '.join(SCHEDULES)}.")
+        from retrain.data.sampling import WEIGHTINGS
+        if self.class_weighting not in WEIGHTINGS:
+            raise ConfigError(f"--class_weighting must be one of {', '.join(WEIGHTINGS)}.")
         if self.pooling not in ("avg", "gem"):
             raise ConfigError("--pooling must be avg or gem.")
         if self.epochs < 0 or self.warmup_steps < 0 or self.decay_steps < 1 or self.shuffle_buffer < 0 \
@@ -156,7 +167,7 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo):
     schedule_config = native.schedule(distribute.scaled_learning_rate(
         config.learning_rate, strategy.num_replicas_in_sync), total_steps, config.learning_rate)
     augment = AugmentConfig(flip_left_right=config.flip_left_right) if config.augment else None
-    train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, class_balanced=native.class_balanced,
+    train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, weighting=native.weighting,
                                    repeat=True, seed=config.seed),
                         batch, spec.input_size, len(labels), augment, config.seed)
     options = tf.data.Options()
