@@ -18,7 +18,7 @@ GRID_IMAGES = 32
 
 def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str], input_size: int, family: str,
                       out_dir: str, echo: Callable[[str], None], print_misclassified: bool = False,
-                      panel: bool = True):
+                      panel: bool = True, train_counts: Optional[dict] = None):
     """Scores `classifier` on the test records, prints the summary, writes the evaluation files.
 
     Args:
@@ -31,6 +31,7 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
       echo: prints a line.
       print_misclassified: list every misclassified image (--print_misclassified_test_images).
       panel: run the rendering panel after it (retrain/evaluation/panel.py).
+      train_counts: label -> training drawings, shown beside each class the summary warns about.
 
     Returns:
       The EvaluationResult, or None when there are no test images.
@@ -52,14 +53,15 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
     probabilities = predict_in_batches(classifier, inputs)
     true = np.array([r.label_index for r in records])
     result = evaluate.evaluate(probabilities, true, list(labels), [r.relpath for r in records])
-    echo(evaluate.format_summary(result, print_misclassified))
+    echo(evaluate.format_summary(result, print_misclassified, train_counts))
     shown = evaluate.pick_misclassified(result.misclassified, GRID_IMAGES)
     position = {r.relpath: i for i, r in enumerate(records)}
     evaluate.write_evaluation(result, out_dir, misclassified_images=[inputs[position[m.name]] for m in shown],
-                              shown=shown)
+                              shown=shown, train_counts=train_counts)
     if family == "native":  # the native family's own summary file, kept under its old name
         from common.atomic import write_json
         write_json({"map_at_3": result.map3, "top1": result.top1, "top5": result.top5,
+                    "macro_top1": result.macro_top1,
                     "test_drawings": len(records)}, os.path.join(out_dir, "native_evaluation.json"))
     if panel:
         from retrain.evaluation.panel import report_panel
@@ -72,7 +74,7 @@ def summary_json(result) -> Optional[dict]:
     """The headline numbers of an EvaluationResult (None stays None)."""
     if result is None:
         return None
-    return {"top1": result.top1, "top5": result.top5, "map3": result.map3}
+    return {"top1": result.top1, "macro_top1": result.macro_top1, "top5": result.top5, "map3": result.map3}
 
 
 def existing(out_dir: str, name: str) -> Optional[str]:

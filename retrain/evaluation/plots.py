@@ -154,6 +154,34 @@ def plot_top_confusions(pairs: Sequence, num_classes: int) -> bytes:
     return png_bytes(figure)
 
 
+def plot_reliability(bins: Sequence, ece: float) -> bytes:
+    """The reliability diagram: per confidence bin, accuracy against mean confidence (the diagonal is
+    a perfectly calibrated model), with each bin's share of the drawings.
+
+    Args:
+      bins: metrics.calibration's (low, high, count, accuracy or None, confidence or None) per bin.
+      ece: the expected calibration error, for the title.
+    """
+    if not bins or not sum(b[2] for b in bins):
+        return _message_png("No test drawings: no reliability diagram")
+    figure = new_figure(5.5, 5.0)
+    axes = figure.add_subplot()
+    total = sum(b[2] for b in bins)
+    for low, high, count, accuracy, _ in bins:
+        if count:
+            axes.bar(low, accuracy, width=high - low, align="edge", color="#4c72b0", edgecolor="white")
+            axes.text((low + high) / 2, min(accuracy, 0.93) + 0.02, f"{100 * count / total:.0f}%",
+                      ha="center", fontsize=6)
+    axes.plot([0, 1], [0, 1], "--", color="#c44e52", label="perfect calibration")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("top-1 confidence")
+    axes.set_ylabel("top-1 accuracy (label: share of drawings)")
+    axes.set_title(f"Reliability (expected calibration error {100 * ece:.1f}%)")
+    axes.legend(loc="upper left", fontsize=8)
+    return png_bytes(figure)
+
+
 def _curve_panel(key: str) -> Optional[str]:
     """Which panel a history key belongs on: "accuracy", "loss", or None (not drawn)."""
     lowered = key.lower()

@@ -31,6 +31,7 @@ class RunResult:
     is_chief: bool
     test_map3: Optional[float] = None
     run_id: Optional[str] = None
+    test_macro_top1: Optional[float] = None
 
 
 def run(config: TrainConfig) -> RunResult:
@@ -61,7 +62,8 @@ def run(config: TrainConfig) -> RunResult:
             with write_errors(out_dir, "--output_dir"):
                 evaluation = evaluate_test_set(
                     trained.classifier, trained.test_records, trained.labels, trained.spec.input_size,
-                    family.name, out_dir, echo, config.print_misclassified_test_images)
+                    family.name, out_dir, echo, config.print_misclassified_test_images,
+                    train_counts=trained.train_counts)
         write_model_folder(effective, trained, out_dir, run_id)
         trained.keep_for_resume(effective)
         for line in trained.warnings:
@@ -82,7 +84,8 @@ def run(config: TrainConfig) -> RunResult:
     return RunResult(output_dir=config.output_dir, labels=tuple(trained.labels),
                      test_top1=evaluation.top1 if evaluation else None,
                      test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief,
-                     test_map3=evaluation.map3 if evaluation else None, run_id=run_id)
+                     test_map3=evaluation.map3 if evaluation else None, run_id=run_id,
+                     test_macro_top1=evaluation.macro_top1 if evaluation else None)
 
 
 def check_output_folders(config: TrainConfig, is_chief: bool, uses_cache: bool = True) -> None:

@@ -32,6 +32,7 @@ class NativeData:
       test_records: () -> the test split as ImageRecords (the final evaluation's images; splits.json
         lists the same names, so export verifies on exactly them).
       training_names: () -> the training drawings' keys (the backup's run signature).
+      train_counts: ((label, training drawings), ...) for this worker.
     """
     labels: tuple
     train_count: int
@@ -43,6 +44,7 @@ class NativeData:
     warnings: Callable
     test_records: Callable
     training_names: Callable
+    train_counts: tuple = ()
 
 
 def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
@@ -101,7 +103,8 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         test_names=None, splits_json=splits_json,
         warnings=lambda: [f"Warning: {count} malformed row(s) skipped in {path}, first {bad.first[path]}"
                           for path, count in bad.counts.items()],
-        test_records=test_records, training_names=training_names)
+        test_records=test_records, training_names=training_names,
+        train_counts=tuple((s.label, train_counts[s.label]) for s in class_sources))
 
 
 def image_data(config, size: int, shard: tuple) -> NativeData:
@@ -133,7 +136,9 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
         splits_json=lambda: {"image_dir": os.path.abspath(config.image_dir), "quickdraw_dir": None,
                              **{n: [r.relpath for r in records] for n, records in splits.items()}},
         warnings=lambda: [], test_records=lambda: list(splits["testing"]),
-        training_names=lambda: [r.relpath for r in splits["training"]])
+        training_names=lambda: [r.relpath for r in splits["training"]],
+        train_counts=tuple((label, sum(1 for r in splits["training"][shard[0]::shard[1]] if r.label == label))
+                           for label in index.labels))
 
 
 def split_sample(class_sources, split, limit_per_class) -> list:

@@ -54,4 +54,5 @@ class NativeFamily:
                         "pooling": native.pooling, "drawing_contract": drawing_contract_json()},
             run_config={"native": dataclasses.asdict(native)},
             history=TrainingHistory(steps, curves, seconds),
-            keep_for_resume=keep_for_resume, warnings=tuple(data.warnings()))
+            keep_for_resume=keep_for_resume, warnings=tuple(data.warnings()),
+            train_counts=dict(data.train_counts))
