@@ -62,6 +62,9 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         raise DatasetError(f"{config.quickdraw_dir} holds {len(class_sources)} class file(s); a classifier "
                            f"needs at least 2 (.npy, .ndjson or Kaggle train_simplified .csv).")
     labels = tuple(s.label for s in class_sources)
+    echo(f"Reading {'every drawing' if not max_per_class else f'the first {max_per_class} drawings'} of each "
+         f"class file (native nets stream every drawing unless --quickdraw_per_class N caps it; TF-Hub "
+         f"heads take 1000 by default).")
     bad = stream.BadRows()
     pct = (config.testing_percentage, config.validation_percentage)
     excluded = frozenset()
