@@ -11,7 +11,8 @@ from common.cli_options import flag
 from retrain.families.native.schedule_config import SCHEDULES
 
 NAMES = ("epochs", "lr_schedule", "warmup_steps", "decay_steps", "decay_rate", "eta_min", "weight_decay",
-         "mixed_precision", "pooling", "shuffle_buffer", "class_balanced", "class_weighting")
+         "mixed_precision", "pooling", "shuffle_buffer", "class_balanced", "class_weighting", "teacher", "teacher_weight",
+         "teacher_temperature")
 # What a native run uses when the user did not choose: retrain.py's SGD at 0.01 suits a head on
 # fixed features, not a CNN from random initialisation.
 NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001}
@@ -41,6 +42,14 @@ def native_options() -> list:
              help="Native nets: each class's share of the training draws, spread evenly through every "
                   "pass so no class is starved: data (its share of the drawings), sqrt (tempered: "
                   "count**0.5, lifts small classes), balanced (every class equally)."),
+        flag("--teacher", type=click.Path(exists=True, file_okay=False), default=None,
+             help="Native nets: distil from this trained model folder (same classes, e.g. a "
+                  "mobilenet_1.0_224 head): the net learns the teacher's soft predictions as well as "
+                  "the labels, and keeps its own size and speed. --quickdraw_dir only."),
+        flag("--teacher_weight", type=float, default=0.7, show_default=True,
+             help="The teacher's share of the training target (the label has the rest)."),
+        flag("--teacher_temperature", type=float, default=1.0, show_default=True,
+             help="Soften (> 1) or sharpen (< 1) the teacher's probabilities: p**(1/T), renormalised."),
     ]
 
 

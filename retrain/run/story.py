@@ -39,7 +39,7 @@ def run(config: TrainConfig) -> RunResult:
     from retrain.evaluation.final import evaluate_test_set
     from retrain.model_folder import contract
     from retrain.run.model_writer import write_model_folder
-    family = family_for(config.architecture)
+    family = family_for(config.architecture, config.native.teacher if config.native else None)
     # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     strategy = distribute.create_strategy(config.strategy)
     info = distribute.worker_info(strategy)
@@ -62,7 +62,8 @@ def run(config: TrainConfig) -> RunResult:
             with write_errors(out_dir, "--output_dir"):
                 evaluation = evaluate_test_set(
                     trained.classifier, trained.test_records, trained.labels, trained.spec.input_size,
-                    family.name, out_dir, echo, config.print_misclassified_test_images,
+                    trained.model_info.get("family", family.name), out_dir, echo,
+                    config.print_misclassified_test_images,
                     train_counts=trained.train_counts)
         write_model_folder(effective, trained, out_dir, run_id)
         trained.keep_for_resume(effective)

@@ -33,6 +33,8 @@ class NativeData:
         lists the same names, so export verifies on exactly them).
       training_names: () -> the training drawings' keys (the backup's run signature).
       train_counts: ((label, training drawings), ...) for this worker.
+      teacher_targets: (model_dir, cache_dir, echo) -> (soft, offsets) of a teacher on this worker's
+        training drawings (distillation; QuickDraw files only, else None).
     """
     labels: tuple
     train_count: int
@@ -45,6 +47,7 @@ class NativeData:
     test_records: Callable
     training_names: Callable
     train_counts: tuple = ()
+    teacher_targets: Optional[Callable] = None
 
 
 def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
@@ -107,7 +110,9 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         warnings=lambda: [f"Warning: {count} malformed row(s) skipped in {path}, first {bad.first[path]}"
                           for path, count in bad.counts.items()],
         test_records=test_records, training_names=training_names,
-        train_counts=tuple((s.label, train_counts[s.label]) for s in class_sources))
+        train_counts=tuple((s.label, train_counts[s.label]) for s in class_sources),
+        teacher_targets=lambda model_dir, cache_dir, say: _teacher_targets(
+            model_dir, class_sources, split("training", shard), labels, cache_dir, say))
 
 
 def image_data(config, size: int, shard: tuple) -> NativeData:
@@ -176,3 +181,8 @@ def split_records(class_sources, split) -> list:
             records.append(ImageRecord(label=source.label, label_index=source.label_index,
                                        relpath=stream.key(source, row), source=source.path, row=row))
     return records
+
+
+def _teacher_targets(model_dir, class_sources, split, labels, cache_dir, echo):
+    from retrain.families.distilled.teacher import soft_targets
+    return soft_targets(model_dir, class_sources, split, labels, cache_dir, echo)

@@ -168,7 +168,7 @@ def count_split(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows
 
 
 def mixed(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, counts, weighting: str,
-          seed: int, repeat: bool = True) -> Iterator[tuple[np.ndarray, int]]:
+          seed: int, repeat: bool = True, targets=None) -> Iterator[tuple]:
     """Training draws: pass after pass, each class in its `weighting` share spread evenly through the
     pass (retrain/data/sampling.py), each class's drawings read in file order and cycled when a class
     is drawn more often than it has drawings. Memory: one reader per class and one pass's class ids.
@@ -177,16 +177,23 @@ def mixed(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, coun
       counts: drawings per class in `split` (count_split), in class_sources order.
       weighting: sampling.WEIGHTINGS.
       repeat: passes forever; False: one pass.
+      targets: (soft [n, C], offsets [C + 1]) of a teacher (retrain/families/distilled/teacher.py):
+        each draw then also yields the teacher's probabilities for that drawing (float32 [C]).
     """
     from retrain.data import sampling
     readers: list = [None] * len(class_sources)
+    read = [0] * len(class_sources)  # drawings of each class read since its reader started
 
     def draw(c):
         for _ in range(2):  # a reader at its end starts over once; a class that yields nothing is an error
             if readers[c] is None:
-                readers[c] = iter_class(class_sources[c], split, bad)
+                readers[c], read[c] = iter_class(class_sources[c], split, bad), 0
             try:
-                return next(readers[c])
+                ink, label = next(readers[c])
+                read[c] += 1
+                if targets is None:
+                    return ink, label
+                return ink, label, np.asarray(targets[0][targets[1][c] + read[c] - 1], np.float32)
             except StopIteration:
                 readers[c] = None
         raise DatasetError(f"{class_sources[c].path} yielded no drawing for the {split.name} set although "
@@ -203,7 +210,7 @@ def mixed(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, coun
 
 def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *, shuffle_buffer: int = 0,
             class_balanced: bool = False, repeat: bool = False, seed: int = 0, weighting: str = "",
-            counts=None):
+            counts=None, targets=None):
     """A tf.data.Dataset of (uint8 [28, 28, 1] ink, int64 label).
 
     Args:
@@ -218,9 +225,14 @@ def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *,
         draws every class in that share, evenly through each pass. "" (evaluation): every drawing
         once, classes interleaved one drawing each in turn.
       counts: drawings per class (count_split's values); counted here when not given.
+      targets: a teacher's (soft, offsets) (see `mixed`): elements become (ink, label, soft).
     """
     from common.tfcompat import tf
     signature = (tf.TensorSpec((28, 28), tf.uint8), tf.TensorSpec((), tf.int64))
+    if targets is not None:
+        if not weighting and not class_balanced:
+            raise ValueError("teacher targets need a training weighting")
+        signature += (tf.TensorSpec((int(targets[0].shape[1]),), tf.float32),)
     weighting = "balanced" if class_balanced else weighting
     if weighting:
         if counts is None:
@@ -228,7 +240,8 @@ def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *,
             counts = [by_label[s.label] for s in class_sources]
         counts = list(counts)
         ds = tf.data.Dataset.from_generator(
-            lambda: mixed(class_sources, split, bad, counts, weighting, seed, repeat), output_signature=signature)
+            lambda: mixed(class_sources, split, bad, counts, weighting, seed, repeat, targets),
+            output_signature=signature)
     else:
         # Every drawing once (validation/test): round robin over the classes, so the first batches
         # already hold every class.
@@ -239,7 +252,7 @@ def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *,
             cycle_length=len(class_sources), block_length=1)
         if repeat:
             ds = ds.repeat()
-    ds = ds.map(lambda x, y: (tf.expand_dims(x, -1), y))
+    ds = ds.map(lambda x, y, *soft: (tf.expand_dims(x, -1), y, *soft))
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds
