@@ -270,7 +270,8 @@ def test_dead_class_is_named_with_training_count_top_confusion_and_advice(tmp_pa
     assert "collect more drawings" in weak[0].advice and "--class_balanced" in weak[0].advice
     text = format_summary(result, False, counts)
     assert "Warning: 1 class(es)" in text
-    assert "frog: 0.0% of 5 test drawings, never predicted, taken for 'dog' 100% of the time (120 training" in text
+    assert "frog    0.0% of 5 test drawings, never predicted, taken for 'dog' 100% (120 training drawings)" in text
+    assert "collect more drawings" in text and "What helps: --class_weighting sqrt" in text
     write_evaluation(result, str(tmp_path), train_counts=counts)
     data = json.loads((tmp_path / EVALUATION_JSON).read_text())
     assert data["weak_classes"][0]["label"] == "frog" and data["weak_classes"][0]["train_count"] == 120

@@ -44,6 +44,7 @@ RELIABILITY_PNG = "reliability.png"
 # A class is named on screen as weak when its accuracy is below this share of the macro top-1 (or it
 # is never predicted): at 69 classes and 50% macro, the 0-15% classes a user meets as "never works".
 WEAK_SHARE_OF_MACRO = 1 / 3
+WEAK_SHOWN = 12  # weak classes printed with their advice; the rest are counted (all are in evaluation.json)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,8 +274,8 @@ def weak_classes(result: EvaluationResult, train_counts: Optional[dict] = None,
         if count is not None and median and count < median / 2:
             advice.append(f"collect more drawings of it ({count} for training, the median class has {median})")
         if other is not None and share >= 0.3:
-            advice.append(f"look at its drawings next to {result.labels[other]!r}'s (top_confusions.png, "
-                          f"`qdretrain audit`): merge or relabel them if they are the same thing")
+            advice.append(f"mostly taken for {result.labels[other]!r}: compare the two in top_confusions.png "
+                          f"(`qdretrain audit` finds mislabelled drawings)")
         advice.append("train with --class_weighting sqrt or --class_balanced (native nets) or "
                       "--class_weights balanced (TF-Hub heads), and for longer")
         weak.append(WeakClass(label, float(stats["accuracy"]), int(stats["count"]), bool(never), count,
@@ -285,19 +286,25 @@ def weak_classes(result: EvaluationResult, train_counts: Optional[dict] = None,
 
 
 def format_weak_classes(weak: Sequence[WeakClass], macro_top1: float) -> list[str]:
-    """The on-screen warning naming each weak class with its training count, top confusion, advice."""
+    """The on-screen warning: each weak class (worst first, at most WEAK_SHOWN) with its training count
+    and top confusion on one line, its own hint after it, then what helps them all."""
     if not weak:
         return []
     lines = [f"Warning: {len(weak)} class(es) a user will find broken (below "
              f"{100 * WEAK_SHARE_OF_MACRO * macro_top1:.0f}% = a third of the macro top-1, or never predicted):"]
-    for w in weak:
+    width = max(len(w.label) for w in weak[:WEAK_SHOWN])
+    for w in weak[:WEAK_SHOWN]:
         trained = f"{w.train_count} training drawings" if w.train_count is not None else "training count unknown"
-        confused = (f", taken for {w.confused_with!r} {100 * w.confused_share:.0f}% of the time"
-                    if w.confused_with else "")
+        confused = f", taken for {w.confused_with!r} {100 * w.confused_share:.0f}%" if w.confused_with else ""
         never = ", never predicted" if w.never_predicted else ""
-        lines.append(f"  {w.label}: {_percent(w.accuracy)} of {w.test_count} test drawings{never}{confused} "
-                     f"({trained})")
-        lines.append(f"    -> {w.advice}")
+        hint = "; ".join(part for part in w.advice.split("; ") if not part.startswith("train with"))
+        lines.append(f"  {w.label:<{width}}  {_percent(w.accuracy):>6} of {w.test_count} test drawings{never}"
+                     f"{confused} ({trained}){f' -> {hint.rstrip(chr(46))}' if hint else ''}")
+    if len(weak) > WEAK_SHOWN:
+        lines.append(f"  ... and {len(weak) - WEAK_SHOWN} more: evaluation.json's \"weak_classes\", "
+                     f"per_class_accuracy.csv (worst first).")
+    lines.append("  What helps: --class_weighting sqrt or --class_balanced (native nets), --class_weights "
+                 "balanced (TF-Hub heads), training longer (--epochs), more drawings of the small classes.")
     return lines
 
 
