@@ -57,6 +57,11 @@ def configurations(args, workdir: str) -> dict:
         configs[net] = ["--architecture", net, *steps]
         configs[f"{net}+sqrt"] = ["--architecture", net, "--class_weighting", "sqrt", *steps]
         configs[f"{net}+balanced"] = ["--architecture", net, "--class_balanced", *steps]
+    for student in NATIVE:  # "<student> <- <teacher>": the teacher's run must come earlier in --only
+        for teacher in (*NATIVE, *MODULES):
+            name = teacher if teacher in NATIVE else f"{teacher} head"
+            folder = os.path.join(workdir, name.replace(" ", "_").replace("+", "_"))
+            configs[f"{student} <- {teacher}"] = ["--architecture", student, "--teacher", folder, *steps]
     head_steps = ["--how_many_training_steps", str(args.head_steps)]
     for arch, module in MODULES.items():
         configs[f"{arch} head"] = ["--architecture", arch, "--tfhub_module", module, *head_steps,
@@ -84,7 +89,7 @@ def _latency_ms(path: str, runs: int = 50):
 
 
 def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dict:
-    out = os.path.join(workdir, name.replace(" ", "_").replace("+", "_"))
+    out = os.path.join(workdir, name.replace(" ", "_").replace("+", "_").replace("<-", "from"))
     command = [sys.executable, "-m", "retrain", *cli_args, "--quickdraw_dir", data, "--output_dir", out]
     started = time.monotonic()
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
@@ -180,7 +185,8 @@ def main() -> None:
     configs = configurations(args, workdir)
     names = args.only.split(",") if args.only else [
         "quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet", "mobilenet_v3_doodle",
-        "mobilenet_0.25_224 head", "mobilenet_1.0_224 head", "baseline"]
+        "mobilenet_0.25_224 head", "mobilenet_1.0_224 head", "baseline", "quickdraw_cnn_small <- quickdraw_cnn",
+        "quickdraw_cnn <- mobilenet_0.25_224"]
     print(f"data: {data}; native steps: {args.steps or 'default'}; workdir: {workdir}", flush=True)
     rows = []
     for name in names:

@@ -14,6 +14,9 @@ import numpy as np
 
 # Drawings shown in misclassified.png: a grid that stays readable.
 GRID_IMAGES = 32
+CONFUSION_EXAMPLES_PNG = "confusion_examples.png"
+CONFUSION_PAIRS = 8  # pairs in confusion_examples.png, most frequent first
+EXAMPLES_PER_PAIR = 6  # drawings shown for each pair
 
 
 def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str], input_size: int, family: str,
@@ -58,6 +61,7 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
     position = {r.relpath: i for i, r in enumerate(records)}
     evaluate.write_evaluation(result, out_dir, misclassified_images=[inputs[position[m.name]] for m in shown],
                               shown=shown, train_counts=train_counts)
+    _write_confusion_examples(result, inputs, position, out_dir)
     if family == "native":  # the native family's own summary file, kept under its old name
         from common.atomic import write_json
         write_json({"map_at_3": result.map3, "top1": result.top1, "top5": result.top5,
@@ -68,6 +72,18 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
         echo("Rendering panel: the test drawings drawn the other ways an app may draw them...")
         report_panel(classifier, records, input_size, out_dir, echo, family=family)
     return result
+
+
+def _write_confusion_examples(result, inputs, position: dict, out_dir: str) -> None:
+    """confusion_examples.png: the top confusions, each with a few of its test drawings."""
+    from retrain.evaluation import plots
+    from retrain.model_folder.contract import atomic_write_bytes
+    rows = []
+    for pair in result.top_confusions(CONFUSION_PAIRS):
+        names = [m.name for m in result.misclassified
+                 if m.true_label == pair.true_label and m.predicted_label == pair.predicted_label]
+        rows.append((pair, [inputs[position[name]] for name in names[:EXAMPLES_PER_PAIR]]))
+    atomic_write_bytes(os.path.join(out_dir, CONFUSION_EXAMPLES_PNG), plots.plot_confusion_examples(rows))
 
 
 def summary_json(result) -> Optional[dict]:

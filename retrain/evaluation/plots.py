@@ -270,6 +270,32 @@ def plot_training_curves(history: dict[str, list[float]], steps: list[int]) -> b
     return png_bytes(figure)
 
 
+def plot_confusion_examples(rows: Sequence[tuple]) -> bytes:
+    """The top confusions with example drawings: one row per (true, predicted) pair, its title the pair
+    and its share, then a few test drawings of the true class that the model took for the other.
+
+    Args:
+      rows: (confusions.Confusion, [images]) per pair, most frequent first; images as the misclassified
+        grid takes them (HxWx3 uint8 or float in [-1, 1]).
+    """
+    rows = [(pair, images) for pair, images in rows if len(images)]
+    if not rows:
+        return _message_png("No confusions: every test image was classified right")
+    columns = max(len(images) for _, images in rows)
+    figure = new_figure(1.4 * columns + 3.2, 1.5 * len(rows) + 0.4)
+    for r, (pair, images) in enumerate(rows):
+        label = figure.add_subplot(len(rows), columns + 2, r * (columns + 2) + 1)
+        label.axis("off")
+        label.text(0.0, 0.5, f"{_short(pair.true_label)}\n\u2192 {_short(pair.predicted_label)}\n"
+                             f"{pair.count} ({100 * pair.share:.0f}%)", va="center", fontsize=8)
+        for c, image in enumerate(images):
+            axes = figure.add_subplot(len(rows), columns + 2, r * (columns + 2) + 3 + c)
+            axes.imshow(_displayable(image, c), cmap="gray", vmin=0, vmax=255)
+            axes.axis("off")
+    figure.suptitle("Top confusions, true \u2192 predicted, with test drawings of each pair", fontsize=10)
+    return png_bytes(figure)
+
+
 def _displayable(image: np.ndarray, position: int) -> np.ndarray:
     """An image as matplotlib draws it: uint8 HxW or HxWx3. Floats are taken to be in [-1, 1]."""
     image = np.asarray(image)
