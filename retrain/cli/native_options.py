@@ -37,11 +37,13 @@ def native_options() -> list:
              help="Native nets: drawings in the bounded shuffle buffer (memory stays flat)."),
         flag("--class_balanced/--no_class_balanced", default=False, show_default=True,
              help="Native nets: sample every class equally often (= --class_weighting balanced)."),
-        flag("--class_weighting", type=click.Choice(("data", "sqrt", "balanced")), default="data",
+        flag("--class_weighting", type=click.Choice(("data", "sqrt", "balanced")), default="sqrt",
              show_default=True,
              help="Native nets: each class's share of the training draws, spread evenly through every "
-                  "pass so no class is starved: data (its share of the drawings), sqrt (tempered: "
-                  "count**0.5, lifts small classes), balanced (every class equally)."),
+                  "pass so no class is starved: sqrt (tempered: count**0.5; the default, measured best "
+                  "on 69 unbalanced classes: +5.7 pt macro top-1 for -0.7 pt micro against data), data "
+                  "(its share of the drawings), balanced (every class equally: best macro, -12 pt "
+                  "micro)."),
         flag("--teacher", type=click.Path(exists=True, file_okay=False), default=None,
              help="Native nets: distil from this trained model folder (same classes, e.g. a "
                   "mobilenet_1.0_224 head): the net learns the teacher's soft predictions as well as "

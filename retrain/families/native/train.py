@@ -56,7 +56,7 @@ class NativeConfig(ScheduleShape):
     shuffle_buffer: int = 10000
     class_balanced: bool = False
     max_per_class: int = 0
-    class_weighting: str = "data"
+    class_weighting: str = "sqrt"
     teacher: Optional[str] = None
     teacher_weight: float = 0.7
     teacher_temperature: float = 1.0
