@@ -43,7 +43,7 @@ def scaled_copy(source: str, fraction: float, target: str) -> str:
     same split) as the full files' first rows, the classes as unbalanced as before."""
     os.makedirs(target, exist_ok=True)
     for name in sorted(os.listdir(source)):
-        if name.endswith(".npy"):
+        if name.endswith(".npy") and not os.path.exists(os.path.join(target, name)):  # a rerun keeps it
             rows = np.load(os.path.join(source, name), mmap_mode="r")
             np.save(os.path.join(target, name), np.asarray(rows[:max(20, int(len(rows) * fraction))]))
     return target
