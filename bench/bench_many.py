@@ -57,6 +57,7 @@ def configurations(args, workdir: str) -> dict:
         configs[net] = ["--architecture", net, *steps]
         configs[f"{net}+sqrt"] = ["--architecture", net, "--class_weighting", "sqrt", *steps]
         configs[f"{net}+data"] = ["--architecture", net, "--class_weighting", "data", *steps]
+        configs[f"{net}+noaug"] = ["--architecture", net, "--no_augment", *steps]
         configs[f"{net}+balanced"] = ["--architecture", net, "--class_balanced", *steps]
     for student in NATIVE:  # "<student> <- <teacher>": the teacher's run must come earlier in --only
         for teacher in (*NATIVE, *MODULES):
