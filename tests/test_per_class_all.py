@@ -57,5 +57,6 @@ def test_cli_passes_zero_to_the_native_family():
     options.update(epochs=0, lr_schedule="cosine", warmup_steps=0, decay_steps=1000, decay_rate=0.1,
                    eta_min=0.0, weight_decay=0.0, mixed_precision=False, pooling="avg", shuffle_buffer=10,
                    class_balanced=False, class_weighting="data", architecture="quickdraw_cnn",
-                   quickdraw_per_class=0, optimizer="sgd", learning_rate=0.01)
+                   quickdraw_per_class=0, optimizer="sgd", learning_rate=0.01, teacher=None,
+                   teacher_weight=0.7, teacher_temperature=1.0)
     assert native_config(Context(), options, True).max_per_class == 0
