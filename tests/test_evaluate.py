@@ -15,7 +15,7 @@ from PIL import Image
 
 from retrain.evaluation.evaluate import (CONFUSION_PNG, EVALUATION_JSON, MISCLASSIFIED_PNG, PER_CLASS_CSV,
                               TRAINING_CURVES_PNG, EvaluationResult, Misclassified, evaluate,
-                              format_summary, misclassified_title, weakest_classes,
+                              format_summary, misclassified_title, to_json, weakest_classes,
                               write_evaluation)
 
 LABELS = ["cat", "sea turtle", "apple"]
@@ -145,8 +145,9 @@ def test_summary_reports_accuracy_and_weakest_classes():
 
     text = format_summary(result, print_misclassified=False)
     # MAP@3: the 3 misses have their true label third (ties go to the lower index): (7 + 3/3) / 10.
-    assert text.splitlines()[0] == ("Final test accuracy = 70.0% top-1, 100.0% top-3, MAP@3 80.0% "
-                                    "(N=10, 3 misclassified)")
+    # macro: (4/4 + 1/3 + 2/3) / 3 = 66.7%, below the micro 70% (the small, bad class counts fully)
+    assert text.splitlines()[0] == ("Final test accuracy = 70.0% top-1, 66.7% macro top-1 (per-class mean), "
+                                    "100.0% top-3, MAP@3 80.0% (N=10, 3 misclassified)")
     assert "fish" in text and "33.3%" in text and "(1/3)" in text
     assert text.index("fish") < text.index("train") < text.index("owl")
     assert "MISCLASSIFIED" not in text and "img5" not in text
@@ -176,9 +177,11 @@ def test_write_evaluation_files(tmp_path, result):
     paths = write_evaluation(result, str(output_dir))
     assert paths == {"per_class_csv": str(output_dir / PER_CLASS_CSV),
                      "evaluation_json": str(output_dir / EVALUATION_JSON),
-                     "confusion_matrix_png": str(output_dir / CONFUSION_PNG)}
+                     "confusion_matrix_png": str(output_dir / CONFUSION_PNG),
+                     "reliability_png": str(output_dir / "reliability.png")}
     # Nothing but the three files: no temporary leftovers.
-    assert sorted(os.listdir(output_dir)) == sorted([PER_CLASS_CSV, EVALUATION_JSON, CONFUSION_PNG])
+    assert sorted(os.listdir(output_dir)) == sorted([PER_CLASS_CSV, EVALUATION_JSON, CONFUSION_PNG,
+                                                     "reliability.png"])
 
     with open(paths["per_class_csv"], newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -235,3 +238,58 @@ def test_modules_import_without_tensorflow_or_pyplot():
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_macro_top1_is_the_mean_of_per_class_accuracies_not_per_drawing():
+    from retrain.evaluation.metrics import macro_accuracy
+    labels = ["big", "small", "none"]
+    # 90 "big" drawings all right, 10 "small" all wrong: micro 90%, macro 50% (the class without
+    # test drawings does not count).
+    true = np.array([0] * 90 + [1] * 10)
+    result = evaluate(np.eye(3)[np.zeros(100, int)], true, labels, [str(i) for i in range(100)])
+    assert result.top1 == pytest.approx(0.9)
+    assert result.macro_top1 == pytest.approx(0.5)
+    assert macro_accuracy(result.per_class) == pytest.approx(0.5)
+    data = to_json(result)
+    assert data["macro_top1"] == pytest.approx(0.5) and data["per_class_worst_first"] == ["small", "big"]
+
+
+def test_dead_class_is_named_with_training_count_top_confusion_and_advice(tmp_path):
+    from retrain.evaluation.evaluate import weak_classes
+    labels = ["cat", "dog", "frog", "owl"]
+    # cat, dog and owl right; every frog taken for a dog: frog is never predicted and at 0%.
+    true = np.array([0] * 10 + [1] * 10 + [2] * 5 + [3] * 10)
+    predicted = np.array([0] * 10 + [1] * 10 + [1] * 5 + [3] * 10)
+    probabilities = np.eye(4)[predicted] * 0.9 + 0.025
+    result = evaluate(probabilities, true, labels, [str(i) for i in range(len(true))])
+    counts = {"cat": 900, "dog": 1000, "frog": 120, "owl": 950}
+    weak = weak_classes(result, counts)
+    assert [w.label for w in weak] == ["frog"]
+    assert weak[0].never_predicted and weak[0].train_count == 120
+    assert weak[0].confused_with == "dog" and weak[0].confused_share == pytest.approx(1.0)
+    assert "collect more drawings" in weak[0].advice and "--class_balanced" in weak[0].advice
+    text = format_summary(result, False, counts)
+    assert "Warning: 1 class(es)" in text
+    assert "frog    0.0% of 5 test drawings, never predicted, taken for 'dog' 100% (120 training drawings)" in text
+    assert "collect more drawings" in text and "What helps: --class_weighting sqrt" in text
+    write_evaluation(result, str(tmp_path), train_counts=counts)
+    data = json.loads((tmp_path / EVALUATION_JSON).read_text())
+    assert data["weak_classes"][0]["label"] == "frog" and data["weak_classes"][0]["train_count"] == 120
+    rows = list(csv.DictReader(io.StringIO((tmp_path / PER_CLASS_CSV).read_text(encoding="utf-8"))))
+    assert rows[0]["label"] == "frog"  # worst first
+
+
+def test_a_healthy_model_warns_about_nothing_and_is_calibrated():
+    labels = ["a", "b"]
+    result = evaluate(np.eye(2)[[0, 1, 0, 1]], np.array([0, 1, 0, 1]), labels, list("wxyz"))
+    assert "Warning" not in format_summary(result, False)
+    assert result.ece == pytest.approx(0.0)  # 100% sure and 100% right
+
+
+def test_expected_calibration_error_of_an_overconfident_model():
+    from retrain.evaluation.metrics import calibration
+    # Always 90% sure, right half the time: ECE 0.4, all in the last bin.
+    probabilities = np.array([[0.9, 0.1]] * 4)
+    ece, bins = calibration(probabilities, np.array([0, 1, 0, 1]))
+    assert ece == pytest.approx(0.4)
+    assert [b[2] for b in bins if b[2]] == [4]

@@ -137,3 +137,13 @@ def test_float_pixels_map_from_minus_one_one_to_0_255():
 def test_misclassified_grid_refuses_bad_input(images, titles, columns, message):
     with pytest.raises(ValueError, match=message):
         plots.plot_misclassified_grid(images, titles, columns=columns)
+
+
+def test_confusion_examples_png_shows_each_pair_with_its_drawings():
+    from retrain.evaluation.confusions import Confusion
+    from retrain.evaluation.plots import plot_confusion_examples
+    images = [np.zeros((28, 28, 3), np.uint8)] * 3
+    data = plot_confusion_examples([(Confusion("donut", "smiley face", 3, 0.5), images),
+                                    (Confusion("moon", "banana", 1, 0.1), images[:1])])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_confusion_examples([])[:4] == b"\x89PNG"  # "no confusions" picture

@@ -41,7 +41,7 @@ def test_outputs_exist_with_sorted_labels_and_contract(trained):
     out = tmp_path / "model"
     for name in ("retrained_graph.pb", "retrained_labels.txt", "model_info.json", "run_config.json",
                  "splits.json", "evaluation.json", "per_class_accuracy.csv", "confusion_matrix.png",
-                 "training_curves.png", "misclassified.png"):
+                 "training_curves.png", "misclassified.png", "reliability.png", "confusion_examples.png"):
         assert (out / name).exists(), name
     assert (out / "saved_model" / "saved_model.pb").exists()
     assert (out / "retrained_labels.txt").read_text().splitlines() == ["apple", "cat", "sea turtle"]

@@ -22,7 +22,9 @@ def data_and_module_options() -> list:
              help="Instead of --image_dir: QuickDraw .npy/.ndjson files (or a folder of them), read "
                   "directly with no JPGs written."),
         flag("--quickdraw_per_class", type=int, default=DEFAULTS["quickdraw_per_class"], show_default=True,
-             help="Drawings per class taken from --quickdraw_dir."),
+             help="Drawings per class taken from --quickdraw_dir; 0 takes every drawing. TF-Hub heads "
+                  "use this default (each drawing costs a cached bottleneck); native nets take every "
+                  "drawing unless the option is given (they stream, so more data costs no memory)."),
         flag("--architecture", default=DEFAULTS["architecture"], show_default=True,
              help="Backbone name from the registry (`qdretrain architectures` lists them). "
                   "mobilenet_0.25_224 ships with qdretrain and works offline."),

@@ -363,7 +363,7 @@ def scan_quickdraw_dir(path: str, per_class: int = 1000, seed: int = 0) -> Image
 
     Args:
       path: a .npy/.ndjson file or a folder of them.
-      per_class: drawings per label (all if a file has fewer).
+      per_class: drawings per label (all if a file has fewer; 0: all).
       seed: picks which drawings.
 
     Raises:

@@ -24,6 +24,9 @@ def load_index(config):
             index = dataset.scan_image_dir(config.image_dir)
         else:
             index = dataset.scan_quickdraw_dir(config.quickdraw_dir, config.quickdraw_per_class, config.seed)
+            per_class = config.quickdraw_per_class
+            echo(f"Taking {f'up to {per_class}' if per_class else 'every'} drawing(s) of each class "
+                 f"(--quickdraw_per_class; 0 takes every drawing, which native nets do by default).")
     if config.exclude_list:
         from retrain.data.exclude import apply_exclude_list, match_note, read_exclude_list
         names = read_exclude_list(config.exclude_list)

@@ -108,8 +108,8 @@ def render(drawing: Drawing, rendering: int = 0, seed: int = 0) -> np.ndarray:
 def scan(path: str, per_class: int = 1000, seed: int = 0):
     """Builds the ImageIndex for QuickDraw files (see `retrain.data.dataset.scan_quickdraw_dir`)."""
     from retrain.data.records import DatasetWarning, build_index
-    if per_class < 1:
-        raise DatasetError("--quickdraw_per_class must be at least 1.")
+    if per_class < 0:
+        raise DatasetError("--quickdraw_per_class must be 0 (every drawing) or a positive count.")
     try:
         discovery = sources.discover_sources([os.path.expanduser(path)])
         discovery.check_names()  # the class-name rule every reader applies, up front

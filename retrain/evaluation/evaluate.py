@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from retrain.evaluation import confusions
-from retrain.evaluation.metrics import map_at_k
+from retrain.evaluation.metrics import calibration, macro_accuracy, map_at_k
 from retrain.model_folder.contract import atomic_write_bytes, write_json
 
 TOP_K = 5  # "top-5", as ImageNet reports it; fewer when there are fewer classes.
@@ -40,6 +40,11 @@ TOP_CONFUSIONS_PNG = "top_confusions.png"  # instead of CONFUSION_PNG above conf
 MAP_K = 3  # MAP@3: the Kaggle Quick, Draw! competition's metric
 TRAINING_CURVES_PNG = "training_curves.png"
 MISCLASSIFIED_PNG = "misclassified.png"
+RELIABILITY_PNG = "reliability.png"
+# A class is named on screen as weak when its accuracy is below this share of the macro top-1 (or it
+# is never predicted): at 69 classes and 50% macro, the 0-15% classes a user meets as "never works".
+WEAK_SHARE_OF_MACRO = 1 / 3
+WEAK_SHOWN = 12  # weak classes printed with their advice; the rest are counted (all are in evaluation.json)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +81,10 @@ class EvaluationResult:
       confusion: int64 `[C, C]` counts; rows are true labels, columns predicted ones (label order).
       misclassified: every wrong top-1 prediction, in input order.
       map3: mean average precision at 3 (retrain/evaluation/metrics.py), in [0, 1].
+      macro_top1: the mean of per-class top-1 accuracies (classes with test images): what a user
+        who draws every class equally often gets; `top1` is the micro (per-drawing) one.
+      ece: expected calibration error of the top-1 confidence (metrics.calibration), in [0, 1].
+      reliability: the reliability diagram's bins (low, high, count, accuracy, confidence).
     """
 
     top1: float
@@ -85,6 +94,9 @@ class EvaluationResult:
     confusion: np.ndarray
     misclassified: tuple[Misclassified, ...]
     map3: float = float("nan")
+    macro_top1: float = float("nan")
+    ece: float = float("nan")
+    reliability: tuple = ()
 
     @property
     def labels(self) -> list[str]:
@@ -192,9 +204,11 @@ def evaluate(probabilities: np.ndarray, true_indices: np.ndarray, labels: list[s
                       confidence=float(probabilities[i, predicted[i]]), index=int(i))
         for i in np.flatnonzero(~top1_hits))
 
+    ece, reliability = calibration(probabilities, true_indices)
     return EvaluationResult(top1=float(top1_hits.mean()), top5=float(topk_hits.mean()), count=n,
                             per_class=per_class, confusion=confusion, misclassified=misclassified,
-                            map3=map_at_k(probabilities, true_indices, MAP_K))
+                            map3=map_at_k(probabilities, true_indices, MAP_K),
+                            macro_top1=macro_accuracy(per_class), ece=ece, reliability=tuple(reliability))
 
 
 def weakest_classes(result: EvaluationResult, how_many: int = WEAKEST_SHOWN) -> list[tuple[str, dict]]:
@@ -208,24 +222,113 @@ def weakest_classes(result: EvaluationResult, how_many: int = WEAKEST_SHOWN) -> 
     return scored[:how_many]
 
 
+@dataclasses.dataclass(frozen=True)
+class WeakClass:
+    """A class a user will find broken: accuracy below WEAK_SHARE_OF_MACRO of the macro top-1, or
+    never predicted.
+
+    Attributes:
+      label, accuracy, test_count: the class and how it scored on its test drawings.
+      never_predicted: no test drawing of any class was predicted as it.
+      train_count: its training drawings (None when the caller did not say).
+      confused_with, confused_share: the class its drawings are most often taken for, and the share.
+      advice: what to do about it, one sentence.
+    """
+    label: str
+    accuracy: float
+    test_count: int
+    never_predicted: bool
+    train_count: Optional[int]
+    confused_with: Optional[str]
+    confused_share: float
+    advice: str
+
+
+def weak_classes(result: EvaluationResult, train_counts: Optional[dict] = None,
+                 share_of_macro: float = WEAK_SHARE_OF_MACRO) -> list[WeakClass]:
+    """The classes to warn about, worst first (see WeakClass), each with its top confusion and advice.
+
+    Args:
+      result: what `evaluate` returned.
+      train_counts: label -> training drawings, to tell "too few drawings" from "looks like another".
+      share_of_macro: the threshold as a share of the macro top-1.
+    """
+    train_counts = train_counts or {}
+    predicted = result.confusion.sum(axis=0)
+    known = sorted(v for v in train_counts.values() if v) if train_counts else []
+    median = known[len(known) // 2] if known else None
+    threshold = share_of_macro * (0.0 if math.isnan(result.macro_top1) else result.macro_top1)
+    weak = []
+    for index, (label, stats) in enumerate(result.per_class.items()):
+        if not stats["count"]:
+            continue
+        never = predicted[index] == 0
+        if not (never or stats["accuracy"] < threshold):
+            continue
+        row = result.confusion[index].astype(np.float64).copy()
+        row[index] = 0
+        other = int(np.argmax(row)) if row.sum() else None
+        share = float(row[other] / stats["count"]) if other is not None else 0.0
+        count = train_counts.get(label)
+        advice = []
+        if count is not None and median and count < median / 2:
+            advice.append(f"collect more drawings of it ({count} for training, the median class has {median})")
+        if other is not None and share >= 0.3:
+            advice.append(f"mostly taken for {result.labels[other]!r}: compare the two in top_confusions.png "
+                          f"(`qdretrain audit` finds mislabelled drawings)")
+        advice.append("train with --class_weighting sqrt or --class_balanced (native nets) or "
+                      "--class_weights balanced (TF-Hub heads), and for longer")
+        weak.append(WeakClass(label, float(stats["accuracy"]), int(stats["count"]), bool(never), count,
+                              result.labels[other] if other is not None else None, share,
+                              "; ".join(advice) + "."))
+    weak.sort(key=lambda w: (w.accuracy, -w.test_count))
+    return weak
+
+
+def format_weak_classes(weak: Sequence[WeakClass], macro_top1: float) -> list[str]:
+    """The on-screen warning: each weak class (worst first, at most WEAK_SHOWN) with its training count
+    and top confusion on one line, its own hint after it, then what helps them all."""
+    if not weak:
+        return []
+    lines = [f"Warning: {len(weak)} class(es) a user will find broken (below "
+             f"{100 * WEAK_SHARE_OF_MACRO * macro_top1:.0f}% = a third of the macro top-1, or never predicted):"]
+    width = max(len(w.label) for w in weak[:WEAK_SHOWN])
+    for w in weak[:WEAK_SHOWN]:
+        trained = f"{w.train_count} training drawings" if w.train_count is not None else "training count unknown"
+        confused = f", taken for {w.confused_with!r} {100 * w.confused_share:.0f}%" if w.confused_with else ""
+        never = ", never predicted" if w.never_predicted else ""
+        hint = "; ".join(part for part in w.advice.split("; ") if not part.startswith("train with"))
+        lines.append(f"  {w.label:<{width}}  {_percent(w.accuracy):>6} of {w.test_count} test drawings{never}"
+                     f"{confused} ({trained}){f' -> {hint.rstrip(chr(46))}' if hint else ''}")
+    if len(weak) > WEAK_SHOWN:
+        lines.append(f"  ... and {len(weak) - WEAK_SHOWN} more: evaluation.json's \"weak_classes\", "
+                     f"per_class_accuracy.csv (worst first).")
+    lines.append("  What helps: --class_weighting sqrt or --class_balanced (native nets), --class_weights "
+                 "balanced (TF-Hub heads), training longer (--epochs), more drawings of the small classes.")
+    return lines
+
+
 def _percent(value: Optional[float]) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
 
 
-def format_summary(result: EvaluationResult, print_misclassified: bool) -> str:
+def format_summary(result: EvaluationResult, print_misclassified: bool,
+                   train_counts: Optional[dict] = None) -> str:
     """The text the CLI prints after training.
 
     Args:
       result: what `evaluate` returned.
       print_misclassified: also list each misclassified image as "name  true -> predicted (conf)",
         like retrain.py's `--print_misclassified_test_images`.
+      train_counts: label -> training drawings, shown beside each weak class.
 
     Returns:
       Several lines, without a trailing newline.
     """
-    lines = [f"Final test accuracy = {_percent(result.top1)} top-1, {_percent(result.top5)} "
-             f"top-{result.top_k}, MAP@{MAP_K} {_percent(result.map3)} (N={result.count}, "
-             f"{len(result.misclassified)} misclassified)"]
+    lines = [f"Final test accuracy = {_percent(result.top1)} top-1, {_percent(result.macro_top1)} macro top-1 "
+             f"(per-class mean), {_percent(result.top5)} top-{result.top_k}, MAP@{MAP_K} "
+             f"{_percent(result.map3)} (N={result.count}, {len(result.misclassified)} misclassified)",
+             f"Calibration: expected calibration error {_percent(result.ece)} (reliability.png)"]
     weakest = weakest_classes(result)
     if weakest:
         lines.append("Weakest classes:")
@@ -236,6 +339,7 @@ def format_summary(result: EvaluationResult, print_misclassified: bool) -> str:
     empty = [label for label, stats in result.per_class.items() if not stats["count"]]
     if empty:
         lines.append(f"No test images for: {', '.join(empty)}")
+    lines += format_weak_classes(weak_classes(result, train_counts), result.macro_top1)
     if result.many_classes:
         lines.append(f"Most frequent confusions ({len(result.per_class)} classes: too many for a matrix):")
         lines += confusions.format_table(result.top_confusions(confusions.SUMMARY_CONFUSIONS))
@@ -280,7 +384,7 @@ def misclassified_title(item: Misclassified) -> str:
     return f"{item.true_label} -> {item.predicted_label} ({item.confidence:.2f})\n{item.name}"
 
 
-def to_json(result: EvaluationResult) -> dict[str, Any]:
+def to_json(result: EvaluationResult, train_counts: Optional[dict] = None) -> dict[str, Any]:
     """The contents of evaluation.json: plain JSON types only.
 
     Above confusions.MANY_CLASSES classes, "top_confusions" replaces the [C, C] "confusion" matrix
@@ -291,6 +395,12 @@ def to_json(result: EvaluationResult) -> dict[str, Any]:
         "top5": result.top5,
         "top_k": result.top_k,
         f"map_at_{MAP_K}": result.map3,
+        "macro_top1": result.macro_top1,
+        "expected_calibration_error": result.ece,
+        "reliability": [dict(zip(("low", "high", "count", "accuracy", "confidence"), b))
+                        for b in result.reliability],
+        "per_class_worst_first": [label for label, _ in weakest_classes(result, len(result.per_class))],
+        "weak_classes": [dataclasses.asdict(w) for w in weak_classes(result, train_counts)],
         "count": result.count,
         "labels": result.labels,
         "per_class": result.per_class,
@@ -307,7 +417,10 @@ def _per_class_csv(result: EvaluationResult) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["label", "count", "correct", "accuracy"])
-    for label, stats in result.per_class.items():
+    # Worst first (the classes to act on lead), classes without test images last.
+    ranked = weakest_classes(result, len(result.per_class))
+    ranked += [(label, stats) for label, stats in result.per_class.items() if not stats["count"]]
+    for label, stats in ranked:
         accuracy = "" if stats["accuracy"] is None else f"{stats['accuracy']:.6f}"
         writer.writerow([label, stats["count"], stats["correct"], accuracy])
     return buffer.getvalue().encode("utf-8")
@@ -317,7 +430,7 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
                      history: Optional[dict[str, list[float]]] = None,
                      steps: Optional[list[int]] = None,
                      misclassified_images: Optional[Sequence[np.ndarray]] = None,
-                     shown: Optional[Sequence] = None) -> dict[str, str]:
+                     shown: Optional[Sequence] = None, train_counts: Optional[dict] = None) -> dict[str, str]:
     """Writes the evaluation files into `output_dir` (created if needed), each atomically.
 
     Args:
@@ -332,6 +445,7 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
         empty list while some images were misclassified is treated as None (no grid written).
       shown: the `result.misclassified` entries the images show, in order (default: the first ones),
         e.g. `pick_misclassified`'s choice.
+      train_counts: label -> training drawings (evaluation.json's weak classes carry them).
 
     Returns:
       {"per_class_csv", "evaluation_json", "confusion_matrix_png" (or "top_confusions_png" above
@@ -356,6 +470,8 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
     }
     # Render everything first, so malformed input fails before any file is replaced.
     contents = {"per_class_csv": _per_class_csv(result)}
+    paths["reliability_png"] = os.path.join(output_dir, RELIABILITY_PNG)
+    contents["reliability_png"] = plots.plot_reliability(result.reliability, result.ece)
     if result.many_classes:
         paths["top_confusions_png"] = os.path.join(output_dir, TOP_CONFUSIONS_PNG)
         contents["top_confusions_png"] = plots.plot_top_confusions(result.top_confusions(), len(result.labels))
@@ -371,7 +487,7 @@ def write_evaluation(result: EvaluationResult, output_dir: str, *,
         titles = [misclassified_title(item) for item in items]
         contents["misclassified_png"] = plots.plot_misclassified_grid(list(misclassified_images), titles,
                                                                       total=len(result.misclassified))
-    write_json(to_json(result), paths["evaluation_json"])
+    write_json(to_json(result, train_counts), paths["evaluation_json"])
     for key, data in contents.items():
         atomic_write_bytes(paths[key], data)
     # A rerun into the same folder with another class count must not leave the other picture behind,

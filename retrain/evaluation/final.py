@@ -14,11 +14,14 @@ import numpy as np
 
 # Drawings shown in misclassified.png: a grid that stays readable.
 GRID_IMAGES = 32
+CONFUSION_EXAMPLES_PNG = "confusion_examples.png"
+CONFUSION_PAIRS = 8  # pairs in confusion_examples.png, most frequent first
+EXAMPLES_PER_PAIR = 6  # drawings shown for each pair
 
 
 def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str], input_size: int, family: str,
                       out_dir: str, echo: Callable[[str], None], print_misclassified: bool = False,
-                      panel: bool = True):
+                      panel: bool = True, train_counts: Optional[dict] = None):
     """Scores `classifier` on the test records, prints the summary, writes the evaluation files.
 
     Args:
@@ -31,6 +34,7 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
       echo: prints a line.
       print_misclassified: list every misclassified image (--print_misclassified_test_images).
       panel: run the rendering panel after it (retrain/evaluation/panel.py).
+      train_counts: label -> training drawings, shown beside each class the summary warns about.
 
     Returns:
       The EvaluationResult, or None when there are no test images.
@@ -53,15 +57,17 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
     probabilities = predict_in_batches(classifier, inputs)
     true = np.array([r.label_index for r in records])
     result = evaluate.evaluate(probabilities, true, list(labels), [r.relpath for r in records])
-    echo(evaluate.format_summary(result, print_misclassified))
+    echo(evaluate.format_summary(result, print_misclassified, train_counts))
     echo("Writing evaluation.json, per_class_accuracy.csv and the pictures (confusion matrix, misclassified)...")
     shown = evaluate.pick_misclassified(result.misclassified, GRID_IMAGES)
     position = {r.relpath: i for i, r in enumerate(records)}
     evaluate.write_evaluation(result, out_dir, misclassified_images=[inputs[position[m.name]] for m in shown],
-                              shown=shown)
+                              shown=shown, train_counts=train_counts)
+    _write_confusion_examples(result, inputs, position, out_dir)
     if family == "native":  # the native family's own summary file, kept under its old name
         from common.atomic import write_json
         write_json({"map_at_3": result.map3, "top1": result.top1, "top5": result.top5,
+                    "macro_top1": result.macro_top1,
                     "test_drawings": len(records)}, os.path.join(out_dir, "native_evaluation.json"))
     if panel:
         from retrain.evaluation.panel import report_panel
@@ -70,11 +76,23 @@ def evaluate_test_set(classifier, test_records: Sequence, labels: Sequence[str],
     return result
 
 
+def _write_confusion_examples(result, inputs, position: dict, out_dir: str) -> None:
+    """confusion_examples.png: the top confusions, each with a few of its test drawings."""
+    from retrain.evaluation import plots
+    from retrain.model_folder.contract import atomic_write_bytes
+    rows = []
+    for pair in result.top_confusions(CONFUSION_PAIRS):
+        names = [m.name for m in result.misclassified
+                 if m.true_label == pair.true_label and m.predicted_label == pair.predicted_label]
+        rows.append((pair, [inputs[position[name]] for name in names[:EXAMPLES_PER_PAIR]]))
+    atomic_write_bytes(os.path.join(out_dir, CONFUSION_EXAMPLES_PNG), plots.plot_confusion_examples(rows))
+
+
 def summary_json(result) -> Optional[dict]:
     """The headline numbers of an EvaluationResult (None stays None)."""
     if result is None:
         return None
-    return {"top1": result.top1, "top5": result.top5, "map3": result.map3}
+    return {"top1": result.top1, "macro_top1": result.macro_top1, "top5": result.top5, "map3": result.map3}
 
 
 def existing(out_dir: str, name: str) -> Optional[str]:

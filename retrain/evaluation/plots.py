@@ -154,6 +154,34 @@ def plot_top_confusions(pairs: Sequence, num_classes: int) -> bytes:
     return png_bytes(figure)
 
 
+def plot_reliability(bins: Sequence, ece: float) -> bytes:
+    """The reliability diagram: per confidence bin, accuracy against mean confidence (the diagonal is
+    a perfectly calibrated model), with each bin's share of the drawings.
+
+    Args:
+      bins: metrics.calibration's (low, high, count, accuracy or None, confidence or None) per bin.
+      ece: the expected calibration error, for the title.
+    """
+    if not bins or not sum(b[2] for b in bins):
+        return _message_png("No test drawings: no reliability diagram")
+    figure = new_figure(5.5, 5.0)
+    axes = figure.add_subplot()
+    total = sum(b[2] for b in bins)
+    for low, high, count, accuracy, _ in bins:
+        if count:
+            axes.bar(low, accuracy, width=high - low, align="edge", color="#4c72b0", edgecolor="white")
+            axes.text((low + high) / 2, min(accuracy, 0.93) + 0.02, f"{100 * count / total:.0f}%",
+                      ha="center", fontsize=6)
+    axes.plot([0, 1], [0, 1], "--", color="#c44e52", label="perfect calibration")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("top-1 confidence")
+    axes.set_ylabel("top-1 accuracy (label: share of drawings)")
+    axes.set_title(f"Reliability (expected calibration error {100 * ece:.1f}%)")
+    axes.legend(loc="upper left", fontsize=8)
+    return png_bytes(figure)
+
+
 def _curve_panel(key: str) -> Optional[str]:
     """Which panel a history key belongs on: "accuracy", "loss", or None (not drawn)."""
     lowered = key.lower()
@@ -242,6 +270,32 @@ def plot_training_curves(history: dict[str, list[float]], steps: list[int], titl
         axes.legend(loc="best", fontsize=9)
     figure.suptitle("Training curves: accuracy and loss per training step" + (f"\n{title}" if title else ""),
                     fontsize=11)
+    return png_bytes(figure)
+
+
+def plot_confusion_examples(rows: Sequence[tuple]) -> bytes:
+    """The top confusions with example drawings: one row per (true, predicted) pair, its title the pair
+    and its share, then a few test drawings of the true class that the model took for the other.
+
+    Args:
+      rows: (confusions.Confusion, [images]) per pair, most frequent first; images as the misclassified
+        grid takes them (HxWx3 uint8 or float in [-1, 1]).
+    """
+    rows = [(pair, images) for pair, images in rows if len(images)]
+    if not rows:
+        return _message_png("No confusions: every test image was classified right")
+    columns = max(len(images) for _, images in rows)
+    figure = new_figure(1.4 * columns + 3.2, 1.5 * len(rows) + 0.4)
+    for r, (pair, images) in enumerate(rows):
+        label = figure.add_subplot(len(rows), columns + 2, r * (columns + 2) + 1)
+        label.axis("off")
+        label.text(0.0, 0.5, f"{_short(pair.true_label)}\n\u2192 {_short(pair.predicted_label)}\n"
+                             f"{pair.count} ({100 * pair.share:.0f}%)", va="center", fontsize=8)
+        for c, image in enumerate(images):
+            axes = figure.add_subplot(len(rows), columns + 2, r * (columns + 2) + 3 + c)
+            axes.imshow(_displayable(image, c), cmap="gray", vmin=0, vmax=255)
+            axes.axis("off")
+    figure.suptitle("Top confusions, true \u2192 predicted, with test drawings of each pair", fontsize=10)
     return png_bytes(figure)
 
 

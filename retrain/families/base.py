@@ -44,6 +44,7 @@ class TrainedModel:
       keep_for_resume: (the run's effective config) -> None: writes what `--resume` needs into the
         checkpoint folder (called after the model folder is complete).
       warnings: lines to print at the end of the run.
+      train_counts: label -> training drawings (the final evaluation names weak classes with them).
     """
     classifier: object
     spec: object
@@ -56,6 +57,7 @@ class TrainedModel:
     skipped: tuple = ()
     keep_for_resume: Callable[[object], None] = lambda config: None
     warnings: tuple = ()
+    train_counts: dict = dataclasses.field(default_factory=dict)
 
 
 class ModelFamily(Protocol):

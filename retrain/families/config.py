@@ -23,7 +23,7 @@ class TrainConfig:
     # --- data ---
     image_dir: Optional[str] = None          # folders of images, one per label
     quickdraw_dir: Optional[str] = None      # or QuickDraw .npy/.ndjson files, read directly
-    quickdraw_per_class: int = 1000          # drawings taken per class from --quickdraw_dir
+    quickdraw_per_class: int = 1000          # drawings taken per class from --quickdraw_dir; 0: all
     exclude_list: Optional[str] = None       # file of record names left out of every split (audit)
     testing_percentage: int = 10             # retrain.py's default
     validation_percentage: int = 10          # retrain.py's default
@@ -97,7 +97,7 @@ class TrainConfig:
         positive = {"--learning_rate": self.learning_rate, "--cache_batch_size": self.cache_batch_size,
                     "--fine_tune_steps": self.fine_tune_steps,
                     "--fine_tune_batch_size": self.fine_tune_batch_size,
-                    "--quickdraw_per_class": self.quickdraw_per_class, "--renderings": self.renderings}
+                    "--renderings": self.renderings}
         if self.fine_tune_learning_rate is not None:
             positive["--fine_tune_learning_rate"] = self.fine_tune_learning_rate
         if self.input_size is not None:
@@ -109,6 +109,9 @@ class TrainConfig:
                               "--test_batch_size": self.test_batch_size}.items():
             if value == 0 or value < -1:
                 raise ConfigError(f"{option} must be -1 (all images) or a positive count (got {value}).")
+        if self.quickdraw_per_class < 0:
+            raise ConfigError(f"--quickdraw_per_class must be 0 (every drawing) or a positive count "
+                              f"(got {self.quickdraw_per_class}).")
         if self.intermediate_store_frequency < 0:
             raise ConfigError("--intermediate_store_frequency must be 0 (never) or a positive step count.")
         if self.input_size is not None and not self.tfhub_module:

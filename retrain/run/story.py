@@ -31,12 +31,13 @@ class RunResult:
     is_chief: bool
     test_map3: Optional[float] = None
     run_id: Optional[str] = None
+    test_macro_top1: Optional[float] = None
 
 
 def run(config: TrainConfig) -> RunResult:
     """Runs the whole job. Raises QdretrainError subclasses for problems the user can fix."""
     config.check_outputs_outside_data()  # the Python API too, not only the CLI
-    family = family_for(config.architecture)
+    family = family_for(config.architecture, config.native.teacher if config.native else None)
     # The strategy first: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     strategy = distribute.create_strategy(config.strategy)
     info = distribute.worker_info(strategy)
@@ -54,7 +55,8 @@ def run(config: TrainConfig) -> RunResult:
     return RunResult(output_dir=config.output_dir, labels=tuple(trained.labels),
                      test_top1=evaluation.top1 if evaluation else None,
                      test_top5=evaluation.top5 if evaluation else None, is_chief=info.is_chief,
-                     test_map3=evaluation.map3 if evaluation else None, run_id=run_id)
+                     test_map3=evaluation.map3 if evaluation else None, run_id=run_id,
+                     test_macro_top1=evaluation.macro_top1 if evaluation else None)
 
 
 def _train_and_write(config: TrainConfig, family, strategy, info, uses_cache: bool):
@@ -79,7 +81,9 @@ def _train_and_write(config: TrainConfig, family, strategy, info, uses_cache: bo
             with write_errors(out_dir, "--output_dir"):
                 evaluation = evaluate_test_set(
                     trained.classifier, trained.test_records, trained.labels, trained.spec.input_size,
-                    family.name, out_dir, echo, config.print_misclassified_test_images)
+                    trained.model_info.get("family", family.name), out_dir, echo,
+                    config.print_misclassified_test_images,
+                    train_counts=trained.train_counts)
         write_model_folder(effective, trained, out_dir, run_id)
         trained.keep_for_resume(effective)
         for line in trained.warnings:

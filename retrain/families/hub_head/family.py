@@ -274,4 +274,13 @@ class HubHeadFamily:
                         "drawing_contract": contract_for(RENDER_OPTIONS).to_json(),
                         "renderings": config.renderings},
             history=TrainingHistory(tuple(result.steps), dict(result.history), result.seconds),
-            skipped=tuple(index.skipped), keep_for_resume=keep_for_resume)
+            skipped=tuple(index.skipped), keep_for_resume=keep_for_resume,
+            train_counts=_counts(splits["training"], labels))
+
+
+def _counts(records, labels) -> dict:
+    """label -> records of it (the final evaluation shows a weak class's training count)."""
+    counts = dict.fromkeys(labels, 0)
+    for record in records:
+        counts[record.label] = counts.get(record.label, 0) + 1
+    return counts

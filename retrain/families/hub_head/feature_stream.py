@@ -106,13 +106,18 @@ def _part_chunks(locations: CachedLocations, labels: np.ndarray, errors: StreamE
 
     Pass p reads the parts in the random order seeded by (seed, p): the same in every process, so the
     workers of a multi-worker run stream the same sequence and the DATA auto-shard policy gives each
-    its own disjoint batches. With seed None, parts come in the fixed order `part_order` gives.
+    its own disjoint batches. The order spreads each class's parts evenly through the pass
+    (retrain/data/sampling.py's rule, the native streams' too), so no stretch of a pass, beginning or
+    end, holds only a few classes. With seed None, parts come in the fixed order `part_order` gives.
     """
+    from retrain.data.sampling import spread_order
     groups = list(group_by_part(locations.parts))
+    # A part holds consecutive drawings, mostly of one class: the class of its first row stands for it.
+    group_classes = [int(labels[positions[0]]) for _, positions in groups]
 
     def generate(pass_index):
-        order = (np.random.default_rng([seed, int(pass_index)]).permutation(len(groups))
-                 if seed is not None else range(len(groups)))
+        order = (spread_order(group_classes, seed, int(pass_index)) if seed is not None
+                 else range(len(groups)))
         for g in order:
             part, positions = groups[g]
             try:

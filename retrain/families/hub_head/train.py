@@ -95,14 +95,23 @@ def feature_datasets(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
             feature_validation_batches(x_val, y_val, num_classes, params))
 
 
+SHUFFLE_WHOLE = 50_000  # features the in-memory training shuffle holds (the whole split below it)
+
+
 def feature_training_dataset(x_train: np.ndarray, y_train: np.ndarray, num_classes: int,
                              params: TrainingParams):
     """Shuffled, repeating (features, one-hot) training batches from features held in memory."""
     def one_hot(x, y):
         return x, tf.one_hot(y, num_classes)
 
+    if len(x_train) > SHUFFLE_WHOLE:
+        # The buffer no longer holds the whole (class-sorted) split: order it so each class is spread
+        # evenly (retrain/data/sampling.py), or the buffer would walk the classes one after another.
+        from retrain.data.sampling import spread_order
+        order = spread_order(y_train, params.seed, 0)
+        x_train, y_train = x_train[order], y_train[order]
     return (tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int32)))
-            .shuffle(min(len(x_train), 50_000), seed=params.seed, reshuffle_each_iteration=True)
+            .shuffle(min(len(x_train), SHUFFLE_WHOLE), seed=params.seed, reshuffle_each_iteration=True)
             .repeat().batch(params.batch_size, drop_remainder=True).map(one_hot)
             .prefetch(tf.data.AUTOTUNE).with_options(distributed_options()))
 

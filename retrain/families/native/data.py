@@ -32,6 +32,9 @@ class NativeData:
       test_records: () -> the test split as ImageRecords (the final evaluation's images; splits.json
         lists the same names, so export verifies on exactly them).
       training_names: () -> the training drawings' keys (the backup's run signature).
+      train_counts: ((label, training drawings), ...) for this worker.
+      teacher_targets: (model_dir, cache_dir, echo) -> (soft, offsets) of a teacher on this worker's
+        training drawings (distillation; QuickDraw files only, else None).
     """
     labels: tuple
     train_count: int
@@ -43,6 +46,8 @@ class NativeData:
     warnings: Callable
     test_records: Callable
     training_names: Callable
+    train_counts: tuple = ()
+    teacher_targets: Optional[Callable] = None
 
 
 def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
@@ -60,6 +65,9 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         raise DatasetError(f"{config.quickdraw_dir} holds {len(class_sources)} class file(s); a classifier "
                            f"needs at least 2 (.npy, .ndjson or Kaggle train_simplified .csv).")
     labels = tuple(s.label for s in class_sources)
+    echo(f"Reading {'every drawing' if not max_per_class else f'the first {max_per_class} drawings'} of each "
+         f"class file (native nets stream every drawing unless --quickdraw_per_class N caps it; TF-Hub "
+         f"heads take 1000 by default).")
     bad = stream.BadRows()
     pct = (config.testing_percentage, config.validation_percentage)
     excluded = frozenset()
@@ -84,7 +92,8 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
     def split(name, shard=(0, 1)):
         return stream.SplitSpec(name, *pct, max_per_class=max_per_class, shard=shard, excluded=excluded)
 
-    train_count = sum(stream.count_split(class_sources, split("training", shard), bad).values())
+    train_counts = stream.count_split(class_sources, split("training", shard), bad)
+    train_count = sum(train_counts.values())
     if not train_count:
         raise DatasetError("No training drawings after the split; add drawings or lower the percentages.")
 
@@ -106,12 +115,16 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
 
     return NativeData(
         labels=labels, train_count=train_count,
-        train=lambda **options: stream.dataset(class_sources, split("training", shard), bad, **options),
+        train=lambda **options: stream.dataset(class_sources, split("training", shard), bad,
+                                               counts=[train_counts[s.label] for s in class_sources], **options),
         validation=lambda: stream.dataset(class_sources, split("validation"), bad),
         testing=lambda: stream.dataset(class_sources, split("testing"), bad),
         test_names=None, splits_json=splits_json,
         warnings=bad.lines,
-        test_records=test_records, training_names=training_names)
+        test_records=test_records, training_names=training_names,
+        train_counts=tuple((s.label, train_counts[s.label]) for s in class_sources),
+        teacher_targets=lambda model_dir, cache_dir, say: _teacher_targets(
+            model_dir, class_sources, split("training", shard), labels, cache_dir, say))
 
 
 def image_data(config, size: int, shard: tuple) -> NativeData:
@@ -128,11 +141,12 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
     image_stream.check_polarity(config.image_dir, index.records)
     train_count = len(splits["training"][shard[0]::shard[1]])
 
-    def train(shuffle_buffer=0, class_balanced=False, repeat=False, seed=0):
-        # The file list is shuffled whole (names only); shuffle_buffer bounds pixels, not needed here.
-        return image_stream.dataset(splits["training"], size, shuffle=bool(shuffle_buffer) or class_balanced,
-                                    class_balanced=class_balanced, repeat=repeat, seed=seed, shard=shard,
-                                    num_classes=len(index.labels))
+    def train(shuffle_buffer=0, class_balanced=False, repeat=False, seed=0, weighting="data"):
+        # Each class's file list is shuffled whole every pass (names only); shuffle_buffer bounds pixels,
+        # not needed here. Classes are drawn by the same per-pass schedule as QuickDraw files.
+        return image_stream.dataset(splits["training"], size, shuffle=True,
+                                    weighting="balanced" if class_balanced else weighting, repeat=repeat,
+                                    seed=seed, shard=shard, num_classes=len(index.labels))
 
     return NativeData(
         labels=index.labels, train_count=train_count, train=train,
@@ -142,7 +156,9 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
         splits_json=lambda: {"image_dir": os.path.abspath(config.image_dir), "quickdraw_dir": None,
                              **{n: [r.relpath for r in records] for n, records in splits.items()}},
         warnings=lambda: [], test_records=lambda: list(splits["testing"]),
-        training_names=lambda: [r.relpath for r in splits["training"]])
+        training_names=lambda: [r.relpath for r in splits["training"]],
+        train_counts=tuple((label, sum(1 for r in splits["training"][shard[0]::shard[1]] if r.label == label))
+                           for label in index.labels))
 
 
 class MatchedKeys(frozenset):
@@ -211,3 +227,8 @@ def split_records(class_sources, split) -> list:
             records.append(ImageRecord(label=source.label, label_index=source.label_index,
                                        relpath=stream.key(source, row), source=source.path, row=row))
     return records
+
+
+def _teacher_targets(model_dir, class_sources, split, labels, cache_dir, echo):
+    from retrain.families.distilled.teacher import soft_targets
+    return soft_targets(model_dir, class_sources, split, labels, cache_dir, echo)

@@ -19,6 +19,13 @@ FAMILY = "native"
 class NativeFamily:
     name = FAMILY
 
+    def teacher_targets(self, config, native, data):
+        """The teacher's soft targets: none for plain native training (the distilled family has them)."""
+        return None
+
+    def model_info_extra(self, native) -> dict:
+        return {}
+
     def backups(self, config) -> list:
         from retrain.families.native.train import backup_dir
         return [backup_dir(config)]
@@ -34,7 +41,8 @@ class NativeFamily:
         shard = (info.rank, info.num_workers)
         data = native_data.image_data(config, spec.input_size, shard) if config.image_dir else \
             native_data.drawing_data(config, native.max_per_class, shard, echo)
-        model, history, seconds, epoch_steps = fit(config, native, spec, data, strategy, info, echo)
+        targets = self.teacher_targets(config, native, data)
+        model, history, seconds, epoch_steps = fit(config, native, spec, data, strategy, info, echo, targets)
         curves = {k: [float(v) for v in values] for k, values in history.history.items()}
         steps = tuple(epoch_steps * (i + 1) for i in range(len(next(iter(curves.values()), []))))
 
@@ -51,7 +59,9 @@ class NativeFamily:
             splits=data.splits_json(),
             model_info={"module_handle": f"native:{spec.name}", "family": FAMILY,
                         "net_channels": spec.channels, "embedding_layer": "embedding",
-                        "pooling": native.pooling, "drawing_contract": drawing_contract_json()},
+                        "pooling": native.pooling, "drawing_contract": drawing_contract_json(),
+                        **self.model_info_extra(native)},
             run_config={"native": dataclasses.asdict(native)},
             history=TrainingHistory(steps, curves, seconds),
-            keep_for_resume=keep_for_resume, warnings=tuple(data.warnings()))
+            keep_for_resume=keep_for_resume, warnings=tuple(data.warnings()),
+            train_counts=dict(data.train_counts))

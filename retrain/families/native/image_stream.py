@@ -128,7 +128,29 @@ def round_robin(records: Sequence[ImageRecord]) -> list[ImageRecord]:
     return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
 
 
-def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False, class_balanced: bool = False,
+def mixed_files(records: Sequence[ImageRecord], num_classes: int, weighting: str, seed: int, repeat: bool):
+    """(path, label) of training draws: pass after pass, each class in its `weighting` share spread
+    evenly through the pass (retrain/data/sampling.py), each class's files in a fresh random order per
+    cycle through them. Memory: the file names (already held) and one pass's class ids."""
+    from retrain.data import sampling
+    by_class = [[r.source for r in records if r.label_index == i] for i in range(num_classes)]
+    counts = [len(c) for c in by_class]
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 1 << 20])
+    orders = [rng.permutation(len(c)) for c in by_class]
+    next_at = [0] * num_classes
+    pass_index = 0
+    while True:
+        for c in sampling.pass_schedule(counts, weighting, seed, pass_index):
+            if next_at[c] == len(by_class[c]):
+                orders[c], next_at[c] = rng.permutation(len(by_class[c])), 0
+            yield by_class[c][orders[c][next_at[c]]], np.int64(c)
+            next_at[c] += 1
+        pass_index += 1
+        if not repeat:
+            return
+
+
+def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False, weighting: str = "",
             repeat: bool = False, seed: int = 0, shard: tuple = (0, 1), num_classes: Optional[int] = None):
     """A tf.data.Dataset of (uint8 [size, size, 1] ink, int64 label), read lazily from image files.
 
@@ -136,29 +158,28 @@ def dataset(records: Sequence[ImageRecord], size: int, *, shuffle: bool = False,
       records: one split's images (retrain/data/split.py).
       size: the net's input side.
       shuffle: reshuffle the file list every pass (file names only, so the whole list fits).
-      class_balanced: sample classes uniformly (each class repeats), instead of in proportion.
+      weighting: "data" | "sqrt" | "balanced": training draws, each class in that share spread evenly
+        through every pass (retrain/data/sampling.py); "": every file once, in the given order.
       repeat: repeat forever (training; the caller counts steps).
       seed: shuffling/sampling seed.
       shard: (index, count): this worker's files, every count-th one.
-      num_classes: the number of labels (needed with class_balanced).
+      num_classes: the number of labels (needed with a weighting).
     """
     from common.tfcompat import tf
     records = list(records)[shard[0]::shard[1]]
 
-    def files(chosen):
+    if weighting:
+        classes = num_classes or (max(r.label_index for r in records) + 1)
+        ds = tf.data.Dataset.from_generator(
+            lambda: mixed_files(records, classes, weighting, seed, repeat),
+            output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int64)))
+    else:
         # Typed explicitly: an empty split (--validation_percentage 0) would otherwise be float32 and
         # fail in ReadFile.
-        ds = tf.data.Dataset.from_tensor_slices((tf.constant([r.source for r in chosen], tf.string),
-                                                 np.array([r.label_index for r in chosen], np.int64)))
+        ds = tf.data.Dataset.from_tensor_slices((tf.constant([r.source for r in records], tf.string),
+                                                 np.array([r.label_index for r in records], np.int64)))
         if shuffle:
-            ds = ds.shuffle(max(1, len(chosen)), seed=seed, reshuffle_each_iteration=True)
-        return ds
-
-    if class_balanced:
-        by_class = [[r for r in records if r.label_index == i] for i in range(num_classes or 0)]
-        ds = tf.data.Dataset.sample_from_datasets([files(c).repeat() for c in by_class if c], seed=seed)
-    else:
-        ds = files(records)
+            ds = ds.shuffle(max(1, len(records)), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
     ds = ds.map(lambda path, label: (decode_ink(tf.io.read_file(path), size), label),

@@ -4,6 +4,7 @@ the Python API's option table read their defaults without starting TensorFlow.""
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from common.errors import ConfigError
 from retrain.families.native.schedule_config import SCHEDULES, ScheduleShape
@@ -27,8 +28,14 @@ class NativeConfig(ScheduleShape):
       mixed_precision: float16 compute on GPUs (refused on CPU: it is slower there).
       pooling: "avg" or "gem" for the embedding layer.
       shuffle_buffer: drawings in the bounded shuffle buffer.
-      class_balanced: sample classes uniformly.
+      class_balanced: sample classes uniformly (shorthand for class_weighting="balanced").
       max_per_class: first N drawings of each file (0: all).
+      class_weighting: each class's share of the training draws, spread evenly through every pass
+        (retrain/data/sampling.py): "data" (its share of the drawings), "sqrt" (tempered, the default:
+        measured best on 69 unbalanced classes, docs/benchmarks.md#69-classes), "balanced".
+      teacher: a trained model folder whose soft predictions the net also learns (distillation).
+      teacher_weight: the teacher's share of the target (the label has the rest).
+      teacher_temperature: p**(1/T) renormalised: > 1 softens the teacher's probabilities.
     """
     epochs: int = 0
     weight_decay: float = 0.0
@@ -37,10 +44,25 @@ class NativeConfig(ScheduleShape):
     shuffle_buffer: int = 10000
     class_balanced: bool = False
     max_per_class: int = 0
+    class_weighting: str = "sqrt"
+    teacher: Optional[str] = None
+    teacher_weight: float = 0.7
+    teacher_temperature: float = 1.0
+
+    @property
+    def weighting(self) -> str:
+        """The sampling weighting this run uses (--class_balanced wins over --class_weighting)."""
+        return "balanced" if self.class_balanced else self.class_weighting
 
     def __post_init__(self):
         if self.lr_schedule not in SCHEDULES:
             raise ConfigError(f"--lr_schedule must be one of {', '.join(SCHEDULES)}.")
+        if not 0.0 <= self.teacher_weight <= 1.0 or self.teacher_temperature <= 0:
+            raise ConfigError("--teacher_weight must lie in [0, 1] (the teacher's share of the target) and "
+                              "--teacher_temperature be positive.")
+        from retrain.data.sampling import WEIGHTINGS
+        if self.class_weighting not in WEIGHTINGS:
+            raise ConfigError(f"--class_weighting must be one of {', '.join(WEIGHTINGS)}.")
         if self.pooling not in ("avg", "gem"):
             raise ConfigError("--pooling must be avg or gem.")
         if self.epochs < 0 or self.warmup_steps < 0 or self.decay_steps < 1 or self.shuffle_buffer < 0 \

@@ -4,9 +4,10 @@ Each class is a Python generator over its file, read lazily: `.npy` memory-mappe
 `.ndjson` and Kaggle `.csv` line by line. A drawing's set (training/validation/testing) is decided on
 the fly by the project's stable hash (retrain/data/split.py) of its key "<label>/<file name>#<row>", the
 same key `--quickdraw_dir` uses for the TF-Hub family, so both families test on the same drawings.
-Classes are interleaved (one drawing from each in turn), shuffled in a bounded buffer, and optionally
-sampled class-balanced (each class equally likely, rarer classes repeated). Only counts, never lists of
-drawings, are kept.
+Training draws classes by a per-pass schedule (retrain/data/sampling.py): each class in its share
+(the data's own, tempered, or balanced) spread evenly through the pass, so no pass ends on the big
+classes after the small ones ran out; then a bounded shuffle buffer. Only counts and one pass's class
+ids, never lists of drawings, are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from convert import sources
 from retrain.data.kaggle_csv import CSV_COLUMNS, CSV_SUFFIX, BadRows, csv_header, iter_csv, parse_csv_row  # noqa: F401
 from retrain.data.split import which_set
+from common.errors import DatasetError
 
 CHUNK_ROWS = 64  # .npy rows per memmap slice: one slice is alive per class (345 classes x 64 x 784 B = 17 MB)
 
@@ -161,31 +163,84 @@ def count_split(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows
     return counts
 
 
+def mixed(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, counts, weighting: str,
+          seed: int, repeat: bool = True, targets=None) -> Iterator[tuple]:
+    """Training draws: pass after pass, each class in its `weighting` share spread evenly through the
+    pass (retrain/data/sampling.py), each class's drawings read in file order and cycled when a class
+    is drawn more often than it has drawings. Memory: one reader per class and one pass's class ids.
+
+    Args:
+      counts: drawings per class in `split` (count_split), in class_sources order.
+      weighting: sampling.WEIGHTINGS.
+      repeat: passes forever; False: one pass.
+      targets: (soft [n, C], offsets [C + 1]) of a teacher (retrain/families/distilled/teacher.py):
+        each draw then also yields the teacher's probabilities for that drawing (float32 [C]).
+    """
+    from retrain.data import sampling
+    readers: list = [None] * len(class_sources)
+    read = [0] * len(class_sources)  # drawings of each class read since its reader started
+
+    def draw(c):
+        for _ in range(2):  # a reader at its end starts over once; a class that yields nothing is an error
+            if readers[c] is None:
+                readers[c], read[c] = iter_class(class_sources[c], split, bad), 0
+            try:
+                ink, label = next(readers[c])
+                read[c] += 1
+                if targets is None:
+                    return ink, label
+                return ink, label, np.asarray(targets[0][targets[1][c] + read[c] - 1], np.float32)
+            except StopIteration:
+                readers[c] = None
+        raise DatasetError(f"{class_sources[c].path} yielded no drawing for the {split.name} set although "
+                           f"it was counted; is the file being rewritten? Run again once it is complete.")
+
+    pass_index = 0
+    while True:
+        for c in sampling.pass_schedule(counts, weighting, seed, pass_index):
+            yield draw(int(c))
+        pass_index += 1
+        if not repeat:
+            return
+
+
 def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *, shuffle_buffer: int = 0,
-            class_balanced: bool = False, repeat: bool = False, seed: int = 0):
-    """A tf.data.Dataset of (uint8 [28, 28, 1] ink, int64 label), interleaved over classes.
+            class_balanced: bool = False, repeat: bool = False, seed: int = 0, weighting: str = "",
+            counts=None, targets=None):
+    """A tf.data.Dataset of (uint8 [28, 28, 1] ink, int64 label).
 
     Args:
       class_sources: from `discover`.
       split: which drawings.
       bad: collects malformed rows.
       shuffle_buffer: bounded shuffle buffer (0: no shuffling; keep it off for evaluation).
-      class_balanced: sample classes uniformly (each class stream repeats), instead of in proportion.
+      class_balanced: shorthand for weighting="balanced".
       repeat: repeat forever (training; the caller counts steps).
       seed: shuffling/sampling seed.
+      weighting: "data" | "sqrt" | "balanced" (retrain/data/sampling.py): a training stream that
+        draws every class in that share, evenly through each pass. "" (evaluation): every drawing
+        once, classes interleaved one drawing each in turn.
+      counts: drawings per class (count_split's values); counted here when not given.
+      targets: a teacher's (soft, offsets) (see `mixed`): elements become (ink, label, soft).
     """
     from common.tfcompat import tf
     signature = (tf.TensorSpec((28, 28), tf.uint8), tf.TensorSpec((), tf.int64))
-
-    def one_class(i: int):
-        return tf.data.Dataset.from_generator(lambda: iter_class(class_sources[i], split, bad),
-                                              output_signature=signature)
-
-    if class_balanced:
-        parts = [one_class(i).repeat() for i in range(len(class_sources))]
-        ds = tf.data.Dataset.sample_from_datasets(parts, seed=seed, stop_on_empty_dataset=False)
+    if targets is not None:
+        if not weighting and not class_balanced:
+            raise ValueError("teacher targets need a training weighting")
+        signature += (tf.TensorSpec((int(targets[0].shape[1]),), tf.float32),)
+    weighting = "balanced" if class_balanced else weighting
+    if weighting:
+        if counts is None:
+            by_label = count_split(class_sources, split, bad)
+            counts = [by_label[s.label] for s in class_sources]
+        counts = list(counts)
+        ds = tf.data.Dataset.from_generator(
+            lambda: mixed(class_sources, split, bad, counts, weighting, seed, repeat, targets),
+            output_signature=signature)
     else:
-        # Round robin over the classes: each batch mixes classes even before the shuffle buffer.
+        # Every drawing once (validation/test): round robin over the classes, so the first batches
+        # already hold every class.
         ds = tf.data.Dataset.range(len(class_sources)).interleave(
             lambda i: tf.data.Dataset.from_generator(
                 lambda index: iter_class(class_sources[int(index)], split, bad), args=(i,),
@@ -193,7 +248,7 @@ def dataset(class_sources: list[ClassSource], split: SplitSpec, bad: BadRows, *,
             cycle_length=len(class_sources), block_length=1)
         if repeat:
             ds = ds.repeat()
-    ds = ds.map(lambda x, y: (tf.expand_dims(x, -1), y))
+    ds = ds.map(lambda x, y, *soft: (tf.expand_dims(x, -1), y, *soft))
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds

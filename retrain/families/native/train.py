@@ -77,25 +77,33 @@ def set_mixed_precision(enabled: bool) -> None:
     keras.mixed_precision.set_global_policy("mixed_float16")
 
 
-def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional[AugmentConfig], seed: int):
+def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional[AugmentConfig], seed: int,
+             teacher_weight: float = 0.0, teacher_temperature: float = 1.0):
     from retrain.families.native.augment import augment as apply_augment
     from retrain.families.native.augment import ink_to_contract
     from common.tfcompat import tf
     ds = ds.batch(batch_size)
 
-    def prepare(ink, label):
+    def prepare(ink, label, *soft):
         x = tf.cast(ink, tf.float32) / 255.0
         if augment is not None:
             x = apply_augment(x, augment, seed)
-        return ink_to_contract(x, size), tf.one_hot(label, num_classes)
+        y = tf.one_hot(label, num_classes)
+        if soft:  # distillation: the teacher's probabilities blended with the label
+            from retrain.families.distilled.teacher import blend
+            y = blend(soft[0], y, teacher_weight, teacher_temperature)
+        return ink_to_contract(x, size), y
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def fit(config, native: NativeConfig, spec, data, strategy, info, echo):
+def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=None):
     """Builds the net in the strategy's scope and trains it on `data` (data.py's NativeData).
 
     Returns:
       (model, keras History, seconds).
+
+    Args:
+      targets: a teacher's (soft, offsets) on the training drawings (distillation), or None.
 
     Raises:
       DatasetError: no training drawings for this worker; ConfigError: options that cannot work or a
@@ -119,9 +127,11 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo):
     schedule_config = native.schedule(distribute.scaled_learning_rate(
         config.learning_rate, strategy.num_replicas_in_sync), total_steps, config.learning_rate)
     augment = AugmentConfig(flip_left_right=config.flip_left_right) if config.augment else None
-    train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, class_balanced=native.class_balanced,
-                                   repeat=True, seed=config.seed),
-                        batch, spec.input_size, len(labels), augment, config.seed)
+    teacher = {} if targets is None else {"targets": targets}
+    train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, weighting=native.weighting,
+                                   repeat=True, seed=config.seed, **teacher),
+                        batch, spec.input_size, len(labels), augment, config.seed,
+                        native.teacher_weight, native.teacher_temperature)
     options = tf.data.Options()
     # Sharded by hand above (each worker reads its rows), so tf.distribute must not shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

@@ -1,0 +1,203 @@
+"""69 real classes side by side: native nets, TF-Hub heads, distilled students, a plain Keras CNN.
+
+Every configuration runs through the real CLI (`python -m retrain ...`) on the same data and the same
+stable hash split ("<label>/<file>#<row>", which both families and the baseline hash), then exports
+float and int8 TFLite. Reported per row: macro top-1 (per-class mean: what a user drawing every class
+gets), micro top-1, top-5, MAP@3, expected calibration error, the worst class, wall time to the
+trained model (bottleneck caching included for heads), int8 size and single-drawing latency (1 thread),
+and the int8 - float32 top-1 gap on the export's test drawings.
+
+    .venv/bin/python bench/bench_many.py                  # full data, defaults (hours on 2 busy cores)
+    .venv/bin/python bench/bench_many.py --quick          # a quarter of each class (unbalance kept), fewer steps
+    .venv/bin/python bench/bench_many.py --quick --only quickdraw_cnn_small,quickdraw_cnn_small+sqrt
+
+--quick keeps the *first quarter of every class file* (--fraction), not a cap per class: a cap would
+make the classes balanced and hide exactly what this bench is about (423 to 10,053 drawings a class).
+The copy goes to a temporary folder (never into the repository). The heads cache --head_per_class
+drawings a class (a bottleneck per drawing and rendering is their cost: see the "wall s" column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+SHARED = os.path.join(os.path.dirname(REPO), "shared")
+DATA69 = os.path.join(SHARED, "data", "quickdraw_bitmaps_69")
+MODULES = {"mobilenet_0.25_224": os.path.join(SHARED, "modules", "mobilenet_v1_025_224"),
+           "mobilenet_1.0_224": os.path.join(SHARED, "modules", "mobilenet_v1_100_224")}
+NATIVE = ("quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet", "mobilenet_v3_doodle")
+
+
+def scaled_copy(source: str, fraction: float, target: str) -> str:
+    """The first `fraction` of each class file's rows, in a new folder: the same drawings (and so the
+    same split) as the full files' first rows, the classes as unbalanced as before."""
+    os.makedirs(target, exist_ok=True)
+    for name in sorted(os.listdir(source)):
+        if name.endswith(".npy") and not os.path.exists(os.path.join(target, name)):  # a rerun keeps it
+            rows = np.load(os.path.join(source, name), mmap_mode="r")
+            np.save(os.path.join(target, name), np.asarray(rows[:max(20, int(len(rows) * fraction))]))
+    return target
+
+
+def configurations(args, workdir: str) -> dict:
+    """name -> CLI arguments (the data and output folder are added by `run`)."""
+    steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
+    configs = {}
+    for net in NATIVE:
+        configs[net] = ["--architecture", net, *steps]
+        configs[f"{net}+sqrt"] = ["--architecture", net, "--class_weighting", "sqrt", *steps]
+        configs[f"{net}+data"] = ["--architecture", net, "--class_weighting", "data", *steps]
+        configs[f"{net}+noaug"] = ["--architecture", net, "--no_augment", *steps]
+        configs[f"{net}+balanced"] = ["--architecture", net, "--class_balanced", *steps]
+    for student in NATIVE:  # "<student> <- <teacher>": the teacher's run must come earlier in --only
+        for teacher in (*NATIVE, *MODULES):
+            name = teacher if teacher in NATIVE else f"{teacher} head"
+            folder = os.path.join(workdir, name.replace(" ", "_").replace("+", "_"))
+            configs[f"{student} <- {teacher}"] = ["--architecture", student, "--teacher", folder, *steps]
+    head_steps = ["--how_many_training_steps", str(args.head_steps)]
+    for arch, module in MODULES.items():
+        configs[f"{arch} head"] = ["--architecture", arch, "--tfhub_module", module, *head_steps,
+                                   "--quickdraw_per_class", str(args.head_per_class),
+                                   "--renderings", str(args.renderings),
+                                   "--bottleneck_dir", os.path.join(workdir, "bn"),
+                                   "--class_weights", "balanced"]
+    return configs
+
+
+def _latency_ms(path: str, runs: int = 50):
+    from common.tfcompat import tf
+    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    x = np.zeros(detail["shape"], detail["dtype"])
+    for _ in range(3):
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+    start = time.perf_counter()
+    for _ in range(runs):
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+    return (time.perf_counter() - start) / runs * 1000
+
+
+def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dict:
+    out = os.path.join(workdir, name.replace(" ", "_").replace("+", "_").replace("<-", "from"))
+    command = [sys.executable, "-m", "retrain", *cli_args, "--quickdraw_dir", data, "--output_dir", out]
+    started = time.monotonic()
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": REPO})
+    seconds = time.monotonic() - started
+    with open(out + ".log", "w") as log:
+        log.write(completed.stdout + completed.stderr)
+    if completed.returncode:
+        print(f"{name} failed:\n{completed.stderr[-2000:]}", flush=True)
+        return {"name": name, "failed": True, "seconds": seconds}
+    row = {"name": name, "seconds": seconds, **evaluation_row(os.path.join(out, "evaluation.json"))}
+    if export:
+        subprocess.run([sys.executable, "-m", "retrain", "export", "--model_dir", out, "--formats",
+                        "tflite,tflite_int8", "--max_test_images", "2000"], cwd=REPO, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": REPO})
+        report_path = os.path.join(out, "export_report.json")
+        report = json.load(open(report_path)) if os.path.exists(report_path) else {}
+        accuracy = {r["precision"]: r["accuracy"] for r in report.get("quantization", [])}
+        int8 = next((os.path.join(out, p) for p in os.listdir(out) if p.endswith("int8.tflite")), None)
+        row.update(int8_kb=os.path.getsize(int8) / 1024 if int8 else None,
+                   int8_ms=_latency_ms(int8) if int8 else None,
+                   int8_gap=(accuracy["int8"] - accuracy["float32"]) if {"int8", "float32"} <= set(accuracy) else None)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def evaluation_row(path: str) -> dict:
+    evaluation = json.load(open(path))
+    worst = evaluation["per_class_worst_first"][0]
+    return {"macro": evaluation["macro_top1"], "top1": evaluation["top1"], "top5": evaluation["top5"],
+            "map3": evaluation["map_at_3"], "ece": evaluation.get("expected_calibration_error"),
+            "worst": f"{worst} {100 * evaluation['per_class'][worst]['accuracy']:.0f}%",
+            "weak": len(evaluation.get("weak_classes", [])),
+            "below60": sum(1 for s in evaluation["per_class"].values() if s["count"] and s["accuracy"] < 0.6),
+            "count": evaluation["count"]}
+
+
+def baseline(data: str, workdir: str, epochs: int) -> dict:
+    out = os.path.join(workdir, "keras_baseline")
+    started = time.monotonic()
+    completed = subprocess.run([sys.executable, os.path.join(REPO, "bench", "keras_baseline.py"), data, out,
+                                "--epochs", str(epochs)], cwd=REPO, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": REPO})
+    if completed.returncode:
+        print(completed.stderr[-2000:])
+        return {"name": "plain Keras CNN", "failed": True, "seconds": time.monotonic() - started}
+    row = {"name": "plain Keras CNN", "seconds": time.monotonic() - started,
+           **evaluation_row(os.path.join(out, "evaluation.json"))}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _p(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def table(rows: list) -> str:
+    lines = ["| model | macro top-1 | micro top-1 | top-5 | MAP@3 | ECE | classes <60% | worst class | wall s | "
+             "int8 KB | int8 ms | int8-fp32 |", "|---" * 12 + "|"]
+    for r in rows:
+        if r.get("failed"):
+            lines.append(f"| {r['name']} | failed | | | | | | | {r['seconds']:.0f} | | | |")
+            continue
+        gap, kb, ms = r.get("int8_gap"), r.get("int8_kb"), r.get("int8_ms")
+        lines.append(f"| {r['name']} | {_p(r['macro'])} | {_p(r['top1'])} | {_p(r['top5'])} | {_p(r['map3'])} | "
+                     f"{_p(r['ece'])} | {r['below60']} | {r['worst']} | {r['seconds']:.0f} | "
+                     f"{'n/a' if kb is None else f'{kb:.0f}'} | {'n/a' if ms is None else f'{ms:.2f}'} | "
+                     f"{'n/a' if gap is None else f'{100 * gap:+.1f}pt'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a quarter of each class, 800 native steps")
+    parser.add_argument("--fraction", type=float, default=0.25, help="--quick: share of each class file kept")
+    parser.add_argument("--steps", type=int, default=0, help="native steps (0: the defaults; --quick: 800)")
+    parser.add_argument("--head_steps", type=int, default=0, help="head steps (default 4000; --quick 1000)")
+    parser.add_argument("--head_per_class", type=int, default=0, help="drawings a class the heads cache "
+                        "(default 0 = all; --quick 100)")
+    parser.add_argument("--renderings", type=int, default=0, help="heads' renderings (default 3; --quick 1)")
+    parser.add_argument("--baseline_epochs", type=int, default=0, help="plain Keras CNN epochs (default 5; --quick 2)")
+    parser.add_argument("--only", default="", help="comma-separated configuration names (plus 'baseline')")
+    parser.add_argument("--no_export", action="store_true", help="skip TFLite export and latency")
+    parser.add_argument("--workdir", default="", help="keep the model folders here (default: a temporary one)")
+    args = parser.parse_args()
+    args.steps = args.steps or (800 if args.quick else 0)
+    args.head_steps = args.head_steps or (1000 if args.quick else 4000)
+    args.head_per_class = args.head_per_class or (100 if args.quick else 0)
+    args.renderings = args.renderings or (1 if args.quick else 3)
+    args.baseline_epochs = args.baseline_epochs or (2 if args.quick else 5)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_many_")
+    data = scaled_copy(DATA69, args.fraction, os.path.join(workdir, "data")) if args.quick else DATA69
+    configs = configurations(args, workdir)
+    names = args.only.split(",") if args.only else [
+        "quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet", "mobilenet_v3_doodle",
+        "mobilenet_0.25_224 head", "mobilenet_1.0_224 head", "baseline", "quickdraw_cnn_small <- quickdraw_cnn"]
+    print(f"data: {data}; native steps: {args.steps or 'default'}; workdir: {workdir}", flush=True)
+    rows = []
+    for name in names:
+        if name == "baseline":
+            rows.append(baseline(data, workdir, args.baseline_epochs))
+        else:
+            rows.append(run(name, configs[name], data, workdir, not args.no_export))
+    print(" ".join(["python bench/bench_many.py", *sys.argv[1:]]))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The distilled family: a native net that learns from a trained teacher's soft predictions too."""
