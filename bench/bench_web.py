@@ -30,7 +30,7 @@ SHARED_DRAWINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "da
 def _train_and_export(root: Path, classes: int, steps: int) -> Path:
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     drawings = root / "drawings"
     if SHARED_DRAWINGS.exists():
         drawings.mkdir()

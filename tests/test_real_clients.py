@@ -65,7 +65,7 @@ def _drawing_pngs(folder, size: int) -> list:
 def _train(args: list) -> None:
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     result = CliRunner().invoke(cli, ["train", *args, "--export", "tflite,tflite_int8"], catch_exceptions=False)
     assert result.exit_code == 0, result.output[-3000:]
 

@@ -125,7 +125,7 @@ def web_folder(tmp_path_factory) -> Path:
     _require_browser_and_runtime()
     from click.testing import CliRunner
 
-    from retrain.cli import cli
+    from retrain.cli.main import cli
     from tests.test_serve_browser import _write_standin_drawings
     root = tmp_path_factory.mktemp("web")
     drawings = root / "drawings"
