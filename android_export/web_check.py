@@ -65,7 +65,7 @@ class PageRun:
         return self.ready_ms + first["drawMs"] + first["modelMs"]
 
 
-def _replay(page, strokes):
+def replay_strokes(page, strokes):
     """Draws `strokes` (0-255 units) with the mouse on #pad, as a person would."""
     box = page.locator("#pad").bounding_box()
     # Inside the 1 px border: a press exactly on the box's edge may land on the element beneath.
@@ -118,7 +118,7 @@ def run_page(url: str, drawings: Sequence, chromium: str = CHROMIUM, timeout_ms:
             for strokes in drawings:
                 page.click("#clear")
                 page.wait_for_function(IDLE, timeout=timeout_ms)
-                _replay(page, strokes)
+                replay_strokes(page, strokes)
                 try:
                     page.wait_for_function(DONE, arg=len(strokes), timeout=timeout_ms)
                 except Exception:

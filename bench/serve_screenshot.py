@@ -70,20 +70,13 @@ def main() -> int:
         if label is None:
             print("the model gets none of the formula doodles right; nothing written", file=sys.stderr)
             return 1
+        from android_export.web_check import replay_strokes
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1100, "height": 720})
             page.goto(url)
             page.wait_for_selector("body[data-ready='1']")
-            box = page.locator("#pad").bounding_box()
-            k = box["width"] / 256
-            for xs, ys in strokes:
-                page.mouse.move(box["x"] + xs[0] * k, box["y"] + ys[0] * k)
-                page.mouse.down()
-                for x, y in zip(xs[1:], ys[1:]):
-                    page.mouse.move(box["x"] + x * k, box["y"] + y * k)
-                page.mouse.up()
-                page.wait_for_timeout(60)
+            replay_strokes(page, strokes)  # as the web export's browser check draws
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(500)
             page.screenshot(path=args.output)

@@ -190,7 +190,7 @@ def test_undo_and_clear(web_folder):
         page = browser.new_page(viewport={"width": 1100, "height": 720})
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']")
-        web_check._replay(page, strokes)
+        web_check.replay_strokes(page, strokes)
         page.wait_for_function(web_check.DONE, arg=2)
         page.click("#undo")
         page.wait_for_function(web_check.DONE, arg=1)
