@@ -124,7 +124,8 @@ def _run(*args):
 def _one_line_refusal(result) -> str:
     assert result.exit_code != 0, result.output
     assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    # Status lines ("Exporting ...: loading the trained model...") may come first; the error is one line.
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.endswith("...")]
     assert len(lines) == 1 and "refused" in lines[0], result.output
     return lines[0]
 

@@ -45,18 +45,16 @@ def test_native_family_with_zero_streams_every_drawing(tmp_path):
     assert data.drawing_data(config, 5, (0, 1), lines.append).train_count == 10
 
 
-def test_cli_passes_zero_to_the_native_family():
-    import click
-    from retrain.cli.native_options import NAMES, native_config
-
-    class Context:
-        def get_parameter_source(self, name):
-            return click.core.ParameterSource.COMMANDLINE if name == "quickdraw_per_class" else \
-                click.core.ParameterSource.DEFAULT
-    options = {name: None for name in NAMES}
-    options.update(epochs=0, lr_schedule="cosine", warmup_steps=0, decay_steps=1000, decay_rate=0.1,
-                   eta_min=0.0, weight_decay=0.0, mixed_precision=False, pooling="avg", shuffle_buffer=10,
-                   class_balanced=False, class_weighting="data", architecture="quickdraw_cnn",
-                   quickdraw_per_class=0, optimizer="sgd", learning_rate=0.01, teacher=None,
-                   teacher_weight=0.7, teacher_temperature=1.0)
-    assert native_config(Context(), options, True).max_per_class == 0
+def test_cli_passes_zero_to_the_native_family(tmp_path):
+    # The CLI and the Python API build the config through the one option table (retrain/families/options.py).
+    from retrain.families.options import build_config
+    config, _ = build_config({"architecture": "quickdraw_cnn", "quickdraw_per_class": 0, "output_dir": "m", "quickdraw_dir": str(tmp_path)},
+                             given={"architecture", "quickdraw_per_class", "output_dir", "quickdraw_dir"})
+    assert config.native.max_per_class == 0 and config.quickdraw_per_class == 0
+    # Given explicitly, a count caps the native family too; not given, it reads every drawing.
+    config, _ = build_config({"architecture": "quickdraw_cnn", "quickdraw_per_class": 7, "output_dir": "m", "quickdraw_dir": str(tmp_path)},
+                             given={"architecture", "quickdraw_per_class", "output_dir", "quickdraw_dir"})
+    assert config.native.max_per_class == 7
+    config, _ = build_config({"architecture": "quickdraw_cnn", "output_dir": "m", "quickdraw_dir": str(tmp_path)},
+                             given={"architecture", "output_dir", "quickdraw_dir"})
+    assert config.native.max_per_class == 0

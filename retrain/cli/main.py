@@ -182,6 +182,7 @@ def train_command(ctx, export_formats, **options):
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     try:
         config, note = build_config(options, given)
+        config.check_outputs_outside_data()  # before anything is written (the run story checks it too)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     if note:  # only once the options are known to be valid (a usage error comes alone)
