@@ -159,7 +159,7 @@ def similar_command(model_dir, image, strokes, class_name, index, k, metric, sea
 @flag("--k", type=click.IntRange(min=2), default=10, show_default=True, help="Neighbours per drawing.")
 @flag("--near_duplicate_ratio", type=click.FloatRange(0, 1), default=0.25, show_default=True,
       help="Near copy: its distance at most this share of the drawing's distance to its k-th "
-           "neighbour (re-encoded copies measured <= 0.21, ordinary neighbours >= 0.30; README §8).")
+           "neighbour (re-encoded copies measured <= 0.21, ordinary neighbours >= 0.30; docs/embeddings.md).")
 @flag("--near_duplicate_cosine", type=click.FloatRange(0, 1), default=0.95, show_default=True,
       help="Near copy: cosine at least this too (1.0: exact copies only).")
 @flag("--folds", type=click.IntRange(min=2), default=5, show_default=True,

@@ -107,10 +107,10 @@ def _train_options(func):
              help="Images per fine-tuning step (per replica)."),
         flag("--fine_tune_learning_rate", type=FINITE_FLOAT, default=DEFAULTS["fine_tune_learning_rate"],
              help="Learning rate while fine-tuning; default learning_rate / 10."),
-        flag("--augment/--no_augment", default=DEFAULTS["augment"], show_default=True,
-             help="Random rotations, shifts and zoom (and flips) while fine-tuning; for native nets, "
-                  "while training (off unless given: measured 14.7 points of macro top-1 better without "
-                  "it on 69 classes)."),
+        flag("--augment/--no_augment", default=DEFAULTS["augment"], show_default=False,
+             help="Random rotations, shifts and zoom (and flips). Default: on while fine-tuning (--fine_tune); "
+                  "off for native nets unless given (measured 14.7 points of macro top-1 better without it "
+                  "on 69 classes)."),
         flag("--flip_left_right/--no_flip_left_right", default=DEFAULTS["flip_left_right"], show_default=True,
              help="Mirror images while fine-tuning (turn off for classes that differ by direction)."),
         flag("--strategy", type=click.Choice(STRATEGIES), default=DEFAULTS["strategy"], show_default=True,

@@ -39,7 +39,7 @@ EXACT_COSINE = 0.99999  # float noise of identical inputs through the same net
 
 @dataclasses.dataclass(frozen=True)
 class AuditConfig:
-    """Thresholds of one audit (measured on planted errors by bench/bench_embeddings.py; README §8)."""
+    """Thresholds of one audit (measured on planted errors by bench/bench_embeddings.py; docs/embeddings.md)."""
 
     k: int = 10                          # neighbours per drawing for votes and duplicate candidates
     near_duplicate_ratio: float = 0.25   # copy's distance / distance to the k-th neighbour, at most

@@ -304,7 +304,7 @@ def format_weak_classes(weak: Sequence[WeakClass], macro_top1: float) -> list[st
         lines.append(f"  ... and {len(weak) - WEAK_SHOWN} more: evaluation.json's \"weak_classes\", "
                      f"per_class_accuracy.csv (worst first).")
     lines.append("  What helps: --class_weighting sqrt or --class_balanced (native nets), --class_weights "
-                 "balanced (TF-Hub heads), training longer (--epochs), more drawings of the small classes.")
+                 "balanced (TF-Hub heads), training longer (--epochs for native nets, --how_many_training_steps for TF-Hub heads), more drawings of the small classes.")
     return lines
 
 
