@@ -31,6 +31,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from bench.harness import tflite_latency_ms  # noqa: E402
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 DATA69 = os.path.join(SHARED, "data", "quickdraw_bitmaps_69")
 MODULES = {"mobilenet_0.25_224": os.path.join(SHARED, "modules", "mobilenet_v1_025_224"),
@@ -74,22 +75,6 @@ def configurations(args, workdir: str) -> dict:
     return configs
 
 
-def _latency_ms(path: str, runs: int = 50):
-    from common.tfcompat import tf
-    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = np.zeros(detail["shape"], detail["dtype"])
-    for _ in range(3):
-        interpreter.set_tensor(detail["index"], x)
-        interpreter.invoke()
-    start = time.perf_counter()
-    for _ in range(runs):
-        interpreter.set_tensor(detail["index"], x)
-        interpreter.invoke()
-    return (time.perf_counter() - start) / runs * 1000
-
-
 def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dict:
     out = os.path.join(workdir, name.replace(" ", "_").replace("+", "_").replace("<-", "from"))
     command = [sys.executable, "-m", "retrain", *cli_args, "--quickdraw_dir", data, "--output_dir", out]
@@ -112,7 +97,7 @@ def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dic
         accuracy = {r["precision"]: r["accuracy"] for r in report.get("quantization", [])}
         int8 = next((os.path.join(out, p) for p in os.listdir(out) if p.endswith("int8.tflite")), None)
         row.update(int8_kb=os.path.getsize(int8) / 1024 if int8 else None,
-                   int8_ms=_latency_ms(int8) if int8 else None,
+                   int8_ms=tflite_latency_ms(int8) if int8 else None,
                    int8_gap=(accuracy["int8"] - accuracy["float32"]) if {"int8", "float32"} <= set(accuracy) else None)
     print(json.dumps(row), flush=True)
     return row

@@ -22,36 +22,18 @@ inputs (agreement, not accuracy).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 
-import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, for bench/
-from bench.harness import run_cli, export  # noqa: E402
+from bench.harness import export, run_cli, tflite_latency_ms  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 BITMAPS = os.path.join(SHARED, "data", "quickdraw_bitmaps")
 STROKES = os.path.join(SHARED, "data", "quickdraw_ndjson")
 ALL_TEST_IMAGES = "1000000"  # --max_test_images: every test drawing splits.json lists (it caps them itself)
-
-
-def _latency_ms(path: str, size: int, runs: int = 50) -> float:
-    from common.tfcompat import tf
-    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = np.zeros(detail["shape"], detail["dtype"])
-    interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    start = time.perf_counter()
-    for _ in range(runs):
-        interpreter.set_tensor(detail["index"], x)
-        interpreter.invoke()
-    return (time.perf_counter() - start) / runs * 1000
 
 
 def tflite_accuracy(report: dict) -> dict:
@@ -70,12 +52,11 @@ def run(name: str, args: list[str], workdir: str, data: str = BITMAPS, formats: 
     report = exported.export_report
     evaluation = trained.evaluation
     map3 = evaluation.get("map_at_3")  # every evaluation.json has it (retrain/evaluation/evaluate.py)
-    info = json.load(open(os.path.join(out, "model_info.json")))
     found = {p: os.path.getsize(os.path.join(out, p)) for p in os.listdir(out) if p.endswith(".tflite")}
     float_path = next((os.path.join(out, p) for p in found if "int8" not in p and "fp16" not in p), None)
     return {"name": name, "top1": evaluation["top1"], "top5": evaluation["top5"], "map3": map3,
             "count": evaluation["count"], "seconds": seconds, "tflite": found,
-            "latency_ms": _latency_ms(float_path, info["input_height"]) if float_path else None,
+            "latency_ms": tflite_latency_ms(float_path, warmup=1) if float_path else None,
             "tflite_top1": tflite_accuracy(report), "tflite_test_images": report.get("test_images"),
             "top_confusions": evaluation.get("top_confusions"),
             }

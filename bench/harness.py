@@ -89,3 +89,23 @@ def require_shared(*paths: str) -> None:
     if missing:
         raise SystemExit(f"{missing[0]} is absent: this bench runs on the real data and weights in ../shared "
                          f"beside the repository (a user's clone does not need it).")
+
+
+def tflite_latency_ms(path: str, runs: int = 50, warmup: int = 3) -> float:
+    """Mean milliseconds of one single-threaded LiteRT invoke of the .tflite at `path`, on zeros,
+    after `warmup` invokes (the first ones allocate and pack weights)."""
+    import numpy as np
+
+    from common.tfcompat import tf
+    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    x = np.zeros(detail["shape"], detail["dtype"])
+    for _ in range(warmup):
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+    start = time.perf_counter()
+    for _ in range(runs):
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+    return (time.perf_counter() - start) / runs * 1000

@@ -59,10 +59,16 @@ def _write_standin_drawings(folder: Path):
 def model_dir(tmp_path_factory) -> Path:
     """A real (embedded mobilenet_0.25_224) model on three classes' strokes, exported to TFLite."""
     _require_browser()
+    return stroke_model(tmp_path_factory.mktemp("browser"), 150, "tflite,tflite_int8")
+
+
+def stroke_model(root: Path, steps: int, formats: str) -> Path:
+    """The embedded mobilenet_0.25_224 trained on CLASSES' strokes (the shared real ones, else stand-in
+    drawings) for `steps` steps, exported to `formats`; returns the model folder. The serve and the web
+    export browser tests both start from it."""
     from click.testing import CliRunner
 
     from retrain.cli.main import cli
-    root = tmp_path_factory.mktemp("browser")
     drawings = root / "drawings"
     real = SHARED / "data" / "quickdraw_ndjson"
     if real.exists():
@@ -74,11 +80,11 @@ def model_dir(tmp_path_factory) -> Path:
     out = root / "model"
     result = CliRunner().invoke(cli, [
         "--quickdraw_dir", str(drawings), "--architecture", "mobilenet_0.25_224", "--output_dir", str(out),
-        "--bottleneck_dir", str(root / "bottlenecks"), "--how_many_training_steps", "150",
+        "--bottleneck_dir", str(root / "bottlenecks"), "--how_many_training_steps", str(steps),
         "--optimizer", "adam", "--learning_rate", "0.01", "--train_batch_size", "32",
         "--testing_percentage", "10", "--validation_percentage", "10"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli, ["export", "--model_dir", str(out), "--formats", "tflite,tflite_int8"],
+    result = CliRunner().invoke(cli, ["export", "--model_dir", str(out), "--formats", formats],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out

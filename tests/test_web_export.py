@@ -123,30 +123,8 @@ def _test_drawings() -> list:
 def web_folder(tmp_path_factory) -> Path:
     """A real (embedded mobilenet_0.25_224) drawing model on three classes, exported with --formats web."""
     _require_browser_and_runtime()
-    from click.testing import CliRunner
-
-    from retrain.cli.main import cli
-    from tests.test_serve_browser import _write_standin_drawings
-    root = tmp_path_factory.mktemp("web")
-    drawings = root / "drawings"
-    real = SHARED / "data" / "quickdraw_ndjson"
-    if real.exists():
-        drawings.mkdir()
-        for label in CLASSES:
-            shutil.copy(real / f"{label}.ndjson", drawings / f"{label}.ndjson")
-    else:
-        _write_standin_drawings(drawings)
-    out = root / "model"
-    result = CliRunner().invoke(cli, [
-        "--quickdraw_dir", str(drawings), "--architecture", "mobilenet_0.25_224", "--output_dir", str(out),
-        "--bottleneck_dir", str(root / "bottlenecks"), "--how_many_training_steps", "100",
-        "--optimizer", "adam", "--learning_rate", "0.01", "--train_batch_size", "32",
-        "--testing_percentage", "10", "--validation_percentage", "10"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli, ["export", "--model_dir", str(out), "--formats", "web"],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return out / "web"
+    from tests.test_serve_browser import stroke_model
+    return stroke_model(tmp_path_factory.mktemp("web"), 100, "web") / "web"
 
 
 @pytest.mark.browser
