@@ -47,7 +47,8 @@ def embed(data_dir: str, per_class: int, module: str, cache: str):
     """(Embeddings of the data set with splits, labels) through the bottleneck cache."""
     from retrain.families.config import TrainConfig
     from retrain.embeddings import extract
-    config = TrainConfig(quickdraw_dir=data_dir, quickdraw_per_class=per_class, architecture="mobilenet_0.25_224",
+    architecture = "mobilenet_1.0_224" if "100" in os.path.basename(module) else "mobilenet_0.25_224"
+    config = TrainConfig(quickdraw_dir=data_dir, quickdraw_per_class=per_class, architecture=architecture,
                          tfhub_module=module, bottleneck_dir=cache)
     return extract.dataset_embeddings(config, extract.BottleneckExtractor(config), progress=False)
 
@@ -125,15 +126,19 @@ def head_accuracy(vectors, train_labels, train_rows, test_rows, test_labels, num
     return float((np.argmax(heads.predict(w, x[test_rows]), axis=1) == test_labels[test_rows]).mean())
 
 
-def retrain_rows(vectors, labels, true_labels, splits, ranked, n, num_classes, head_config) -> dict:
-    train = np.flatnonzero(splits == "training")
-    test = np.flatnonzero(splits == "testing")
-    dropped = set(ranked[:n])
-    kept = np.array([i for i in train if i not in dropped])
-    return {"dropped_from_training": len(train) - len(kept),
-            "test_accuracy_all": round(head_accuracy(vectors, labels, train, test, true_labels, num_classes, head_config), 4),
-            "test_accuracy_without_top_n": round(head_accuracy(vectors, labels, kept, test, true_labels, num_classes,
-                                                               head_config), 4)}
+def retrain_rows(vectors, labels, true_labels, audited, holdout, ranked, n, num_classes, head_config) -> dict:
+    """The softmax head fitted on every audited drawing (its given labels), then without the top-N
+    ranked: accuracy on held-out drawings (rows the audit never saw) by their true labels. A held-out
+    set as large as the audited one: on the audit's own 10% test split one point was ~6 drawings."""
+    dropped = set(int(audited[i]) for i in ranked[:n])
+    kept = np.array([i for i in audited if int(i) not in dropped])
+    full = np.zeros(len(true_labels), np.int64)
+    full[audited] = labels
+    return {"dropped_from_training": len(audited) - len(kept), "held_out": len(holdout),
+            "test_accuracy_all": round(head_accuracy(vectors, full, audited, holdout, true_labels, num_classes,
+                                                     head_config), 4),
+            "test_accuracy_without_top_n": round(head_accuracy(vectors, full, kept, holdout, true_labels,
+                                                               num_classes, head_config), 4)}
 
 
 def page(records, rows, labels, names, probs, path: str, title: str) -> None:
@@ -151,21 +156,31 @@ def run_set(key: str, per_class: int, seeds, args, out_dir: str) -> dict:
     from retrain.embeddings import heads
     from retrain.embeddings.audit import AuditConfig
     started = time.perf_counter()
-    data, names = embed(os.path.join(SHARED, "data", SETS[key]), per_class, args.module, args.bottleneck_dir)
-    vectors = data.vectors
-    true = np.array([r.label_index for r in data.records])
-    splits = np.array(data.splits)
+    data, names = embed(os.path.join(SHARED, "data", SETS[key]), per_class + args.holdout_per_class,
+                        args.module, args.bottleneck_dir)
+    # The audit sees `per_class` drawings of each class (the lowest rows taken); the others are held
+    # out, with their true labels, to score retraining.
+    all_vectors, all_true = data.vectors, np.array([r.label_index for r in data.records])
+    rows = np.array([r.row for r in data.records])
+    audited = np.sort(np.concatenate([
+        members[np.argsort(rows[members], kind="stable")][:per_class]
+        for members in (np.flatnonzero(all_true == c) for c in range(len(names)))]))
+    holdout = np.setdiff1d(np.arange(len(all_true)), audited)
+    records = [data.records[i] for i in audited]
+    vectors = all_vectors[audited]
+    true = all_true[audited]
     num_classes = len(names)
     audit_config = AuditConfig()
     head_config = heads.HeadConfig(folds=audit_config.folds, l2=audit_config.head_l2)
     min_score = audit_config.label_error_score
     result = {"drawings": len(true), "classes": num_classes, "per_class": per_class,
+              "module": os.path.basename(args.module), "held_out": len(holdout),
               "embedding_seconds": round(time.perf_counter() - started, 1), "min_score": min_score}
     clean, probs, fit = methods(vectors, true, num_classes, head_config, min_score, args.engine)
     result["clean"] = {m: {"flagged": len(f), "share": round(len(f) / len(true), 4)} for m, (_, f) in clean.items()}
     result["clean"]["fit_seconds"] = round(fit, 1)
     result["clean"]["oos_accuracy"] = round(float((np.argmax(probs, axis=1) == true).mean()), 4)
-    page(data.records, clean["confident_learning"][1], true, names, probs,
+    page(records, clean["confident_learning"][1], true, names, probs,
          os.path.join(out_dir, f"clean_{key}_flagged.png"),
          f"{key} classes, clean: the {len(clean['confident_learning'][1])} flagged (score >= {min_score})")
     if args.engine != "builtin":
@@ -179,10 +194,10 @@ def run_set(key: str, per_class: int, seeds, args, out_dir: str) -> dict:
             row["engines_agree"] = engines_agree(probs, noisy)
         if not args.skip_retrain:
             n = len(planted)
-            row["retrain_planted"] = retrain_rows(vectors, noisy, true, splits, found["confident_learning"][0], n,
-                                                  num_classes, head_config)
-            row["retrain_clean"] = retrain_rows(vectors, true, true, splits, clean["confident_learning"][0], n,
-                                                num_classes, head_config)
+            row["retrain_planted"] = retrain_rows(all_vectors, noisy, all_true, audited, holdout,
+                                                  found["confident_learning"][0], n, num_classes, head_config)
+            row["retrain_clean"] = retrain_rows(all_vectors, true, all_true, audited, holdout,
+                                                clean["confident_learning"][0], n, num_classes, head_config)
         result[f"seed{seed}"] = row
         print(f"{key} classes seed {seed}:", json.dumps(row), flush=True)
     return result
@@ -200,6 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="13,69", help="13 and/or 69 (comma-separated)")
     parser.add_argument("--per_class", default="500,100", help="drawings a class, per set in --sets")
+    parser.add_argument("--holdout_per_class", type=int, default=500,
+                        help="drawings a class after the audited ones, held out to score retraining")
     parser.add_argument("--seeds", default="0,1", help="planting seeds")
     parser.add_argument("--module", default=os.path.join(SHARED, "modules", "mobilenet_v1_025_224"))
     parser.add_argument("--bottleneck_dir", default=os.path.join(tempfile.gettempdir(), "bench_audit_cache"))

@@ -50,16 +50,37 @@ def scaled_copy(source: str, fraction: float, target: str) -> str:
     return target
 
 
+# "+name" suffixes a native configuration may carry, combinable ("quickdraw_cnn+ls+lr3"): each is the
+# flags it adds. Defaults (sqrt weighting, no augmentation) need no suffix.
+VARIANTS = {"sqrt": ["--class_weighting", "sqrt"], "data": ["--class_weighting", "data"],
+            "balanced": ["--class_balanced"], "aug": ["--augment"], "noaug": ["--no_augment"],
+            "ls": ["--label_smoothing", "0.1"], "lr3": ["--learning_rate", "0.003"],
+            "gem": ["--pooling", "gem"], "b256": ["--train_batch_size", "256"],
+            "drop0": ["--dropout", "0.0"], "wd": ["--optimizer", "adamw", "--weight_decay", "0.0001"],
+            "warm": ["--warmup_steps", "200"]}
+
+
+def native_arguments(name: str, steps: list) -> list:
+    """CLI arguments of "<net>[+variant...]"; raises KeyError for an unknown net or variant."""
+    net, *variants = name.split("+")
+    if net not in NATIVE:
+        raise KeyError(name)
+    extra = []
+    for variant in variants:  # "e8": --epochs 8; "s12000": --how_many_training_steps 12000
+        if variant[:1] in "es" and variant[1:].isdigit():
+            extra += ["--epochs" if variant[0] == "e" else "--how_many_training_steps", variant[1:]]
+        else:
+            extra += VARIANTS[variant]
+    if "b256" in variants and steps:  # the same drawings as the 100-drawing batches see
+        steps = [steps[0], str(max(1, int(steps[1]) * 100 // 256))]
+    return ["--architecture", net, *steps, *extra]
+
+
 def configurations(args, workdir: str) -> dict:
-    """name -> CLI arguments (the data and output folder are added by `run`)."""
+    """name -> CLI arguments (the data and output folder are added by `run`); native names with
+    "+variant" suffixes are built on demand by native_arguments."""
     steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
-    configs = {}
-    for net in NATIVE:
-        configs[net] = ["--architecture", net, *steps]
-        configs[f"{net}+sqrt"] = ["--architecture", net, "--class_weighting", "sqrt", *steps]
-        configs[f"{net}+data"] = ["--architecture", net, "--class_weighting", "data", *steps]
-        configs[f"{net}+noaug"] = ["--architecture", net, "--no_augment", *steps]
-        configs[f"{net}+balanced"] = ["--architecture", net, "--class_balanced", *steps]
+    configs = {net: native_arguments(net, steps) for net in NATIVE}
     for student in NATIVE:  # "<student> <- <teacher>": the teacher's run must come earlier in --only
         for teacher in (*NATIVE, *MODULES):
             name = teacher if teacher in NATIVE else f"{teacher} head"
@@ -179,7 +200,9 @@ def main() -> None:
         if name == "baseline":
             rows.append(baseline(data, workdir, args.baseline_epochs))
         else:
-            rows.append(run(name, configs[name], data, workdir, not args.no_export))
+            steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
+            cli_args = configs[name] if name in configs else native_arguments(name, steps)
+            rows.append(run(name, cli_args, data, workdir, not args.no_export))
     print(" ".join(["python bench/bench_many.py", *sys.argv[1:]]))
     print(table(rows))
 

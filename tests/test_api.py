@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 
-import click
 import numpy as np
 import pytest
 from PIL import Image
@@ -48,6 +47,27 @@ def test_native_defaults_apply_alike(tmp_path):
                                 given={"quickdraw_dir", "architecture"})
     assert (config.optimizer, config.learning_rate) == ("adam", 0.001)
     assert config.native is not None and note.startswith("Model folder: retrain_output")
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({}, True), ({"how_many_training_steps": 900}, False), ({"epochs": 3}, False)])
+def test_native_length_scales_with_the_data_only_when_the_user_chose_none(tmp_path, given, expected):
+    options = {"quickdraw_dir": str(tmp_path), "architecture": "quickdraw_cnn", **given}
+    config, _ = build_config(options, given=set(options))
+    assert config.native.steps_from_data is expected
+
+
+def test_default_native_length_is_passes_within_bounds():
+    """At least retrain.py's steps (small data keeps today's length), DEFAULT_PASSES passes on big data,
+    capped; an explicit --epochs or --how_many_training_steps is taken as given."""
+    from retrain.families.native.native_config import DEFAULT_PASSES, MAX_DEFAULT_STEPS, NativeConfig
+    scaled = NativeConfig(steps_from_data=True)
+    assert scaled.total_steps(265, 4000)[0] == 4000  # 13 classes: 26k drawings, 15 passes already
+    assert scaled.total_steps(1280, 4000)[0] == DEFAULT_PASSES * 1280  # 69 classes: 128k drawings
+    assert scaled.total_steps(10000, 4000)[0] == MAX_DEFAULT_STEPS  # a million drawings
+    assert "--epochs" in scaled.total_steps(1280, 4000)[1]
+    assert NativeConfig().total_steps(1280, 4000)[0] == 4000
+    assert NativeConfig(epochs=3).total_steps(1280, 4000)[0] == 3 * 1280
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,10 @@ from retrain.families.native.native_config import NOT_APPLICABLE, NativeConfig
 
 # TrainConfig fields a user does not set by name: `native` is built from NATIVE_NAMES below.
 _INTERNAL = ("native",)
-# The native family's options (NativeConfig's fields but max_per_class, which --quickdraw_per_class sets).
-NATIVE_NAMES = tuple(f.name for f in dataclasses.fields(NativeConfig) if f.name != "max_per_class")
+# The native family's options: NativeConfig's fields but those the table derives (max_per_class from
+# --quickdraw_per_class, steps_from_data from which length options were given).
+_DERIVED = ("max_per_class", "steps_from_data")
+NATIVE_NAMES = tuple(f.name for f in dataclasses.fields(NativeConfig) if f.name not in _DERIVED)
 # What a native run uses when the user did not choose: retrain.py's SGD at 0.01 suits a head on fixed
 # features, not a CNN from random initialisation. Augmentation off: measured on 69 unbalanced classes
 # (docs/benchmarks.md#69-classes), quickdraw_cnn without it gained 14.7 points of macro top-1 and 9.7 of
@@ -102,6 +104,7 @@ def build_config(options: Mapping, given: Collection[str]) -> tuple[TrainConfig,
                 values[name] = value
         if "quickdraw_per_class" in given:
             native_values["max_per_class"] = values["quickdraw_per_class"]
+        native_values["steps_from_data"] = not {"how_many_training_steps", "epochs"} & given
         native = NativeConfig(**native_values)
     values["export_formats"] = parse_export_formats(values["export_formats"])
     note = None

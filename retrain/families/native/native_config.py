@@ -10,6 +10,13 @@ from common.errors import ConfigError
 from retrain.families.native.schedule_config import SCHEDULES, ScheduleShape
 
 NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
+# A native run's length when the user chose neither --how_many_training_steps nor --epochs: retrain.py's
+# 4000 steps are 15 passes over 13 classes' 26k training drawings but 3 over 69 classes' 128k, where
+# the net was still learning (docs/benchmarks.md#69-classes). So: at least DEFAULT_PASSES passes, at
+# least retrain.py's steps, and at most MAX_DEFAULT_STEPS (~25 min of quickdraw_cnn on 2 CPU cores),
+# so that a million drawings do not silently mean hours.
+DEFAULT_PASSES = 8
+MAX_DEFAULT_STEPS = 12000
 # Flags of the TF-Hub family that mean nothing for a net trained from scratch.
 NOT_APPLICABLE = ("tfhub_module", "input_size", "bottleneck_dir", "cache_batch_size", "fine_tune",
                   "fine_tune_steps", "fine_tune_batch_size", "fine_tune_learning_rate",
@@ -36,6 +43,8 @@ class NativeConfig(ScheduleShape):
       teacher: a trained model folder whose soft predictions the net also learns (distillation).
       teacher_weight: the teacher's share of the target (the label has the rest).
       teacher_temperature: p**(1/T) renormalised: > 1 softens the teacher's probabilities.
+      steps_from_data: set by the option table when the user gave neither --how_many_training_steps
+        nor --epochs: the run's length is default_steps() of the data (not a user option).
     """
     epochs: int = 0
     weight_decay: float = 0.0
@@ -48,6 +57,19 @@ class NativeConfig(ScheduleShape):
     teacher: Optional[str] = None
     teacher_weight: float = 0.7
     teacher_temperature: float = 1.0
+    steps_from_data: bool = False
+
+    def total_steps(self, steps_per_epoch: int, steps: int) -> tuple[int, str]:
+        """(the run's steps, how they were chosen) for `steps_per_epoch` batches a pass and the
+        --how_many_training_steps value `steps`."""
+        if self.epochs:
+            return self.epochs * steps_per_epoch, f"{self.epochs} passes (--epochs)"
+        if not self.steps_from_data:
+            return steps, "--how_many_training_steps"
+        total = max(steps, min(DEFAULT_PASSES * steps_per_epoch, MAX_DEFAULT_STEPS))
+        return total, (f"{total / steps_per_epoch:.1f} passes: the default, at least {steps} steps, "
+                       f"{DEFAULT_PASSES} passes up to {MAX_DEFAULT_STEPS} steps; set --epochs or "
+                       f"--how_many_training_steps to choose")
 
     @property
     def weighting(self) -> str:

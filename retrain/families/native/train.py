@@ -121,9 +121,9 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
                            "the percentages.")
     batch = distribute.global_batch_size(config.train_batch_size, strategy.num_replicas_in_sync)
     steps_per_epoch = max(1, data.train_count * info.num_workers // batch)
-    total_steps = native.epochs * steps_per_epoch if native.epochs else config.how_many_training_steps
+    total_steps, why = native.total_steps(steps_per_epoch, config.how_many_training_steps)
     echo(f"Native {spec.name}: {len(labels)} classes, {data.train_count} training drawings (this worker), "
-         f"{total_steps} steps of {batch}")
+         f"{total_steps} steps of {batch} ({why})")
     schedule_config = native.schedule(distribute.scaled_learning_rate(
         config.learning_rate, strategy.num_replicas_in_sync), total_steps, config.learning_rate)
     augment = AugmentConfig(flip_left_right=config.flip_left_right) if config.augment else None
