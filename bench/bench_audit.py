@@ -118,15 +118,27 @@ def methods(vectors, labels, num_classes, head_config, min_score, engine) -> dic
     return out, probs, fit_seconds
 
 
-def head_accuracy(vectors, train_labels, train_rows, test_rows, test_labels, num_classes, head_config) -> float:
-    """Test accuracy of the softmax head fitted on `train_rows` (what retraining the head does)."""
+def head_accuracies(vectors, train_labels, train_rows, tests: dict, test_labels, num_classes, head_config) -> dict:
+    """{name: test accuracy} of the softmax head fitted on `train_rows` (what retraining the head does),
+    for each named set of test rows."""
     from retrain.embeddings import heads
     x = heads.standardize(vectors)
     w = heads.fit_softmax(x[train_rows], train_labels[train_rows], num_classes, head_config.l2, head_config.steps)
-    return float((np.argmax(heads.predict(w, x[test_rows]), axis=1) == test_labels[test_rows]).mean())
+    return {name: round(float((np.argmax(heads.predict(w, x[rows]), axis=1) == test_labels[rows]).mean()), 4)
+            for name, rows in tests.items()}
 
 
-def retrain_rows(vectors, labels, true_labels, audited, holdout, ranked, n, num_classes, head_config) -> dict:
+def recognisable(vectors, labels, num_classes, min_score, engine) -> np.ndarray:
+    """Positions of the drawings the audit's rule does not flag on their own labels: held-out drawings
+    a person would call their class (QuickDraw's own junk left out of the score)."""
+    from retrain.embeddings import audit, label_errors, search
+    neighbours = search.exact_topk(vectors, vectors, 10, exclude_self=True)
+    probs = audit.blended_probabilities(vectors, neighbours, labels, num_classes, audit.AuditConfig())
+    flagged = {e.index for e in label_errors.find_label_errors(probs, labels, min_score, engine)}
+    return np.array([i for i in range(len(labels)) if i not in flagged])
+
+
+def retrain_rows(vectors, labels, true_labels, audited, tests: dict, ranked, n, num_classes, head_config) -> dict:
     """The softmax head fitted on every audited drawing (its given labels), then without the top-N
     ranked: accuracy on held-out drawings (rows the audit never saw) by their true labels. A held-out
     set as large as the audited one: on the audit's own 10% test split one point was ~6 drawings."""
@@ -134,11 +146,17 @@ def retrain_rows(vectors, labels, true_labels, audited, holdout, ranked, n, num_
     kept = np.array([i for i in audited if int(i) not in dropped])
     full = np.zeros(len(true_labels), np.int64)
     full[audited] = labels
-    return {"dropped_from_training": len(audited) - len(kept), "held_out": len(holdout),
-            "test_accuracy_all": round(head_accuracy(vectors, full, audited, holdout, true_labels, num_classes,
-                                                     head_config), 4),
-            "test_accuracy_without_top_n": round(head_accuracy(vectors, full, kept, holdout, true_labels,
-                                                               num_classes, head_config), 4)}
+    # The control: as many drawings dropped at random (3 draws, averaged): what losing that much
+    # training data costs by itself.
+    rng = np.random.default_rng(0)
+    random_runs = [head_accuracies(vectors, full, np.sort(rng.choice(audited, len(kept), replace=False)), tests,
+                                   true_labels, num_classes, head_config) for _ in range(3)]
+    return {"dropped_from_training": len(audited) - len(kept), **{f"{k}_drawings": len(v) for k, v in tests.items()},
+            "test_accuracy_all": head_accuracies(vectors, full, audited, tests, true_labels, num_classes, head_config),
+            "test_accuracy_without_top_n": head_accuracies(vectors, full, kept, tests, true_labels, num_classes,
+                                                           head_config),
+            "test_accuracy_without_random_n": {k: round(float(np.mean([r[k] for r in random_runs])), 4)
+                                               for k in tests}}
 
 
 def page(records, rows, labels, names, probs, path: str, title: str) -> None:
@@ -167,6 +185,11 @@ def run_set(key: str, per_class: int, seeds, args, out_dir: str) -> dict:
         for members in (np.flatnonzero(all_true == c) for c in range(len(names)))]))
     holdout = np.setdiff1d(np.arange(len(all_true)), audited)
     records = [data.records[i] for i in audited]
+    tests = {"held_out": holdout}
+    if not args.skip_retrain:
+        keep = recognisable(all_vectors[holdout], all_true[holdout], len(names),
+                            AuditConfig().label_error_score, args.engine)
+        tests["held_out_recognisable"] = holdout[keep]
     vectors = all_vectors[audited]
     true = all_true[audited]
     num_classes = len(names)
@@ -194,9 +217,9 @@ def run_set(key: str, per_class: int, seeds, args, out_dir: str) -> dict:
             row["engines_agree"] = engines_agree(probs, noisy)
         if not args.skip_retrain:
             n = len(planted)
-            row["retrain_planted"] = retrain_rows(all_vectors, noisy, all_true, audited, holdout,
+            row["retrain_planted"] = retrain_rows(all_vectors, noisy, all_true, audited, tests,
                                                   found["confident_learning"][0], n, num_classes, head_config)
-            row["retrain_clean"] = retrain_rows(all_vectors, true, all_true, audited, holdout,
+            row["retrain_clean"] = retrain_rows(all_vectors, true, all_true, audited, tests,
                                                 clean["confident_learning"][0], n, num_classes, head_config)
         result[f"seed{seed}"] = row
         print(f"{key} classes seed {seed}:", json.dumps(row), flush=True)

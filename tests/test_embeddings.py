@@ -176,6 +176,21 @@ def noisy_clusters(seed=0, classes=5, per_class=80, dim=24, planted=8):
 
 
 @pytest.mark.parametrize("engine", ["builtin", "cleanlab"])
+def test_findings_rank_by_margin_not_by_score(engine):
+    """A: p(given) 0.00, p(suggested) 0.90 (score 1.00, margin -0.90); B: 0.02 / 0.98 (score 0.98,
+    margin -0.96). Sorted by score A would come first; by margin (the rank) B does."""
+    if engine == "cleanlab":
+        pytest.importorskip("cleanlab")
+    from retrain.embeddings import label_errors
+    probs = np.array([[0.9, 0.05, 0.05]] * 20 + [[0.05, 0.9, 0.05]] * 20 + [[0.05, 0.05, 0.9]] * 20
+                     + [[0.0, 0.9, 0.1], [0.02, 0.98, 0.0]])
+    labels = np.array([0] * 20 + [1] * 20 + [2] * 20 + [0, 0])
+    found = label_errors.find_label_errors(probs, labels, 0.0, engine)
+    assert [e.index for e in found] == [61, 60]
+    assert found[0].score < found[1].score and found[0].margin < found[1].margin
+
+
+@pytest.mark.parametrize("engine", ["builtin", "cleanlab"])
 def test_planted_label_errors_are_ranked_first(engine):
     if engine == "cleanlab":
         pytest.importorskip("cleanlab")
@@ -187,7 +202,7 @@ def test_planted_label_errors_are_ranked_first(engine):
     # suggested. Confident learning's count is conservative (a planted drawing just under its true
     # class's threshold is not counted), so not all 8 need be found here.
     assert {e.index for e in found} <= set(planted) and len(found) >= len(planted) // 2
-    assert [e.score for e in found] == sorted((e.score for e in found), reverse=True)
+    assert [e.margin for e in found] == sorted(e.margin for e in found)  # the rank order
     assert all(e.suggested == true[e.index] for e in found)
     # Each finding's score is 1 - its out-of-sample probability of the given label.
     assert all(abs(e.score - (1 - probs[e.index, labels[e.index]])) < 1e-9 for e in found)

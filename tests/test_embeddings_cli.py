@@ -68,7 +68,7 @@ def test_audit_cli_reports_planted_copies_and_writes_an_exclude_list(planted_mod
     assert len(listed) == 3 and "no label errors (none chosen" in result.output
     assert "Per class: " in result.output and "%)" in result.output
     ranked = data["findings"]["label_error"]
-    assert [f["score"] for f in ranked] == sorted((f["score"] for f in ranked), reverse=True)
+    assert [f["margin"] for f in ranked] == sorted(f["margin"] for f in ranked)
     chosen = CliRunner().invoke(cli, ["audit", "--model_dir", str(tmp_path / "model"), "--output_dir",
                                       str(report_dir), "--exclude_list", str(tmp_path / "top1.txt"), "--k", "5",
                                       "--near_duplicate_cosine", "1.0", "--max_exclude", "1",

@@ -70,7 +70,9 @@ def _train_options(func):
     """retrain.py's flags (underscore and dashed spellings) plus what later tools added."""
     options = data_and_module_options() + [
         flag("--how_many_training_steps", type=int, default=DEFAULTS["how_many_training_steps"], show_default=True,
-             help="Training steps (batches)."),
+             help="Training steps (batches). Native nets given neither this nor --epochs train "
+                  "8 passes over the data, at least this many steps and at most 12000 (the run says "
+                  "which on screen)."),
         flag("--learning_rate", type=FINITE_FLOAT, default=DEFAULTS["learning_rate"], show_default=True),
         flag("--train_batch_size", type=int, default=DEFAULTS["train_batch_size"], show_default=True),
         flag("--eval_step_interval", type=int, default=DEFAULTS["eval_step_interval"], show_default=True,

@@ -45,6 +45,13 @@ class LabelError:
     given_probability: float
     suggested_probability: float
 
+    @property
+    def margin(self) -> float:
+        """p(given) - p(suggested): the rank key (most negative first), confident learning's
+        "normalized margin" order (Northcutt et al.): a drawing whose suggested class is also sure ranks
+        above one the model merely finds unlike its label."""
+        return self.given_probability - self.suggested_probability
+
 
 def confident_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """t_j: mean p_j over the drawings labelled j (1.0 for a class with none: never confident)."""
@@ -118,7 +125,9 @@ def resolve_engine(engine: str) -> str:
 
 def find_label_errors(probs: np.ndarray, labels, min_score: float = 0.0, engine: str = "auto",
                       exclude=()) -> list[LabelError]:
-    """Confident learning's issues with score >= min_score, best (highest score) first.
+    """Confident learning's issues with score >= min_score, best first: by margin (p(given) -
+    p(suggested), most negative first; measured on bench_audit.py's planted errors, top-N precision
+    0.576 / 0.588 ranked by score, 0.659 / 0.600 by margin), then score.
 
     Args:
       probs: out-of-sample probabilities [N, C] (heads.out_of_sample_probabilities).
@@ -139,4 +148,4 @@ def find_label_errors(probs: np.ndarray, labels, min_score: float = 0.0, engine:
     found = [LabelError(int(i), int(labels[i]), int(suggested[i]), float(1.0 - given_p[i]),
                         float(given_p[i]), float(probs[i, suggested[i]]))
              for i in np.flatnonzero(issues) if i not in skip and 1.0 - given_p[i] >= min_score]
-    return sorted(found, key=lambda e: (-e.score, e.index))
+    return sorted(found, key=lambda e: (e.margin, -e.score, e.index))

@@ -109,7 +109,8 @@ def finding_rows(findings: list, records, splits, labels, images: dict) -> list:
             rows.append([(images[item.a], f"{a.label}\n{a.relpath}{where(item.a)}"),
                          (images[item.b], f"{b.label}, cosine {item.cosine:.3f}\n{b.relpath}{where(item.b)}")])
         elif isinstance(item, LabelError):
-            rows.append([(images[item.index], f"#{rank} score {item.score:.3f}\ngiven: {labels[item.given]}\n"
+            rows.append([(images[item.index], f"#{rank} score {item.score:.3f} margin {item.margin:+.2f}\n"
+                                              f"given: {labels[item.given]}\n"
                                               f"suggested: {labels[item.suggested]}\n"
                                               f"{records[item.index].relpath}")])
         elif isinstance(item, Outlier):
@@ -130,7 +131,8 @@ def finding_json(item, records, splits, labels) -> dict:
     if isinstance(item, LabelError):
         return {"name": records[item.index].relpath, "given": labels[item.given],
                 "suggested": labels[item.suggested], "score": round(item.score, 4),
-                "p_given": round(item.given_probability, 4), "p_suggested": round(item.suggested_probability, 4),
+                "margin": round(item.margin, 4), "p_given": round(item.given_probability, 4),
+                "p_suggested": round(item.suggested_probability, 4),
                 "split": splits[item.index] if splits else None}
     return {"name": records[item.index].relpath, "label": labels[item.label],
             "centroid_cosine": round(item.centroid_cosine, 4), "z": round(item.z, 2)}
@@ -141,7 +143,8 @@ def summary_text(kinds: dict, records, labels, config: AuditConfig, source: str)
              f"k={config.k}, near duplicate at distance <= {config.near_duplicate_ratio} x the k-th "
              f"neighbour's and cosine >= {config.near_duplicate_cosine}; label errors by confident learning "
              f"on {config.folds}-fold out-of-sample probabilities, reported from score "
-             f"{config.label_error_score} (score = 1 - p(given label)), best first; outlier robust z <= "
+             f"{config.label_error_score} (score = 1 - p(given label)), ranked by margin p(given) - "
+             f"p(suggested), most negative first; outlier robust z <= "
              f"-{config.outlier_z}", ""]
     for kind, findings in kinds.items():
         lines.append(f"{kind.replace('_', ' '):32s} {len(findings):6d}")
