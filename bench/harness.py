@@ -93,12 +93,12 @@ def require_shared(*paths: str) -> None:
 
 def tflite_latency_ms(path: str, runs: int = 50, warmup: int = 3) -> float:
     """Mean milliseconds of one single-threaded LiteRT invoke of the .tflite at `path`, on zeros,
-    after `warmup` invokes (the first ones allocate and pack weights)."""
+    after `warmup` invokes (the first ones allocate and pack weights). The interpreter is export's
+    (android_export/runners.py: ai_edge_litert, the runtime Android ships), not tf.lite's."""
     import numpy as np
 
-    from common.tfcompat import tf
-    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
+    from android_export.runners import TFLiteRunner
+    interpreter = TFLiteRunner(path, num_threads=1).interpreter
     detail = interpreter.get_input_details()[0]
     x = np.zeros(detail["shape"], detail["dtype"])
     for _ in range(warmup):
