@@ -69,9 +69,9 @@ class NativeConfig(ScheduleShape):
         if not self.steps_from_data:
             return steps, "--how_many_training_steps"
         total = max(steps, min(DEFAULT_PASSES * steps_per_epoch, MAX_DEFAULT_STEPS))
-        return total, (f"{total / steps_per_epoch:.1f} passes: the default, at least {steps} steps, "
-                       f"{DEFAULT_PASSES} passes up to {MAX_DEFAULT_STEPS} steps; set --epochs or "
-                       f"--how_many_training_steps to choose")
+        return total, (f"{total / steps_per_epoch:.1f} passes, the default: {DEFAULT_PASSES} passes, at least "
+                       f"{steps} and at most {MAX_DEFAULT_STEPS} steps; --epochs or --how_many_training_steps "
+                       f"choose")
 
     @property
     def weighting(self) -> str:
