@@ -55,7 +55,7 @@ def scaled_copy(source: str, fraction: float, target: str) -> str:
 VARIANTS = {"sqrt": ["--class_weighting", "sqrt"], "data": ["--class_weighting", "data"],
             "balanced": ["--class_balanced"], "aug": ["--augment"], "noaug": ["--no_augment"],
             "ls": ["--label_smoothing", "0.1"], "lr3": ["--learning_rate", "0.003"],
-            "gem": ["--pooling", "gem"], "b256": ["--train_batch_size", "256"],
+            "gem": ["--pooling", "gem"], "avg": ["--pooling", "avg"], "b256": ["--train_batch_size", "256"],
             "drop0": ["--dropout", "0.0"], "wd": ["--optimizer", "adamw", "--weight_decay", "0.0001"],
             "warm": ["--warmup_steps", "200"]}
 
