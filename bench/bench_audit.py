@@ -1,28 +1,31 @@
 """Label errors on planted data: confident learning vs the old neighbour vote vs "the model disagrees".
 
-    .venv/bin/python bench/bench_audit.py                    # 13 classes x 500 and 69 classes x 100
-    .venv/bin/python bench/bench_audit.py --sets 13 --per_class 60      # a quick look
+    .venv/bin/python bench/bench_audit.py --sets 13 --per_class 500 --holdout_per_class 500
+    .venv/bin/python bench/bench_audit.py --sets 69 --per_class 150 --holdout_per_class 150 \
+        --module ../shared/modules/mobilenet_v1_100_224
+    .venv/bin/python bench/bench_audit.py --sets 13 --per_class 60 --holdout_per_class 60   # a quick look
 
-Embeddings: the MobileNet v1 0.25 bottleneck (../shared/modules/mobilenet_v1_025_224, 256-d), computed
-once into a bottleneck cache, of ../shared/data/quickdraw_bitmaps (13 classes) and
-../shared/data/quickdraw_bitmaps_69 (69 classes; fewer drawings a class, to keep the run modest on
-two shared cores). Planting changes labels only (the drawings and so their embeddings stay), per
-planting seed: 2% swaps within one pair (2% of class 0 labelled class 1 and 2% of class 1 labelled
+Embeddings: a TF-Hub bottleneck (--module: MobileNet v1 0.25, 256-d, by default; 1.0, 1024-d, for 69
+classes), computed once into a bottleneck cache, of ../shared/data/quickdraw_bitmaps (13 classes) or
+../shared/data/quickdraw_bitmaps_69 (69). Of each class, --per_class drawings are audited and the next
+--holdout_per_class are held out with their true labels. Planting changes the audited labels only,
+per planting seed: 2% swaps within one pair (2% of class 0 labelled class 1 and 2% of class 1 labelled
 class 0) and 1% random relabels (a drawing of any class given another class, uniformly). Duplicates
 and leaks are bench_embeddings.py's (unchanged by this).
 
-Per method, over all drawings: the flagged set's precision and recall, and precision among the top-N
-ranked (N = number planted). Methods:
+Per method, over the audited drawings: the flagged set's precision and recall, and precision among the
+top-N ranked (N = number planted). Methods:
   * confident learning (retrain/embeddings/label_errors.py, the audit's rule): issues with score >=
-    the audit's default min score, ranked by score; and all issues (min score 0);
+    the audit's default min score, in the audit's rank order (margin); the same findings ranked by
+    score (last round's order); and all issues (min score 0);
   * the old neighbour-vote rule (k=10, >= 50% of neighbours on one other class, <= 10% on the given
     one), ranked by vote margin;
   * "model disagrees": the out-of-sample head's top class is not the given label, ranked by 1 - p(given).
 Also on the clean data (no planting): how many drawings each flags (unplanted by construction: some
 may be real QuickDraw errors), and a PNG page of the audit's flags for a person to judge; and
-retraining: the softmax head (what `qdretrain train` fits on a TF-Hub bottleneck) fitted on the
-training split, with and without the top-N flagged training drawings, accuracy on the test split's
-true labels.
+retraining: the softmax head (what `qdretrain train` fits on a TF-Hub bottleneck) fitted on every
+audited drawing, without the top-N ranked, and without N at random (the control), scored on the held-out
+drawings' true labels (all of them, and those the audit does not flag on their own labels).
 """
 
 from __future__ import annotations
@@ -100,16 +103,19 @@ def methods(vectors, labels, num_classes, head_config, min_score, engine) -> dic
     neighbours = search.exact_topk(vectors, vectors, 10, exclude_self=True)
     probs = audit.blended_probabilities(vectors, neighbours, labels, num_classes, audit.AuditConfig())
     fit_seconds = time.perf_counter() - started
-    out = {}
-    for name, threshold in (("confident_learning", min_score), ("confident_learning_all", 0.0)):
-        found = label_errors.find_label_errors(probs, labels, threshold, engine)
-        ranked = [e.index for e in found]
-        if name == "confident_learning_all":
-            all_ranked = ranked
-        out[name] = (ranked, set(ranked))
-    # Top-N of the audit's rule: the ranking continues past its score threshold into the rest of
-    # the issues (what a user sees with --max_exclude N and a low --label_error_score).
-    out["confident_learning"] = (all_ranked, out["confident_learning"][1])
+    reported = label_errors.find_label_errors(probs, labels, min_score, engine)
+    every = label_errors.find_label_errors(probs, labels, 0.0, engine)
+    shown = [e.index for e in reported]
+    # Top-N of the audit's rule: what it reports (score >= min_score, in rank order), continued by the
+    # issues under the threshold only where it reports fewer than N (a user lowering the score).
+    ranked = shown + [e.index for e in every if e.index not in set(shown)]
+    out = {"confident_learning": (ranked, set(shown)),
+           "confident_learning_all": ([e.index for e in every], {e.index for e in every}),
+           # Last round's order, same findings: by score, then the rest by score.
+           "confident_learning_by_score": (
+               [e.index for e in sorted(reported, key=lambda e: (-e.score, e.index))]
+               + [e.index for e in sorted(every, key=lambda e: (-e.score, e.index)) if e.index not in set(shown)],
+               set(shown))}
     given = probs[np.arange(len(labels)), labels]
     disagree = np.flatnonzero(np.argmax(probs, axis=1) != labels)
     out["model_disagrees"] = ([int(i) for i in sorted(disagree, key=lambda i: (given[i], i))], set(int(i) for i in disagree))

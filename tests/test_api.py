@@ -50,7 +50,7 @@ def test_native_defaults_apply_alike(tmp_path):
 
 
 @pytest.mark.parametrize("given, expected", [
-    ({}, True), ({"how_many_training_steps": 900}, False), ({"epochs": 3}, False)])
+    ({}, True), ({"how_many_training_steps": 900}, False), ({"epochs": 3}, False), ({"epochs": 0}, True)])
 def test_native_length_scales_with_the_data_only_when_the_user_chose_none(tmp_path, given, expected):
     options = {"quickdraw_dir": str(tmp_path), "architecture": "quickdraw_cnn", **given}
     config, _ = build_config(options, given=set(options))
@@ -60,12 +60,14 @@ def test_native_length_scales_with_the_data_only_when_the_user_chose_none(tmp_pa
 def test_default_native_length_is_passes_within_bounds():
     """At least retrain.py's steps (small data keeps today's length), DEFAULT_PASSES passes on big data,
     capped; an explicit --epochs or --how_many_training_steps is taken as given."""
-    from retrain.families.native.native_config import DEFAULT_PASSES, MAX_DEFAULT_STEPS, NativeConfig
+    from retrain.families.native.native_config import BLOCK_STEPS, DEFAULT_PASSES, MAX_DEFAULT_STEPS, NativeConfig
     scaled = NativeConfig(steps_from_data=True)
     assert scaled.total_steps(265, 4000)[0] == 4000  # 13 classes: 26k drawings, 15 passes already
-    assert scaled.total_steps(1280, 4000)[0] == DEFAULT_PASSES * 1280  # 69 classes: 128k drawings
+    assert scaled.total_steps(1250, 4000)[0] == DEFAULT_PASSES * 1250  # 69 classes: 125k drawings
+    # Whole blocks of BLOCK_STEPS (a Keras "epoch"), so the schedule ends where training does.
+    assert scaled.total_steps(1282, 4000)[0] == 10500 and 10500 % BLOCK_STEPS == 0
     assert scaled.total_steps(10000, 4000)[0] == MAX_DEFAULT_STEPS  # a million drawings
-    assert "--epochs" in scaled.total_steps(1280, 4000)[1]
+    assert "--epochs" in scaled.total_steps(1282, 4000)[1]
     assert NativeConfig().total_steps(1280, 4000)[0] == 4000
     assert NativeConfig(epochs=3).total_steps(1280, 4000)[0] == 3 * 1280
 

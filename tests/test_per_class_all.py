@@ -45,6 +45,21 @@ def test_native_family_with_zero_streams_every_drawing(tmp_path):
     assert data.drawing_data(config, 5, (0, 1), lines.append).train_count == 10
 
 
+def test_workers_count_a_pass_over_every_worker_s_drawings(tmp_path):
+    """Each worker reads its share (which differ), but all count a pass the same: the data-scaled run
+    length (8 passes) must agree across workers, or one stops first and the others hang."""
+    from retrain.families.config import TrainConfig
+    from retrain.families.native import data
+    folder = _npy(tmp_path / "qd")
+    config = TrainConfig(quickdraw_dir=folder, quickdraw_per_class=0, architecture="quickdraw_cnn_small",
+                         testing_percentage=0, validation_percentage=0)
+    shares = [data.drawing_data(config, 0, (i, 2), lambda line: None) for i in range(2)]
+    assert shares[0].train_count != shares[1].train_count  # 37 drawings: 19 and 18
+    assert shares[0].train_count + shares[1].train_count == 37
+    assert shares[0].all_train_count == shares[1].all_train_count == 37
+    assert data.drawing_data(config, 0, (0, 1), lambda line: None).all_train_count == 37
+
+
 def test_cli_passes_zero_to_the_native_family(tmp_path):
     # The CLI and the Python API build the config through the one option table (retrain/families/options.py).
     from retrain.families.options import build_config

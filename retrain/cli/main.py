@@ -25,6 +25,7 @@ from retrain.cli.embeddings import audit_command, similar_command
 from retrain.distribution.launch import launch_command
 from retrain.cli.native_options import native_options
 from retrain.families.options import build_config, defaults
+from retrain.families.native.native_config import DEFAULT_PASSES, MAX_DEFAULT_STEPS
 
 # Every flag's default comes from here: TrainConfig's (and NativeConfig's) fields, which the Python
 # API (qdretrain.train) uses too.
@@ -70,9 +71,9 @@ def _train_options(func):
     """retrain.py's flags (underscore and dashed spellings) plus what later tools added."""
     options = data_and_module_options() + [
         flag("--how_many_training_steps", type=int, default=DEFAULTS["how_many_training_steps"], show_default=True,
-             help="Training steps (batches). Native nets given neither this nor --epochs train "
-                  "8 passes over the data, at least this many steps and at most 12000 (the run says "
-                  "which on screen)."),
+             help=f"Training steps (batches). Native nets given neither this nor --epochs train "
+                  f"{DEFAULT_PASSES} passes over the data, at least this many steps and at most "
+                  f"{MAX_DEFAULT_STEPS} (the run says which on screen)."),
         flag("--learning_rate", type=FINITE_FLOAT, default=DEFAULTS["learning_rate"], show_default=True),
         flag("--train_batch_size", type=int, default=DEFAULTS["train_batch_size"], show_default=True),
         flag("--eval_step_interval", type=int, default=DEFAULTS["eval_step_interval"], show_default=True,

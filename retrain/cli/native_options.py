@@ -16,7 +16,8 @@ DEFAULTS = defaults()
 def native_options() -> list:
     return [
         flag("--epochs", type=int, default=DEFAULTS["epochs"], show_default=True,
-             help="Native nets: passes over the training split (0: use --how_many_training_steps)."),
+             help="Native nets: passes over the training split (0: --how_many_training_steps if "
+                  "given, else the default length: see there)."),
         flag("--lr_schedule", type=click.Choice(SCHEDULES), default=DEFAULTS["lr_schedule"], show_default=True,
              help="Native nets: learning-rate schedule (cosine = linear warmup + cosine to --eta_min)."),
         flag("--warmup_steps", type=int, default=DEFAULTS["warmup_steps"], show_default=True),

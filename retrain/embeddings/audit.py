@@ -18,7 +18,7 @@ All findings come from one k-nearest-neighbour pass over L2-normalised embedding
     heads.py): every drawing is predicted by a softmax head fitted on the other folds' embeddings,
     blended with its k neighbours' label vote (both never see the drawing's own label), per-class
     confident thresholds pick the label issues, and each gets a score (1 - p(given label)); only
-    issues at least `label_error_score` sure are findings, best first. (The earlier neighbour-vote rule
+    issues at least `label_error_score` sure are findings, ranked by margin. (The earlier neighbour-vote rule
     alone had precision 0.02-0.04 on planted swaps and flagged ~4% of clean data: docs/audit.md.)
   * outliers: within a class, similarity to the class centroid far below the class's typical value
     (robust z-score of at most -outlier_z). A drawing can be both an outlier and a label error.
@@ -76,7 +76,7 @@ class Outlier:
 @dataclasses.dataclass(frozen=True)
 class AuditResult:
     pairs: tuple
-    label_errors: tuple     # LabelError, best (highest score) first
+    label_errors: tuple     # LabelError, in rank order (label_errors.find_label_errors)
     outliers: tuple
 
     def by_kind(self) -> dict[str, list]:

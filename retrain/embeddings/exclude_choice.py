@@ -1,6 +1,6 @@
 """Which label errors go into `--exclude_list`: only what the user chose, and what that costs each class.
 
-The audit ranks label errors by score; it never decides alone to drop them. A user picks the top
+The audit ranks label errors (label_errors.find_label_errors); it never decides alone to drop them. A user picks the top
 `max_exclude`, or every one at least `min_score` sure, or both (the stricter wins); with neither,
 no label error is listed (duplicates' extra copies and leaks still are: they are copies, not
 judgements). The closing line says how many drawings would go and what share of each class.
@@ -35,7 +35,8 @@ class ExcludeChoice:
 
 
 def choose(ranked: Sequence, choice: ExcludeChoice) -> list:
-    """The label errors to exclude: a prefix of `ranked` (best first) under the user's criteria."""
+    """The label errors to exclude: those of `ranked` (in rank order) with score >= min_score, then
+    the first max_exclude of them."""
     if not choice.chosen:
         return []
     picked = [e for e in ranked if choice.min_score is None or e.score >= choice.min_score]

@@ -1,4 +1,4 @@
-"""Label errors by confident learning (Northcutt, Jiang & Chuang, JAIR 2021), ranked by a score.
+"""Label errors by confident learning (Northcutt, Jiang & Chuang, JAIR 2021), scored and ranked.
 
 Input: out-of-sample class probabilities of every drawing (heads.py). Per class j a confident
 threshold t_j = the mean probability of j over the drawings labelled j (the model's own confidence
@@ -11,7 +11,8 @@ C[i][j] drawings labelled i with the lowest p_i are label issues, unless the mod
 That set adapts to the data: it is about as large as the estimated noise. On QuickDraw it also holds
 drawings the model merely finds hard (a linear head on MobileNet 0.25 bottlenecks is ~90% right on
 13 classes, ~75% on 69), so each issue gets a score, 1 - p(given label) out of sample, and only issues with a score at
-least `min_score` are reported as findings (default measured in docs/audit.md), best first.
+least `min_score` are reported as findings (default measured in docs/audit.md), ranked by margin
+p(given) - p(suggested), most negative first (the paper's "normalized margin" order).
 
 Two engines give the confident-learning set: `cleanlab` (the maintained implementation; the `audit`
 extra) and `builtin` (the same rule in NumPy, so the audit works without the extra).
@@ -30,7 +31,7 @@ ENGINES = ("auto", "cleanlab", "builtin")
 # Prune by class, not cleanlab's default prune by noise rate: that one takes C[i][j] drawings per
 # pair of classes, and 1% random relabels spread over 156 pairs (13 classes) round most pairs to
 # 0, so it missed up to 28% of planted errors; by class, the counts add up per given class
-# (recall 0.80-0.86 at the same clean-data rate, bench_audit.py / docs/audit.md).
+# (measured with bench_audit.py; the numbers are in docs/audit.md).
 FILTER = "prune_by_class"
 
 
@@ -126,8 +127,8 @@ def resolve_engine(engine: str) -> str:
 def find_label_errors(probs: np.ndarray, labels, min_score: float = 0.0, engine: str = "auto",
                       exclude=()) -> list[LabelError]:
     """Confident learning's issues with score >= min_score, best first: by margin (p(given) -
-    p(suggested), most negative first; measured on bench_audit.py's planted errors, top-N precision
-    0.576 / 0.588 ranked by score, 0.659 / 0.600 by margin), then score.
+    p(suggested), most negative first; measured on bench_audit.py's planted errors, docs/audit.md),
+    then score.
 
     Args:
       probs: out-of-sample probabilities [N, C] (heads.out_of_sample_probabilities).

@@ -104,7 +104,8 @@ def build_config(options: Mapping, given: Collection[str]) -> tuple[TrainConfig,
                 values[name] = value
         if "quickdraw_per_class" in given:
             native_values["max_per_class"] = values["quickdraw_per_class"]
-        native_values["steps_from_data"] = not {"how_many_training_steps", "epochs"} & given
+        native_values["steps_from_data"] = ("how_many_training_steps" not in given
+                                            and not native_values["epochs"])
         native = NativeConfig(**native_values)
     values["export_formats"] = parse_export_formats(values["export_formats"])
     note = None

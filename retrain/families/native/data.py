@@ -33,6 +33,8 @@ class NativeData:
         lists the same names, so export verifies on exactly them).
       training_names: () -> the training drawings' keys (the backup's run signature).
       train_counts: ((label, training drawings), ...) for this worker.
+      all_train_count: training drawings of every worker together: what a pass is counted in, so all
+        workers agree on a run's length (each worker's own count differs by its share of the hash).
       teacher_targets: (model_dir, cache_dir, echo) -> (soft, offsets) of a teacher on this worker's
         training drawings (distillation; QuickDraw files only, else None).
     """
@@ -48,6 +50,7 @@ class NativeData:
     training_names: Callable
     train_counts: tuple = ()
     teacher_targets: Optional[Callable] = None
+    all_train_count: int = 0
 
 
 def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
@@ -96,6 +99,8 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
     train_count = sum(train_counts.values())
     if not train_count:
         raise DatasetError("No training drawings after the split; add drawings or lower the percentages.")
+    all_train_count = train_count if shard[1] == 1 else \
+        sum(stream.count_split(class_sources, split("training"), stream.BadRows()).values())
 
     def test_records():
         return split_records(class_sources, split("testing"))
@@ -124,7 +129,8 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         test_records=test_records, training_names=training_names,
         train_counts=tuple((s.label, train_counts[s.label]) for s in class_sources),
         teacher_targets=lambda model_dir, cache_dir, say: _teacher_targets(
-            model_dir, class_sources, split("training", shard), labels, cache_dir, say))
+            model_dir, class_sources, split("training", shard), labels, cache_dir, say),
+        all_train_count=all_train_count)
 
 
 def image_data(config, size: int, shard: tuple) -> NativeData:
@@ -158,7 +164,8 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
         warnings=lambda: [], test_records=lambda: list(splits["testing"]),
         training_names=lambda: [r.relpath for r in splits["training"]],
         train_counts=tuple((label, sum(1 for r in splits["training"][shard[0]::shard[1]] if r.label == label))
-                           for label in index.labels))
+                           for label in index.labels),
+        all_train_count=len(splits["training"]))
 
 
 class MatchedKeys(frozenset):

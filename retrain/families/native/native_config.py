@@ -17,6 +17,9 @@ NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 # so that a million drawings do not silently mean hours.
 DEFAULT_PASSES = 8
 MAX_DEFAULT_STEPS = 12000
+# Keras "epochs" of a run counted in steps: blocks of this many steps (validation and a backup after
+# each). The data-scaled length is a whole number of blocks, so the schedule ends where training does.
+BLOCK_STEPS = 500
 # Flags of the TF-Hub family that mean nothing for a net trained from scratch.
 NOT_APPLICABLE = ("tfhub_module", "input_size", "bottleneck_dir", "cache_batch_size", "fine_tune",
                   "fine_tune_steps", "fine_tune_batch_size", "fine_tune_learning_rate",
@@ -28,7 +31,8 @@ class NativeConfig(ScheduleShape):
     """The native family's own options (the shared ones stay in TrainConfig).
 
     Attributes:
-      epochs: passes over the training split; 0 = use --how_many_training_steps.
+      epochs: passes over the training split; 0 = --how_many_training_steps if given, else the
+        data-scaled default (total_steps()).
       lr_schedule / warmup_steps / decay_steps / decay_rate / eta_min: inherited from ScheduleShape
         (schedule_config.py, the one place they are declared).
       weight_decay: decoupled weight decay (AdamW-style) for the optimizer; 0 disables.
@@ -46,7 +50,7 @@ class NativeConfig(ScheduleShape):
       teacher_weight: the teacher's share of the target (the label has the rest).
       teacher_temperature: p**(1/T) renormalised: > 1 softens the teacher's probabilities.
       steps_from_data: set by the option table when the user gave neither --how_many_training_steps
-        nor --epochs: the run's length is default_steps() of the data (not a user option).
+        nor a positive --epochs: the run's length is total_steps() of the data (not a user option).
     """
     epochs: int = 0
     weight_decay: float = 0.0
@@ -69,6 +73,7 @@ class NativeConfig(ScheduleShape):
         if not self.steps_from_data:
             return steps, "--how_many_training_steps"
         total = max(steps, min(DEFAULT_PASSES * steps_per_epoch, MAX_DEFAULT_STEPS))
+        total = -(-total // BLOCK_STEPS) * BLOCK_STEPS
         return total, (f"{total / steps_per_epoch:.1f} passes, the default: {DEFAULT_PASSES} passes, at least "
                        f"{steps} and at most {MAX_DEFAULT_STEPS} steps; --epochs or --how_many_training_steps "
                        f"choose")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from retrain.model_folder import native_layers as layers
+from retrain.families.native.native_config import NativeConfig
 from retrain.families.native.registry import ENTRIES, NativeEntry
 from common.tfcompat import keras, tf
 
@@ -127,7 +128,7 @@ def entry(name: str) -> NativeEntry:
                    f"{', '.join(e.name for e in ENTRIES)}.")
 
 
-def build(name: str, num_classes: int, pooling: str = "avg", dropout: float = 0.3, seed: int = 0,
+def build(name: str, num_classes: int, pooling: str = NativeConfig.pooling, dropout: float = 0.3, seed: int = 0,
           input_size: int = 0) -> keras.Model:
     """Builds a native net from random initialisation.
 

@@ -23,7 +23,7 @@ from retrain.families.native.augment import AugmentConfig
 
 # The options live in native_config.py (no TensorFlow, so `--help` and the Python API's option
 # table can read their defaults); re-exported here for the callers that import them from train.
-from retrain.families.native.native_config import NATIVE_OPTIMIZERS, NOT_APPLICABLE, NativeConfig  # noqa: E402,F401
+from retrain.families.native.native_config import BLOCK_STEPS, NATIVE_OPTIMIZERS, NOT_APPLICABLE, NativeConfig  # noqa: E402,F401
 
 
 def check_applicable(config, given: set) -> None:
@@ -120,7 +120,9 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
         raise DatasetError("No training drawings for this worker after the split; add drawings or lower "
                            "the percentages.")
     batch = distribute.global_batch_size(config.train_batch_size, strategy.num_replicas_in_sync)
-    steps_per_epoch = max(1, data.train_count * info.num_workers // batch)
+    # A pass counted over every worker's drawings (not this worker's share times the workers): the
+    # workers must agree on the run's length, or one finishes first and the others wait in a collective.
+    steps_per_epoch = max(1, (data.all_train_count or data.train_count * info.num_workers) // batch)
     total_steps, why = native.total_steps(steps_per_epoch, config.how_many_training_steps)
     echo(f"Native {spec.name}: {len(labels)} classes, {data.train_count} training drawings (this worker), "
          f"{total_steps} steps of {batch} ({why})")
@@ -149,15 +151,22 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
     check_backup(backup, run_signature("native", f"native:{spec.name}", labels, data.training_names(),
                                        {"steps": total_steps, "batch_size": batch,
                                         "learning_rate": config.learning_rate, "optimizer": config.optimizer,
-                                        "native": dataclasses.asdict(native)}),
+                                        # steps_from_data is how the length was chosen; "steps" is the length.
+                                        "native": {k: v for k, v in dataclasses.asdict(native).items()
+                                                   if k != "steps_from_data"}}),
                  info.is_chief, echo)
     weights = final_weights_path(config)
     if config.resume:
         if not os.path.exists(weights):
             raise ConfigError(f"--resume: no finished model at {weights}. Run once without --resume first.")
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except ValueError as error:  # another net's weights: e.g. made with --pooling avg, now gem
+            raise ConfigError(f"--resume: the weights at {weights} do not fit this net ({error}). Resume "
+                              f"with the options of the run that made them (its run_config.json), e.g. "
+                              f"--pooling avg for a run made before GeM became the default.") from None
         echo(f"Resumed from {weights}")
-    epoch_steps = min(total_steps, steps_per_epoch if native.epochs else max(1, min(total_steps, 500)))
+    epoch_steps = min(total_steps, steps_per_epoch if native.epochs else max(1, min(total_steps, BLOCK_STEPS)))
     epochs = max(1, -(-total_steps // epoch_steps))
     run_dir = os.path.join(config.path("summaries_dir"), time.strftime("run-%Y%m%d-%H%M%S"))
     callbacks = [keras.callbacks.BackupAndRestore(backup),
