@@ -271,7 +271,7 @@ def test_dead_class_is_named_with_training_count_top_confusion_and_advice(tmp_pa
     text = format_summary(result, False, counts)
     assert "Warning: 1 class(es)" in text
     assert "frog    0.0% of 5 test drawings, never predicted, taken for 'dog' 100% (120 training drawings)" in text
-    assert "collect more drawings" in text and "What helps: --class_weighting sqrt" in text
+    assert "collect more drawings" in text and "What helps: --class_balanced" in text
     write_evaluation(result, str(tmp_path), train_counts=counts)
     data = json.loads((tmp_path / EVALUATION_JSON).read_text())
     assert data["weak_classes"][0]["label"] == "frog" and data["weak_classes"][0]["train_count"] == 120
