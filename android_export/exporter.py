@@ -457,6 +457,8 @@ def run_export(config: ExportConfig) -> ExportReport:
     _echo(verify.format_table(checks, reference_accuracy, len(data)) + f"  (images: {source})")
     if len(report.quantization) > 1:
         _echo(verify.format_quantization_report(report.quantization))
+        for line in verify.quantization_warnings(report.quantization):
+            _echo(line)
     _say_runtime_gaps(artifacts)
     with write_errors(config.out, "--output_dir"):
         _export_panels(model, artifacts, config)

@@ -9,6 +9,7 @@ no error at all; quantized ones are reported (what int8 costs), not failed.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional, Sequence
 
 import numpy as np
@@ -130,6 +131,27 @@ def quantization_report(checks: Sequence[ArtifactCheck]) -> list[dict]:
             "top1_agreement_with_trained_model": c.top1_agreement, "max_abs_diff": c.max_abs_diff,
         })
     return rows
+
+
+# A quantized artifact this many points below float32 on the test images gets a warning on screen: the
+# file still works, but an app shipping it gets a worse model than training reported.
+QUANTIZATION_WARN_POINTS = 2.0
+
+
+def quantization_warnings(rows: list[dict]) -> list[str]:
+    """One line per quantized TFLite file that loses more than QUANTIZATION_WARN_POINTS of top-1."""
+    base = next((r for r in rows if r["precision"] == "float32"), None)
+    lines = []
+    for r in rows:
+        change = r["accuracy_change_vs_float32"]
+        if r["precision"] == "float32" or change is None or -100 * change <= QUANTIZATION_WARN_POINTS:
+            continue
+        name = os.path.basename(r["file"])
+        lines.append(f"Warning: {name} is {-100 * change:.1f} points less accurate than float32 "
+                     f"({r['accuracy']:.1%} vs {base['accuracy']:.1%} on the test images): an app shipping it "
+                     f"gets the worse model. Ship {os.path.basename(base['file'])} or a float16 file instead, "
+                     f"or retrain without what quantizes badly (e.g. --pooling gem).")
+    return lines
 
 
 def format_quantization_report(rows: list[dict]) -> str:

@@ -175,3 +175,17 @@ def test_export_cli(trained_model_dir, tmp_path):
     assert bad.exit_code == 2 and "coreml" in bad.output
     missing = CliRunner().invoke(cli, ["export", "--model_dir", str(tmp_path)])
     assert missing.exit_code == 1 and "not a qdretrain model dir" in missing.output
+
+
+def test_a_quantized_file_far_below_float_is_warned_about():
+    """int8 GeM lost 9 points at 69 classes while export still passed it: the loss is said on screen."""
+    from android_export.verify import QUANTIZATION_WARN_POINTS, quantization_warnings
+    rows = [{"precision": "float32", "file": "/m/model.tflite", "accuracy": 0.89, "accuracy_change_vs_float32": 0.0},
+            {"precision": "float16", "file": "/m/model_fp16.tflite", "accuracy": 0.889,
+             "accuracy_change_vs_float32": -0.001},
+            {"precision": "int8", "file": "/m/model_int8.tflite", "accuracy": 0.80,
+             "accuracy_change_vs_float32": -0.09}]
+    lines = quantization_warnings(rows)
+    assert len(lines) == 1 and "model_int8.tflite is 9.0 points" in lines[0] and "model.tflite" in lines[0]
+    rows[2]["accuracy_change_vs_float32"] = -QUANTIZATION_WARN_POINTS / 100 + 0.001
+    assert quantization_warnings(rows) == []

@@ -155,8 +155,8 @@ def test_every_native_net_trains_exports_and_verifies(tmp_path, name):
     from retrain.cli.main import cli
     data = _bars(str(tmp_path / "d"))
     out = str(tmp_path / "model")
-    # GeM is the default; one net takes the other pooling, so both train and export end to end.
-    pooling = ["--pooling", "avg"] if name == NATIVE[0] else []
+    # avg is the default; one net takes GeM, so both poolings train and export end to end.
+    pooling = ["--pooling", "gem"] if name == NATIVE[0] else []
     result = CliRunner().invoke(cli, [
         "train", "--architecture", name, "--quickdraw_dir", data, "--how_many_training_steps", "3",
         "--train_batch_size", "8", "--output_dir", out, "--export", "tflite", *pooling,

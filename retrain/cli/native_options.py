@@ -28,8 +28,9 @@ def native_options() -> list:
         flag("--mixed_precision/--no_mixed_precision", default=DEFAULTS["mixed_precision"], show_default=True,
              help="Native nets: float16 compute (GPU only)."),
         flag("--pooling", type=click.Choice(("avg", "gem")), default=DEFAULTS["pooling"], show_default=True,
-             help="Native nets: pooling of the `embedding` layer (gem: generalised mean, p learnt; the "
-                  "default, measured better on 13 and 69 classes, docs/benchmarks.md)."),
+             help="Native nets: pooling of the `embedding` layer. gem (generalised mean, p learnt) "
+                  "is more accurate in float but its int8 TFLite loses points (9 at 69 classes, "
+                  "docs/benchmarks.md): keep avg for int8 apps."),
         flag("--shuffle_buffer", type=int, default=DEFAULTS["shuffle_buffer"], show_default=True,
              help="Native nets: drawings in the bounded shuffle buffer (memory stays flat)."),
         flag("--class_balanced/--no_class_balanced", default=DEFAULTS["class_balanced"], show_default=True,
