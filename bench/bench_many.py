@@ -194,14 +194,20 @@ def main() -> None:
     names = args.only.split(",") if args.only else [
         "quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet", "mobilenet_v3_doodle",
         "mobilenet_0.25_224 head", "mobilenet_1.0_224 head", "baseline", "quickdraw_cnn_small <- quickdraw_cnn"]
+    steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
+    planned = {}
+    for name in names:  # every name checked before hours of training, not when its turn comes
+        try:
+            planned[name] = None if name == "baseline" else configs.get(name) or native_arguments(name, steps)
+        except KeyError:
+            parser.error(f"unknown configuration {name!r}: a net of {', '.join(NATIVE)} with +variants of "
+                         f"{', '.join(VARIANTS)}, +eN, +sN; a head, a '<student> <- <teacher>' pair or 'baseline'")
     print(f"data: {data}; native steps: {args.steps or 'default'}; workdir: {workdir}", flush=True)
     rows = []
-    for name in names:
+    for name, cli_args in planned.items():
         if name == "baseline":
             rows.append(baseline(data, workdir, args.baseline_epochs))
         else:
-            steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
-            cli_args = configs[name] if name in configs else native_arguments(name, steps)
             rows.append(run(name, cli_args, data, workdir, not args.no_export))
     print(" ".join(["python bench/bench_many.py", *sys.argv[1:]]))
     print(table(rows))
