@@ -76,10 +76,15 @@ def native_arguments(name: str, steps: list) -> list:
     return ["--architecture", net, *steps, *extra]
 
 
+def _steps(args) -> list:
+    """--steps as CLI arguments for the native nets (none: their data-scaled default)."""
+    return [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
+
+
 def configurations(args, workdir: str) -> dict:
     """name -> CLI arguments (the data and output folder are added by `run`); native names with
     "+variant" suffixes are built on demand by native_arguments."""
-    steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
+    steps = _steps(args)
     configs = {net: native_arguments(net, steps) for net in NATIVE}
     for student in NATIVE:  # "<student> <- <teacher>": the teacher's run must come earlier in --only
         for teacher in (*NATIVE, *MODULES):
@@ -194,7 +199,7 @@ def main() -> None:
     names = args.only.split(",") if args.only else [
         "quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet", "mobilenet_v3_doodle",
         "mobilenet_0.25_224 head", "mobilenet_1.0_224 head", "baseline", "quickdraw_cnn_small <- quickdraw_cnn"]
-    steps = [] if not args.steps else ["--how_many_training_steps", str(args.steps)]
+    steps = _steps(args)
     planned = {}
     for name in names:  # every name checked before hours of training, not when its turn comes
         try:

@@ -246,9 +246,9 @@ class WeakClass:
 
 # What training can do for weak classes, whatever the family (the evaluation does not know the run's
 # options: the native default, --class_weighting sqrt, is already half way to balanced).
-TRAINING_ADVICE = ("train with --class_balanced (native nets: every class equally often; the default "
-                   "--class_weighting sqrt is half way) or --class_weights balanced (TF-Hub heads), and for "
-                   "longer (--epochs, --how_many_training_steps)")
+TRAINING_HELP = ("--class_balanced (native nets: every class equally often; the default "
+                 "--class_weighting sqrt is half way) or --class_weights balanced (TF-Hub heads), and training "
+                 "longer (--epochs, --how_many_training_steps)")
 
 
 def weak_classes(result: EvaluationResult, train_counts: Optional[dict] = None,
@@ -283,7 +283,7 @@ def weak_classes(result: EvaluationResult, train_counts: Optional[dict] = None,
         if other is not None and share >= 0.3:
             advice.append(f"mostly taken for {result.labels[other]!r}: compare the two in top_confusions.png "
                           f"(`qdretrain audit` finds mislabelled drawings)")
-        advice.append(TRAINING_ADVICE)
+        advice.append("train with " + TRAINING_HELP)
         weak.append(WeakClass(label, float(stats["accuracy"]), int(stats["count"]), bool(never), count,
                               result.labels[other] if other is not None else None, share,
                               "; ".join(advice) + "."))
@@ -309,7 +309,7 @@ def format_weak_classes(weak: Sequence[WeakClass], macro_top1: float) -> list[st
     if len(weak) > WEAK_SHOWN:
         lines.append(f"  ... and {len(weak) - WEAK_SHOWN} more: evaluation.json's \"weak_classes\", "
                      f"per_class_accuracy.csv (worst first).")
-    lines.append(f"  What helps: {TRAINING_ADVICE[len('train with '):]}; more drawings of the small classes.")
+    lines.append(f"  What helps: {TRAINING_HELP}; more drawings of the small classes.")
     return lines
 
 
