@@ -247,3 +247,14 @@ def test_similar_search_on_a_native_net_uses_its_embedding_layer(small_native_mo
     from retrain.model_folder.saved_model import load_keras_model
     model = load_keras_model(os.path.join(out, "saved_model"))
     assert model.get_layer("embedding") is not None
+
+
+def test_weights_fingerprint_tells_designs_apart_and_is_stable():
+    """A backup is keyed by the net's weight shapes: another design (or pooling) of the same
+    architecture name must not match, the same design built twice must."""
+    from retrain.families.backups import weights_fingerprint
+    from retrain.families.native import nets
+    first = weights_fingerprint(nets.build("quickdraw_cnn", num_classes=5))
+    assert first == weights_fingerprint(nets.build("quickdraw_cnn", num_classes=5))
+    assert first != weights_fingerprint(nets.build("quickdraw_cnn", num_classes=6))
+    assert first != weights_fingerprint(nets.build("quickdraw_cnn_small", num_classes=5))

@@ -98,6 +98,14 @@ def run_signature(phase: str, identity: str, labels: Iterable[str], training_nam
             **schedule}
 
 
+def weights_fingerprint(model) -> str:
+    """The names and shapes of a model's weights, hashed: a net whose design changed (another release's
+    `quickdraw_cnn`, another pooling) gets another fingerprint, so its old backup is refused with the
+    clear message instead of failing inside the checkpoint restore."""
+    shapes = sorted(f"{weight.name}:{tuple(weight.shape)}" for weight in model.weights)
+    return hashlib.sha1("\n".join(shapes).encode()).hexdigest()[:12]
+
+
 def signature_path(backup: str) -> str:
     return backup.rstrip(os.sep) + ".run.json"
 

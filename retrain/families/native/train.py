@@ -110,7 +110,7 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
         backup of another run; TrainingDivergedError: the loss became NaN/inf.
     """
     from retrain.distribution import strategy as distribute
-    from retrain.families.backups import check_backup, run_signature
+    from retrain.families.backups import check_backup, run_signature, weights_fingerprint
     from retrain.families.native import nets
     from retrain.families.native.schedules import NativeSchedule
     from common.tfcompat import keras, tf
@@ -148,7 +148,7 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
                       metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(5, name="top5")])
     backup = backup_dir(config)
     # The TF-Hub family's rule: only the run that made a backup resumes it (same labels, data, schedule).
-    check_backup(backup, run_signature("native", f"native:{spec.name}", labels, data.training_names(),
+    check_backup(backup, run_signature("native", f"native:{spec.name}:{weights_fingerprint(model)}", labels, data.training_names(),
                                        {"steps": total_steps, "batch_size": batch,
                                         "learning_rate": config.learning_rate, "optimizer": config.optimizer,
                                         # steps_from_data is how the length was chosen; "steps" is the length.
