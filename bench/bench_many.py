@@ -7,14 +7,25 @@ gets), micro top-1, top-5, MAP@3, expected calibration error, the worst class, w
 trained model (bottleneck caching included for heads), int8 size and single-drawing latency (1 thread),
 and the int8 - float32 top-1 gap on the export's test drawings.
 
-    .venv/bin/python bench/bench_many.py                  # full data, defaults (hours on 2 busy cores)
+    .venv/bin/python bench/bench_many.py                  # full data, defaults (~2 h on 2 idle cores)
+    .venv/bin/python bench/bench_many.py --table DIR      # the table of a run's finished rows (DIR/rows.jsonl)
     .venv/bin/python bench/bench_many.py --quick          # a quarter of each class (unbalance kept), fewer steps
     .venv/bin/python bench/bench_many.py --quick --only quickdraw_cnn_small,quickdraw_cnn_small+sqrt
 
 --quick keeps the *first quarter of every class file* (--fraction), not a cap per class: a cap would
 make the classes balanced and hide exactly what this bench is about (423 to 10,053 drawings a class).
 The copy goes to a temporary folder (never into the repository). The heads cache --head_per_class
-drawings a class (a bottleneck per drawing and rendering is their cost: see the "wall s" column).
+drawings a class (a bottleneck per drawing and rendering is their cost: see the "wall s" column). On the
+full data that is 1,000 drawings a class and 1 rendering by default: measured, 500 -> 1,000 a class moved
+the 1.0 head by +0.3 points of macro top-1, while caching every drawing in 3 renderings is ~416,000
+bottlenecks, over an hour on 2 cores (docs/benchmarks.md#69-classes).
+
+A head is scored on its own test drawings (the stable split of the drawings it scanned), not on the
+natives' test split; the "<native> @ <head>" row scores the native model on exactly the head's test
+drawings (bench/score_on_keys.py), so the two can be compared like for like.
+
+Each run's output streams to <workdir>/<name>.log as it goes, and every finished row is appended to
+<workdir>/rows.jsonl, so an interrupted bench keeps what it measured (--table prints it).
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from bench.harness import tflite_latency_ms  # noqa: E402
+from bench.score_on_keys import score  # noqa: E402
+from retrain.evaluation.evaluate import write_evaluation  # noqa: E402
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 DATA69 = os.path.join(SHARED, "data", "quickdraw_bitmaps_69")
 MODULES = {"mobilenet_0.25_224": os.path.join(SHARED, "modules", "mobilenet_v1_025_224"),
@@ -101,17 +114,27 @@ def configurations(args, workdir: str) -> dict:
     return configs
 
 
+def folder(workdir: str, name: str) -> str:
+    """The output folder of configuration `name` (its log is this path + ".log")."""
+    return os.path.join(workdir, name.replace(" ", "_").replace("+", "_").replace("<-", "from").replace("@", "on"))
+
+
+def _tail(path: str, chars: int = 2000) -> str:
+    with open(path, errors="replace") as f:
+        return f.read()[-chars:]
+
+
 def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dict:
-    out = os.path.join(workdir, name.replace(" ", "_").replace("+", "_").replace("<-", "from"))
+    out = folder(workdir, name)
     command = [sys.executable, "-m", "retrain", *cli_args, "--quickdraw_dir", data, "--output_dir", out]
     started = time.monotonic()
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": REPO})
+    with open(out + ".log", "w") as log:  # streamed, so a long run's progress can be watched
+        completed = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONPATH": REPO})
     seconds = time.monotonic() - started
-    with open(out + ".log", "w") as log:
-        log.write(completed.stdout + completed.stderr)
     if completed.returncode:
-        print(f"{name} failed:\n{completed.stderr[-2000:]}", flush=True)
+        print(f"{name} failed (exit {completed.returncode}); the end of {out}.log:\n{_tail(out + '.log')}",
+              flush=True)
         return {"name": name, "failed": True, "seconds": seconds}
     row = {"name": name, "seconds": seconds, **evaluation_row(os.path.join(out, "evaluation.json"))}
     if export:
@@ -125,6 +148,17 @@ def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dic
         row.update(int8_kb=os.path.getsize(int8) / 1024 if int8 else None,
                    int8_ms=tflite_latency_ms(int8) if int8 else None,
                    int8_gap=(accuracy["int8"] - accuracy["float32"]) if {"int8", "float32"} <= set(accuracy) else None)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def like_for_like(name: str, data: str, workdir: str) -> dict:
+    """"<native> @ <head>": the native run's model scored on the head run's test drawings."""
+    native, head = name.split(" @ ")
+    out = folder(workdir, name)
+    write_evaluation(score(folder(workdir, native), os.path.join(folder(workdir, head), "splits.json"), data), out)
+    row = {"name": f"{native} on the {head}'s test drawings", "seconds": None,
+           **evaluation_row(os.path.join(out, "evaluation.json"))}
     print(json.dumps(row), flush=True)
     return row
 
@@ -143,11 +177,12 @@ def evaluation_row(path: str) -> dict:
 def baseline(data: str, workdir: str, epochs: int) -> dict:
     out = os.path.join(workdir, "keras_baseline")
     started = time.monotonic()
-    completed = subprocess.run([sys.executable, os.path.join(REPO, "bench", "keras_baseline.py"), data, out,
-                                "--epochs", str(epochs)], cwd=REPO, capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": REPO})
+    with open(out + ".log", "w") as log:
+        completed = subprocess.run([sys.executable, os.path.join(REPO, "bench", "keras_baseline.py"), data, out,
+                                    "--epochs", str(epochs)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONPATH": REPO})
     if completed.returncode:
-        print(completed.stderr[-2000:])
+        print(f"plain Keras CNN failed; the end of {out}.log:\n{_tail(out + '.log')}", flush=True)
         return {"name": "plain Keras CNN", "failed": True, "seconds": time.monotonic() - started}
     row = {"name": "plain Keras CNN", "seconds": time.monotonic() - started,
            **evaluation_row(os.path.join(out, "evaluation.json"))}
@@ -159,19 +194,35 @@ def _p(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _s(seconds) -> str:
+    return "n/a" if seconds is None else f"{seconds:.0f}"
+
+
 def table(rows: list) -> str:
     lines = ["| model | macro top-1 | micro top-1 | top-5 | MAP@3 | ECE | classes <60% | worst class | wall s | "
              "int8 KB | int8 ms | int8-fp32 |", "|---" * 12 + "|"]
     for r in rows:
         if r.get("failed"):
-            lines.append(f"| {r['name']} | failed | | | | | | | {r['seconds']:.0f} | | | |")
+            lines.append(f"| {r['name']} | failed | | | | | | | {_s(r['seconds'])} | | | |")
             continue
         gap, kb, ms = r.get("int8_gap"), r.get("int8_kb"), r.get("int8_ms")
         lines.append(f"| {r['name']} | {_p(r['macro'])} | {_p(r['top1'])} | {_p(r['top5'])} | {_p(r['map3'])} | "
-                     f"{_p(r['ece'])} | {r['below60']} | {r['worst']} | {r['seconds']:.0f} | "
+                     f"{_p(r['ece'])} | {r['below60']} | {r['worst']} | {_s(r['seconds'])} | "
                      f"{'n/a' if kb is None else f'{kb:.0f}'} | {'n/a' if ms is None else f'{ms:.2f}'} | "
                      f"{'n/a' if gap is None else f'{100 * gap:+.1f}pt'} |")
     return "\n".join(lines)
+
+
+DEFAULT_ORDER = ("quickdraw_cnn", "mobilenet_1.0_224 head", "quickdraw_cnn @ mobilenet_1.0_224 head",
+                 "quickdraw_cnn_small", "quickdraw_cnn_small <- quickdraw_cnn", "baseline",
+                 "mobilenet_0.25_224 head", "tiny_darknet", "mobilenet_v3_doodle")
+
+
+def record(workdir: str, row: dict) -> dict:
+    """Appends `row` to <workdir>/rows.jsonl (an interrupted bench keeps its finished rows)."""
+    with open(os.path.join(workdir, "rows.jsonl"), "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
 
 
 def main() -> None:
@@ -181,39 +232,53 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0, help="native steps (0: the defaults; --quick: 800)")
     parser.add_argument("--head_steps", type=int, default=0, help="head steps (default 4000; --quick 1000)")
     parser.add_argument("--head_per_class", type=int, default=0, help="drawings a class the heads cache "
-                        "(default 0 = all; --quick 100)")
-    parser.add_argument("--renderings", type=int, default=0, help="heads' renderings (default 3; --quick 1)")
+                        "(default 1000; --quick 100)")
+    parser.add_argument("--renderings", type=int, default=1, help="heads' renderings (default 1)")
     parser.add_argument("--baseline_epochs", type=int, default=0, help="plain Keras CNN epochs (default 5; --quick 2)")
-    parser.add_argument("--only", default="", help="comma-separated configuration names (plus 'baseline')")
+    parser.add_argument("--only", default="", help="comma-separated configuration names (plus 'baseline'); "
+                        "default: " + ",".join(DEFAULT_ORDER))
     parser.add_argument("--no_export", action="store_true", help="skip TFLite export and latency")
     parser.add_argument("--workdir", default="", help="keep the model folders here (default: a temporary one)")
+    parser.add_argument("--table", metavar="WORKDIR", default="", help="print the table of WORKDIR/rows.jsonl "
+                        "(a finished or interrupted run's rows) and exit")
     args = parser.parse_args()
+    if args.table:
+        with open(os.path.join(args.table, "rows.jsonl")) as f:
+            print(table([json.loads(line) for line in f if line.strip()]))
+        return
     args.steps = args.steps or (800 if args.quick else 0)
     args.head_steps = args.head_steps or (1000 if args.quick else 4000)
-    args.head_per_class = args.head_per_class or (100 if args.quick else 0)
-    args.renderings = args.renderings or (1 if args.quick else 3)
+    args.head_per_class = args.head_per_class or (100 if args.quick else 1000)
     args.baseline_epochs = args.baseline_epochs or (2 if args.quick else 5)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_many_")
     data = scaled_copy(DATA69, args.fraction, os.path.join(workdir, "data")) if args.quick else DATA69
     configs = configurations(args, workdir)
-    names = args.only.split(",") if args.only else [
-        "quickdraw_cnn", "quickdraw_cnn_small", "tiny_darknet", "mobilenet_v3_doodle",
-        "mobilenet_0.25_224 head", "mobilenet_1.0_224 head", "baseline", "quickdraw_cnn_small <- quickdraw_cnn"]
+    names = args.only.split(",") if args.only else list(DEFAULT_ORDER)
     steps = _steps(args)
     planned = {}
     for name in names:  # every name checked before hours of training, not when its turn comes
         try:
-            planned[name] = None if name == "baseline" else configs.get(name) or native_arguments(name, steps)
-        except KeyError:
+            if " @ " in name:  # a native model scored on a head's test drawings: both must run first
+                native, head = name.split(" @ ")
+                if names.index(native) > names.index(name) or names.index(head) > names.index(name):
+                    raise KeyError(name)
+                planned[name] = None
+            else:
+                planned[name] = None if name == "baseline" else configs.get(name) or native_arguments(name, steps)
+        except (KeyError, ValueError):
             parser.error(f"unknown configuration {name!r}: a net of {', '.join(NATIVE)} with +variants of "
-                         f"{', '.join(VARIANTS)}, +eN, +sN; a head, a '<student> <- <teacher>' pair or 'baseline'")
+                         f"{', '.join(VARIANTS)}, +eN, +sN; a head, a '<student> <- <teacher>' pair, "
+                         f"'<native> @ <head>' after both, or 'baseline'")
     print(f"data: {data}; native steps: {args.steps or 'default'}; workdir: {workdir}", flush=True)
     rows = []
     for name, cli_args in planned.items():
         if name == "baseline":
-            rows.append(baseline(data, workdir, args.baseline_epochs))
+            row = baseline(data, workdir, args.baseline_epochs)
+        elif " @ " in name:
+            row = like_for_like(name, data, workdir)
         else:
-            rows.append(run(name, cli_args, data, workdir, not args.no_export))
+            row = run(name, cli_args, data, workdir, not args.no_export)
+        rows.append(record(workdir, row))
     print(" ".join(["python bench/bench_many.py", *sys.argv[1:]]))
     print(table(rows))
 
