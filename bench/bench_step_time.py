@@ -1,7 +1,7 @@
 """Training-step time of native net designs, side by side in one process (equal-time comparisons).
 
-Each design is built in the native frame (DrawingInput -> body -> average pooling -> FC 256 ->
-dropout -> logits), compiled as one tf.function training step on a batch of 100 random 28-px
+Each design is built in the native frame (nets.frame: DrawingInput -> body -> average pooling ->
+FC 256 -> dropout -> logits), compiled as one tf.function training step on a batch of 100 random 28-px
 drawings, warmed up, then timed in interleaved rounds so that other jobs on the machine slow every
 design alike. Prints the median ms a step and the ratio to the first design.
 
@@ -19,35 +19,19 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.tfcompat import keras, tf  # noqa: E402
 from retrain.families.native import nets  # noqa: E402
-from retrain.model_folder import native_layers as layers  # noqa: E402
-
-
-def _with_se(widths: tuple, convs: int):
-    """The VGG-style body with squeeze-excitation after each block's convolutions (tried, not kept)."""
-    def body(x):
-        for i, width in enumerate(widths):
-            for j in range(convs):
-                x = nets._conv_bn(x, width, 3, f"b{i}_{j}")
-            x = nets._squeeze_excite(x, width, f"b{i}")
-            x = keras.layers.MaxPooling2D(2)(x)
-        return x
-    return body
 
 
 DESIGNS = {
     "1 conv a block, 64/128/256 (last round)": nets._cnn_body((64, 128, 256)),
     "2 convs a block, 32/64/128 (quickdraw_cnn)": nets._cnn_body((32, 64, 128), convs=2),
-    "1 conv a block, 64/128/256 + SE": _with_se((64, 128, 256), 1),
-    "2 convs a block, 32/64/128 + SE": _with_se((32, 64, 128), 2),
+    "1 conv a block, 64/128/256 + SE": nets._cnn_body((64, 128, 256), se=True),
+    "2 convs a block, 32/64/128 + SE": nets._cnn_body((32, 64, 128), convs=2, se=True),
     "2 convs a block, 48/96/192": nets._cnn_body((48, 96, 192), convs=2),
 }
 
 
 def _model(body, classes: int = 69):
-    image = keras.Input(shape=(28, 28, 3))
-    x = keras.layers.GlobalAveragePooling2D()(body(layers.DrawingInput(1)(image)))
-    x = keras.layers.Dropout(0.3)(keras.layers.ReLU()(keras.layers.Dense(256)(x)))
-    return keras.Model(image, keras.layers.Softmax()(keras.layers.Dense(classes)(x)))
+    return nets.frame(nets.Design(body, fc=256), classes, size=28)
 
 
 def main(rounds: int = 6, steps: int = 10) -> None:

@@ -11,6 +11,7 @@ The layer named "embedding" is the pooled feature vector similar-drawing search 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from retrain.model_folder import native_layers as layers
@@ -47,12 +48,15 @@ def _conv_bn(x, filters: int, kernel: int, name: str, activation="relu", strides
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _cnn_body(widths: tuple, convs: int = 1):
-    """VGG-style blocks: `convs` 3x3 conv+BN+ReLU at each width, then a 2x2 max-pool."""
+def _cnn_body(widths: tuple, convs: int = 1, se: bool = False):
+    """VGG-style blocks: `convs` 3x3 conv+BN+ReLU at each width (then squeeze-excitation if `se`:
+    measured slower for no gain at 69 classes, kept for bench/bench_step_time.py), then a 2x2 max-pool."""
     def body(x):
         for i, width in enumerate(widths):
             for j in range(convs):
                 x = _conv_bn(x, width, 3, f"block{i + 1}" + (f"_{j + 1}" if j else ""))
+            if se:
+                x = _squeeze_excite(x, width, f"block{i + 1}")
             x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
         return x
     return body
@@ -113,14 +117,28 @@ def _mobilenet_v3_doodle_body(x):
     return _conv_bn(x, 288, 1, "last", "hard_swish")
 
 
-# builder name -> (body, FC width after the embedding or 0, activation of that FC)
-_DESIGNS: dict[str, tuple[Callable, int, str]] = {
+@dataclass(frozen=True)
+class Design:
+    """A net's body and head; `frame` puts them between the input and the softmax.
+
+    Attributes:
+      body: keras tensor -> keras tensor, the feature extractor.
+      fc: width of the fully connected layer after the embedding (0: none).
+      fc_activation: "relu" or "hard_swish" for that layer.
+    """
+    body: Callable
+    fc: int = 0
+    fc_activation: str = "relu"
+
+
+# builder name -> its design
+_DESIGNS: dict[str, Design] = {
     # Two convs a block at half the widths: the same multiply-adds and step time as one conv a block at
     # 64/128/256, 3/4 of the weights, and +3.9 points of macro top-1 at 69 classes (docs/benchmarks.md).
-    "quickdraw_cnn": (_cnn_body((32, 64, 128), convs=2), 256, "relu"),
-    "quickdraw_cnn_small": (_cnn_body((24, 48, 96)), 96, "relu"),
-    "tiny_darknet": (_tiny_darknet_body, 0, ""),
-    "mobilenet_v3_doodle": (_mobilenet_v3_doodle_body, 256, "hard_swish"),
+    "quickdraw_cnn": Design(_cnn_body((32, 64, 128), convs=2), 256),
+    "quickdraw_cnn_small": Design(_cnn_body((24, 48, 96)), 96),
+    "tiny_darknet": Design(_tiny_darknet_body),
+    "mobilenet_v3_doodle": Design(_mobilenet_v3_doodle_body, 256, "hard_swish"),
 }
 
 
@@ -148,18 +166,25 @@ def build(name: str, num_classes: int, pooling: str = NativeConfig.pooling, drop
       An uncompiled keras.Model `input` [b, H, W, 3] -> `final_result` [b, num_classes].
     """
     spec = entry(name)
-    body, fc, fc_activation = _DESIGNS[spec.builder]
-    size = input_size or spec.input_size
+    return frame(_DESIGNS[spec.builder], num_classes, input_size or spec.input_size, spec.channels, pooling,
+                 dropout, seed, f"qdretrain_{name}")
+
+
+def frame(design: Design, num_classes: int, size: int, channels: int = 1, pooling: str = NativeConfig.pooling,
+          dropout: float = 0.3, seed: int = 0, name: str = "qdretrain_net") -> keras.Model:
+    """`design` in the frame every native net shares (the module docstring): the one place the input,
+    embedding, head and softmax layers are made, for the registered nets and for designs under trial
+    (bench/bench_step_time.py)."""
     image = keras.Input(shape=(size, size, 3), name=INPUT_NAME, dtype=tf.float32)
-    x = layers.DrawingInput(spec.channels, name="to_ink")(image)
-    x = _pool(body(x), pooling)
-    if fc:
-        x = keras.layers.Dense(fc, name="fc")(x)
-        x = layers.HardSwish(name="fc_hswish")(x) if fc_activation == "hard_swish" else \
+    x = layers.DrawingInput(channels, name="to_ink")(image)
+    x = _pool(design.body(x), pooling)
+    if design.fc:
+        x = keras.layers.Dense(design.fc, name="fc")(x)
+        x = layers.HardSwish(name="fc_hswish")(x) if design.fc_activation == "hard_swish" else \
             keras.layers.ReLU(name="fc_relu")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     # float32 softmax also under mixed precision (float16 probabilities underflow).
     probabilities = keras.layers.Softmax(name=OUTPUT_NAME, dtype="float32")(logits)
-    return keras.Model(image, probabilities, name=f"qdretrain_{name}")
+    return keras.Model(image, probabilities, name=name)
