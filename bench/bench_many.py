@@ -43,8 +43,6 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from bench.harness import tflite_latency_ms  # noqa: E402
-from bench.score_on_keys import score  # noqa: E402
-from retrain.evaluation.evaluate import write_evaluation  # noqa: E402
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 DATA69 = os.path.join(SHARED, "data", "quickdraw_bitmaps_69")
 MODULES = {"mobilenet_0.25_224": os.path.join(SHARED, "modules", "mobilenet_v1_025_224"),
@@ -154,6 +152,8 @@ def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dic
 
 def like_for_like(name: str, data: str, workdir: str) -> dict:
     """"<native> @ <head>": the native run's model scored on the head run's test drawings."""
+    from bench.score_on_keys import score  # TensorFlow: loaded only when a row needs it
+    from retrain.evaluation.evaluate import write_evaluation
     native, head = name.split(" @ ")
     out = folder(workdir, name)
     write_evaluation(score(folder(workdir, native), os.path.join(folder(workdir, head), "splits.json"), data), out)
@@ -218,6 +218,24 @@ DEFAULT_ORDER = ("quickdraw_cnn", "mobilenet_1.0_224 head", "quickdraw_cnn @ mob
                  "mobilenet_0.25_224 head", "tiny_darknet", "mobilenet_v3_doodle")
 
 
+def plan(names: list, configs: dict, steps: list) -> dict:
+    """name -> CLI arguments (None for "baseline" and "<native> @ <head>" rows), every name checked
+    before hours of training rather than when its turn comes.
+
+    Raises:
+      KeyError(name): an unknown configuration, or a "<native> @ <head>" row before either of its runs.
+    """
+    planned = {}
+    for position, name in enumerate(names):
+        if " @ " in name:  # a native model scored on a head's test drawings: both must have run
+            if any(part not in names[:position] for part in name.split(" @ ")):
+                raise KeyError(name)
+            planned[name] = None
+        else:
+            planned[name] = None if name == "baseline" else configs.get(name) or native_arguments(name, steps)
+    return planned
+
+
 def record(workdir: str, row: dict) -> dict:
     """Appends `row` to <workdir>/rows.jsonl (an interrupted bench keeps its finished rows)."""
     with open(os.path.join(workdir, "rows.jsonl"), "a") as f:
@@ -254,21 +272,12 @@ def main() -> None:
     data = scaled_copy(DATA69, args.fraction, os.path.join(workdir, "data")) if args.quick else DATA69
     configs = configurations(args, workdir)
     names = args.only.split(",") if args.only else list(DEFAULT_ORDER)
-    steps = _steps(args)
-    planned = {}
-    for name in names:  # every name checked before hours of training, not when its turn comes
-        try:
-            if " @ " in name:  # a native model scored on a head's test drawings: both must run first
-                native, head = name.split(" @ ")
-                if names.index(native) > names.index(name) or names.index(head) > names.index(name):
-                    raise KeyError(name)
-                planned[name] = None
-            else:
-                planned[name] = None if name == "baseline" else configs.get(name) or native_arguments(name, steps)
-        except (KeyError, ValueError):
-            parser.error(f"unknown configuration {name!r}: a net of {', '.join(NATIVE)} with +variants of "
-                         f"{', '.join(VARIANTS)}, +eN, +sN; a head, a '<student> <- <teacher>' pair, "
-                         f"'<native> @ <head>' after both, or 'baseline'")
+    try:
+        planned = plan(names, configs, _steps(args))
+    except KeyError as error:
+        parser.error(f"unknown configuration {error.args[0]!r}: a net of {', '.join(NATIVE)} with +variants of "
+                     f"{', '.join(VARIANTS)}, +eN, +sN; a head, a '<student> <- <teacher>' pair, "
+                     f"'<native> @ <head>' after both, or 'baseline'")
     print(f"data: {data}; native steps: {args.steps or 'default'}; workdir: {workdir}", flush=True)
     rows = []
     for name, cli_args in planned.items():
