@@ -91,7 +91,8 @@ TRAIN_HELP_SECTIONS = {
         "flip_left_right", "random_crop", "random_scale", "random_brightness"),
     "Native nets trained from scratch (quickdraw_cnn, tiny_darknet, ...)": (
         "epochs", "lr_schedule", "warmup_steps", "decay_steps", "decay_rate", "eta_min", "weight_decay",
-        "mixed_precision", "pooling", "shuffle_buffer", "class_balanced"),
+        "mixed_precision", "pooling", "shuffle_buffer", "class_balanced", "class_weighting", "mixup",
+        "teacher", "teacher_weight", "teacher_temperature"),
     "Distribution": ("strategy",),
     "Outputs": ("output_dir", "output_graph", "output_labels", "saved_model_dir", "summaries_dir",
                 "checkpoint_dir", "resume", "intermediate_store_frequency", "intermediate_output_graphs_dir",

@@ -3,7 +3,6 @@ data; exclude lists say how many names matched and an excluded class is no outpu
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest

@@ -19,7 +19,7 @@ from convert.pipeline import ConvertConfig, convert
 from retrain.data import dataset
 from common.errors import DatasetError, QdretrainError
 from tests.conftest import make_image_folder
-from tests.test_convert_helpers import bitmap_rows, drawing_line, square_strokes, write_ndjson, write_npy
+from tests.test_convert_helpers import bitmap_rows, write_ndjson, write_npy
 
 
 def _all_files(root: Path) -> set[Path]:

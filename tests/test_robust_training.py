@@ -105,7 +105,6 @@ def test_renderings_are_cached_once_and_reused(tmp_path, standin_module):
 
 
 def test_photos_get_no_input_preprocessing_and_it_is_in_the_exported_graph(tmp_path, standin_module):
-    from common.tfcompat import keras
     photos = make_image_folder(tmp_path / "photos", {"red": 12, "blue": 12})
     result = _train(tmp_path, photos, standin_module, image_dir=True)
     assert result.exit_code == 0, result.output

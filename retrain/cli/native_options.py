@@ -42,6 +42,9 @@ def native_options() -> list:
                   "on 69 unbalanced classes: +5.7 pt macro top-1 for -0.7 pt micro against data), data "
                   "(its share of the drawings), balanced (every class equally: best macro, -12 pt "
                   "micro)."),
+        flag("--mixup", type=float, default=DEFAULTS["mixup"], show_default=True,
+             help="Native nets: mixup's Beta(alpha, alpha) (each drawing blended with another, its "
+                  "label too); 0 = off, the default: measured at 69 classes (docs/benchmarks.md#mixup)."),
         flag("--teacher", type=click.Path(exists=True, file_okay=False), default=DEFAULTS["teacher"],
              help="Native nets: distil from this trained model folder (same classes, e.g. a "
                   "mobilenet_1.0_224 head): the net learns the teacher's soft predictions as well as "

@@ -49,6 +49,7 @@ class NativeConfig(ScheduleShape):
       teacher: a trained model folder whose soft predictions the net also learns (distillation).
       teacher_weight: the teacher's share of the target (the label has the rest).
       teacher_temperature: p**(1/T) renormalised: > 1 softens the teacher's probabilities.
+      mixup: Beta(alpha, alpha) of mixup (mixup.py), 0 for none (the default: measured, see there).
       steps_from_data: set by the option table when the user gave neither --how_many_training_steps
         nor a positive --epochs: the run's length is total_steps() of the data (not a user option).
     """
@@ -63,6 +64,7 @@ class NativeConfig(ScheduleShape):
     teacher: Optional[str] = None
     teacher_weight: float = 0.7
     teacher_temperature: float = 1.0
+    mixup: float = 0.0
     steps_from_data: bool = False
 
     def total_steps(self, steps_per_epoch: int, steps: int) -> tuple[int, str]:
@@ -95,6 +97,6 @@ class NativeConfig(ScheduleShape):
         if self.pooling not in ("avg", "gem"):
             raise ConfigError("--pooling must be avg or gem.")
         if self.epochs < 0 or self.warmup_steps < 0 or self.decay_steps < 1 or self.shuffle_buffer < 0 \
-                or self.max_per_class < 0 or self.weight_decay < 0 or self.eta_min < 0:
+                or self.max_per_class < 0 or self.weight_decay < 0 or self.eta_min < 0 or self.mixup < 0:
             raise ConfigError("--epochs, --warmup_steps, --shuffle_buffer, --max_per_class, "
-                              "--weight_decay and --eta_min must be >= 0, --decay_steps >= 1.")
+                              "--weight_decay, --eta_min and --mixup must be >= 0, --decay_steps >= 1.")

@@ -78,9 +78,10 @@ def set_mixed_precision(enabled: bool) -> None:
 
 
 def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional[AugmentConfig], seed: int,
-             teacher_weight: float = 0.0, teacher_temperature: float = 1.0):
+             teacher_weight: float = 0.0, teacher_temperature: float = 1.0, mixup: float = 0.0):
     from retrain.families.native.augment import augment as apply_augment
     from retrain.families.native.augment import ink_to_contract
+    from retrain.families.native.mixup import mix
     from common.tfcompat import tf
     ds = ds.batch(batch_size)
 
@@ -92,6 +93,7 @@ def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional
         if soft:  # distillation: the teacher's probabilities blended with the label
             from retrain.families.distilled.teacher import blend
             y = blend(soft[0], y, teacher_weight, teacher_temperature)
+        x, y = mix(x, y, mixup)
         return ink_to_contract(x, size), y
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
@@ -133,7 +135,7 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
     train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, weighting=native.weighting,
                                    repeat=True, seed=config.seed, **teacher),
                         batch, spec.input_size, len(labels), augment, config.seed,
-                        native.teacher_weight, native.teacher_temperature)
+                        native.teacher_weight, native.teacher_temperature, native.mixup)
     options = tf.data.Options()
     # Sharded by hand above (each worker reads its rows), so tf.distribute must not shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
