@@ -62,13 +62,13 @@ def scaled_copy(source: str, fraction: float, target: str) -> str:
 
 
 # "+name" suffixes a native configuration may carry, combinable ("quickdraw_cnn+ls+lr3"): each is the
-# flags it adds. Defaults (sqrt weighting, no augmentation) need no suffix.
+# flags it adds. Defaults (sqrt weighting, no augmentation, no mixup) need no suffix.
 VARIANTS = {"sqrt": ["--class_weighting", "sqrt"], "data": ["--class_weighting", "data"],
             "balanced": ["--class_balanced"], "aug": ["--augment"], "noaug": ["--no_augment"],
             "ls": ["--label_smoothing", "0.1"], "lr3": ["--learning_rate", "0.003"],
             "gem": ["--pooling", "gem"], "avg": ["--pooling", "avg"], "b256": ["--train_batch_size", "256"],
             "drop0": ["--dropout", "0.0"], "wd": ["--optimizer", "adamw", "--weight_decay", "0.0001"],
-            "warm": ["--warmup_steps", "200"]}
+            "warm": ["--warmup_steps", "200"], "mix": ["--mixup", "0.2"]}
 
 
 def native_arguments(name: str, steps: list) -> list:
