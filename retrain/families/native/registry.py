@@ -12,7 +12,7 @@ import dataclasses
 # (name, input side, channels the net sees, embedding length, one line for `qdretrain architectures`)
 _ENTRIES = (
     ("quickdraw_cnn", 28, 1, 128, "3x(2 conv+BN, pool) 32/64/128, FC 256, dropout; ~330k params"),
-    ("quickdraw_cnn_small", 28, 1, 96, "3x(conv+BN+pool), FC 96; ~60k params, <100 KB int8"),
+    ("quickdraw_cnn_small", 28, 1, 64, "3x(2 conv+BN, pool) 16/32/64, FC 64; ~80k params, <100 KB int8"),
     ("tiny_darknet", 28, 1, 128, "Tiny-DarkNet: 1x1/3x3 convs, max-pool, global average pool, no FC"),
     ("mobilenet_v3_doodle", 28, 1, 288, "MobileNetV3-style inverted residuals + SE + hard-swish"),
     ("mobilenet_v3_doodle_64", 64, 1, 288, "mobilenet_v3_doodle at 64 px"),
