@@ -152,13 +152,20 @@ def run(name: str, cli_args: list, data: str, workdir: str, export: bool) -> dic
 
 def like_for_like(name: str, data: str, workdir: str) -> dict:
     """"<native> @ <head>": the native run's model scored on the head run's test drawings."""
-    from bench.score_on_keys import score  # TensorFlow: loaded only when a row needs it
-    from retrain.evaluation.evaluate import write_evaluation
     native, head = name.split(" @ ")
     out = folder(workdir, name)
-    write_evaluation(score(folder(workdir, native), os.path.join(folder(workdir, head), "splits.json"), data), out)
-    row = {"name": f"{native} on the {head}'s test drawings", "seconds": None,
-           **evaluation_row(os.path.join(out, "evaluation.json"))}
+    label = f"{native} on the {head}'s test drawings"
+    # A subprocess, as for every other row: TensorFlow stays out of the bench's own process, and a
+    # failed or missing run before it costs this row only.
+    with open(out + ".log", "w") as log:
+        completed = subprocess.run([sys.executable, os.path.join(REPO, "bench", "score_on_keys.py"),
+                                    folder(workdir, native), os.path.join(folder(workdir, head), "splits.json"),
+                                    data, "--output_dir", out], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONPATH": REPO})
+    if completed.returncode:
+        print(f"{label} failed; the end of {out}.log:\n{_tail(out + '.log')}", flush=True)
+        return {"name": label, "failed": True, "seconds": None}
+    row = {"name": label, "seconds": None, **evaluation_row(os.path.join(out, "evaluation.json"))}
     print(json.dumps(row), flush=True)
     return row
 
@@ -227,9 +234,12 @@ def plan(names: list, configs: dict, steps: list) -> dict:
     """
     planned = {}
     for position, name in enumerate(names):
-        if " @ " in name:  # a native model scored on a head's test drawings: both must have run
-            if any(part not in names[:position] for part in name.split(" @ ")):
+        if " @ " in name:  # a native model scored on a head's test drawings: both must run before it
+            parts = name.split(" @ ")
+            if len(parts) != 2 or not parts[1].endswith(" head") or parts[1] not in configs \
+                    or any(part not in names[:position] for part in parts):
                 raise KeyError(name)
+            native_arguments(parts[0], steps)  # KeyError unless a native net
             planned[name] = None
         else:
             planned[name] = None if name == "baseline" else configs.get(name) or native_arguments(name, steps)
@@ -237,7 +247,8 @@ def plan(names: list, configs: dict, steps: list) -> dict:
 
 
 def record(workdir: str, row: dict) -> dict:
-    """Appends `row` to <workdir>/rows.jsonl (an interrupted bench keeps its finished rows)."""
+    """Appends `row` to <workdir>/rows.jsonl (an interrupted bench keeps its finished rows; a new run
+    in the same workdir starts the file again)."""
     with open(os.path.join(workdir, "rows.jsonl"), "a") as f:
         f.write(json.dumps(row) + "\n")
     return row
@@ -249,8 +260,8 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.25, help="--quick: share of each class file kept")
     parser.add_argument("--steps", type=int, default=0, help="native steps (0: the defaults; --quick: 800)")
     parser.add_argument("--head_steps", type=int, default=0, help="head steps (default 4000; --quick 1000)")
-    parser.add_argument("--head_per_class", type=int, default=0, help="drawings a class the heads cache "
-                        "(default 1000; --quick 100)")
+    parser.add_argument("--head_per_class", type=int, default=None, help="drawings a class the heads cache "
+                        "(default 1000; --quick 100; 0: all)")
     parser.add_argument("--renderings", type=int, default=1, help="heads' renderings (default 1)")
     parser.add_argument("--baseline_epochs", type=int, default=0, help="plain Keras CNN epochs (default 5; --quick 2)")
     parser.add_argument("--only", default="", help="comma-separated configuration names (plus 'baseline'); "
@@ -266,7 +277,8 @@ def main() -> None:
         return
     args.steps = args.steps or (800 if args.quick else 0)
     args.head_steps = args.head_steps or (1000 if args.quick else 4000)
-    args.head_per_class = args.head_per_class or (100 if args.quick else 1000)
+    if args.head_per_class is None:
+        args.head_per_class = 100 if args.quick else 1000
     args.baseline_epochs = args.baseline_epochs or (2 if args.quick else 5)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_many_")
     data = scaled_copy(DATA69, args.fraction, os.path.join(workdir, "data")) if args.quick else DATA69
@@ -279,6 +291,7 @@ def main() -> None:
                      f"{', '.join(VARIANTS)}, +eN, +sN; a head, a '<student> <- <teacher>' pair, "
                      f"'<native> @ <head>' after both, or 'baseline'")
     print(f"data: {data}; native steps: {args.steps or 'default'}; workdir: {workdir}", flush=True)
+    open(os.path.join(workdir, "rows.jsonl"), "w").close()  # this run's rows only (--table reads them)
     rows = []
     for name, cli_args in planned.items():
         if name == "baseline":

@@ -24,7 +24,10 @@ def test_a_like_for_like_row_needs_both_runs_before_it():
     assert list(planned) == ["quickdraw_cnn", "mobilenet_1.0_224 head", row, "baseline"]
     assert planned[row] is None and planned["baseline"] is None
     assert planned["quickdraw_cnn"][:2] == ["--architecture", "quickdraw_cnn"]
-    for names in (["quickdraw_cnn", row, "mobilenet_1.0_224 head"], ["mobilenet_1.0_224 head", row]):
+    for names in (["quickdraw_cnn", row, "mobilenet_1.0_224 head"], ["mobilenet_1.0_224 head", row],
+                  ["quickdraw_cnn", "baseline", "quickdraw_cnn @ baseline"],  # not a head
+                  ["mobilenet_1.0_224 head", "mobilenet_1.0_224 head @ mobilenet_1.0_224 head"],  # not a native net
+                  ["quickdraw_cnn", "mobilenet_1.0_224 head", row + " @ quickdraw_cnn"]):
         with pytest.raises(KeyError):
             bench_many.plan(names, configs, [])
 
@@ -50,5 +53,5 @@ def test_finished_rows_survive_and_print_as_a_table(tmp_path, monkeypatch, capsy
     bench_many.main()
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| quickdraw_cnn | 50.0% | 60.0% | 90.0% | 70.0% | 5.0% | 3 | frog 10% | 1201 |")
-    assert "| n/a |" in lines[3]  # scoring an existing model has no training time
+    assert "| frog 10% | n/a |" in lines[3]  # the wall-s column: scoring an existing model has no training time
     assert lines[4] == "| tiny_darknet | failed | | | | | | | 12 | | | |"

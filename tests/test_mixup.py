@@ -42,3 +42,23 @@ def test_each_drawing_and_its_target_share_one_weight_with_the_mirrored_partner(
 def test_a_negative_alpha_is_refused_by_name():
     with pytest.raises(ConfigError, match="--mixup"):
         NativeConfig(mixup=-0.1)
+
+
+def test_training_batches_are_mixed_when_asked_and_only_then():
+    """train._batches, the pipeline `fit` uses, applies --mixup: targets stop being one-hot."""
+    from common.tfcompat import tf
+    from retrain.families.native.train import _batches
+    tf.random.set_seed(0)
+    ink = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype("uint8")
+    labels = np.arange(8) % 4
+    dataset = tf.data.Dataset.from_tensor_slices((ink, labels))
+    _, plain = next(iter(_batches(dataset, 8, 28, 4, None, 0)))
+    _, mixed = next(iter(_batches(dataset, 8, 28, 4, None, 0, mixup=0.4)))
+    assert set(np.unique(plain.numpy())) == {0.0, 1.0}
+    assert np.any((mixed.numpy() > 0.01) & (mixed.numpy() < 0.99))
+    np.testing.assert_allclose(mixed.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_nan_alpha_is_refused():
+    with pytest.raises(ConfigError, match="--mixup"):
+        NativeConfig(mixup=float("nan"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from common.cli_options import flag
+from common.cli_options import FINITE_FLOAT, flag
 from retrain.families.native.schedule_config import SCHEDULES
 
 from retrain.families.options import defaults
@@ -42,7 +42,7 @@ def native_options() -> list:
                   "on 69 unbalanced classes: +5.7 pt macro top-1 for -0.7 pt micro against data), data "
                   "(its share of the drawings), balanced (every class equally: best macro, -12 pt "
                   "micro)."),
-        flag("--mixup", type=float, default=DEFAULTS["mixup"], show_default=True,
+        flag("--mixup", type=FINITE_FLOAT, default=DEFAULTS["mixup"], show_default=True,
              help="Native nets: mixup's Beta(alpha, alpha) (each drawing blended with another, its "
                   "label too); 0 = off, the default: measured at 69 classes (docs/benchmarks.md#mixup)."),
         flag("--teacher", type=click.Path(exists=True, file_okay=False), default=DEFAULTS["teacher"],

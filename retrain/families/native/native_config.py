@@ -97,6 +97,6 @@ class NativeConfig(ScheduleShape):
         if self.pooling not in ("avg", "gem"):
             raise ConfigError("--pooling must be avg or gem.")
         if self.epochs < 0 or self.warmup_steps < 0 or self.decay_steps < 1 or self.shuffle_buffer < 0 \
-                or self.max_per_class < 0 or self.weight_decay < 0 or self.eta_min < 0 or self.mixup < 0:
+                or self.max_per_class < 0 or self.weight_decay < 0 or self.eta_min < 0 or not self.mixup >= 0:
             raise ConfigError("--epochs, --warmup_steps, --shuffle_buffer, --max_per_class, "
                               "--weight_decay, --eta_min and --mixup must be >= 0, --decay_steps >= 1.")
