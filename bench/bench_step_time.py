@@ -74,4 +74,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help='time the designs whose name contains this (e.g. "small")')
     parser.add_argument("--rounds", type=int, default=6)
-    main(parser.parse_args().only, parser.parse_args().rounds)
+    args = parser.parse_args()
+    main(args.only, args.rounds)

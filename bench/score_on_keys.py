@@ -6,7 +6,7 @@ this puts a native model on exactly those drawings, through training's own metri
 
     .venv/bin/python bench/score_on_keys.py NATIVE_MODEL_DIR OTHER_RUN_DIR/splits.json DRAWINGS_DIR [--output_dir D]
 
-bench/bench_many.py calls `score` for its "quickdraw_cnn on the head's test drawings" row.
+bench/bench_many.py runs this script (with --output_dir) for its "<native> @ <head>" rows.
 """
 
 from __future__ import annotations
