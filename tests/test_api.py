@@ -47,6 +47,25 @@ def test_native_defaults_apply_alike(tmp_path):
                                 given={"quickdraw_dir", "architecture"})
     assert (config.optimizer, config.learning_rate) == ("adam", 0.001)
     assert config.native is not None and note.startswith("Model folder: retrain_output")
+    assert config.dropout == 0.3
+
+
+@pytest.mark.parametrize("family_options", [
+    {"architecture": "quickdraw_cnn_small", "quickdraw_dir": "."},
+    {"architecture": "mobilenet_0.25_224", "image_dir": "."}])
+def test_a_given_dropout_of_0_is_kept_for_both_families(family_options):
+    """--dropout 0 means no dropout, also where the family's default is not 0 (it once became 0.3)."""
+    options = {**family_options, "dropout": 0.0}
+    config, _ = build_config(options, given=set(options))
+    assert config.dropout == 0.0
+
+
+def test_a_native_net_is_built_with_the_configured_dropout():
+    from common.tfcompat import keras
+    from retrain.families.native import nets
+    for rate, expected in ((0.0, []), (0.3, [0.3])):
+        model = nets.build("quickdraw_cnn_small", 5, dropout=rate)
+        assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == expected
 
 
 @pytest.mark.parametrize("given, expected", [

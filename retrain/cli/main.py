@@ -24,7 +24,7 @@ from common.errors import ConfigError
 from retrain.cli.embeddings import audit_command, similar_command
 from retrain.distribution.launch import launch_command
 from retrain.cli.native_options import native_options
-from retrain.families.options import build_config, defaults
+from retrain.families.options import NATIVE_DEFAULTS, build_config, defaults
 from retrain.families.native.native_config import DEFAULT_PASSES, MAX_DEFAULT_STEPS
 
 # Every flag's default comes from here: TrainConfig's (and NativeConfig's) fields, which the Python
@@ -74,7 +74,8 @@ def _train_options(func):
              help=f"Training steps (batches). Native nets given neither this nor --epochs train "
                   f"{DEFAULT_PASSES} passes over the data, at least this many steps and at most "
                   f"{MAX_DEFAULT_STEPS} (the run says which on screen)."),
-        flag("--learning_rate", type=FINITE_FLOAT, default=DEFAULTS["learning_rate"], show_default=True),
+        flag("--learning_rate", type=FINITE_FLOAT, default=DEFAULTS["learning_rate"], show_default=True,
+             help=f"Native nets: {NATIVE_DEFAULTS['learning_rate']} unless given."),
         flag("--train_batch_size", type=int, default=DEFAULTS["train_batch_size"], show_default=True),
         flag("--eval_step_interval", type=int, default=DEFAULTS["eval_step_interval"], show_default=True,
              help="Evaluate on a validation batch (and log) every N steps."),
@@ -88,10 +89,12 @@ def _train_options(func):
         flag("--testing_percentage", type=int, default=DEFAULTS["testing_percentage"], show_default=True),
         flag("--validation_percentage", type=int, default=DEFAULTS["validation_percentage"], show_default=True),
         flag("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS["optimizer"], show_default=True,
-             help="sgd is retrain.py's plain gradient descent."),
+             help=f"sgd is retrain.py's plain gradient descent. Native nets: {NATIVE_DEFAULTS['optimizer']} "
+                  f"unless given."),
         flag("--label_smoothing", type=FINITE_FLOAT, default=DEFAULTS["label_smoothing"], show_default=True),
         flag("--dropout", type=FINITE_FLOAT, default=DEFAULTS["dropout"], show_default=True,
-             help="Dropout rate on the bottleneck while training the head."),
+             help=f"Dropout rate on the bottleneck while training the head; native nets: before their "
+                  f"classifier, {NATIVE_DEFAULTS['dropout']} unless given (0 turns it off)."),
         flag("--class_weights", type=click.Choice(CLASS_WEIGHTS), default=DEFAULTS["class_weights"], show_default=True,
              help="balanced: weight each class by 1/frequency (for unbalanced folders)."),
         flag("--seed", type=int, default=DEFAULTS["seed"], show_default=True,

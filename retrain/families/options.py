@@ -24,8 +24,9 @@ NATIVE_NAMES = tuple(f.name for f in dataclasses.fields(NativeConfig) if f.name 
 # What a native run uses when the user did not choose: retrain.py's SGD at 0.01 suits a head on fixed
 # features, not a CNN from random initialisation. Augmentation off: measured on 69 unbalanced classes
 # (docs/benchmarks.md#69-classes), quickdraw_cnn without it gained 14.7 points of macro top-1 and 9.7 of
-# micro at the same steps (a short budget: see there).
-NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001, "augment": False}
+# micro at the same steps (a short budget: see there). Dropout 0.3 before the classifier (a head on fixed
+# features: none). The CLI's --help prints these from here (retrain/cli/main.py).
+NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001, "augment": False, "dropout": 0.3}
 # Defaults that differ from the dataclass's: output_dir None = derived from the file options
 # (retrain/model_folder/locate.py), as retrain.py users expect.
 _OVERRIDES = {"output_dir": None}

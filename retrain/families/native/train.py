@@ -143,7 +143,7 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
     val_ds = _batches(data.validation(), batch, spec.input_size,
                       len(labels), None, 0).take(max(1, config.validation_batch_size * 1 // batch or 1))
     with strategy.scope():
-        model = nets.build(spec.name, len(labels), native.pooling, config.dropout or 0.3, config.seed)
+        model = nets.build(spec.name, len(labels), native.pooling, config.dropout, config.seed)
         model.compile(optimizer=make_optimizer(config.optimizer, NativeSchedule(schedule_config),
                                                native.weight_decay),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
