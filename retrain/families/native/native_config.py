@@ -14,7 +14,8 @@ NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 # 4000 steps are 15 passes over 13 classes' 26k training drawings but 3 over 69 classes' 128k, where
 # the net was still learning (docs/benchmarks.md#69-classes). So: at least DEFAULT_PASSES passes, at
 # least retrain.py's steps, and at most MAX_DEFAULT_STEPS (~25 min of quickdraw_cnn on 2 CPU cores),
-# so that a million drawings do not silently mean hours.
+# so that a million drawings do not silently mean hours. Measured at 69 classes: 14,000 steps (11 passes)
+# gave the same test accuracy as 10,500 (8) in 1.3x the time (docs/benchmarks.md#longer-training-this-round).
 DEFAULT_PASSES = 8
 MAX_DEFAULT_STEPS = 12000
 # Keras "epochs" of a run counted in steps: blocks of this many steps (validation and a backup after
