@@ -22,7 +22,9 @@ from common.progress import echo
 def train_options() -> dict:
     """Every option `train` takes, with its default: `qdretrain train`'s flags by their Python names
     (export_formats is `--export`; `export=` is accepted too). output_dir None: retrain_output, or
-    the folder --output_graph / --saved_model_dir name, as on the command line."""
+    the folder --output_graph / --saved_model_dir name, as on the command line. Native architectures
+    (quickdraw_cnn, ...) use retrain/families/options.py's NATIVE_DEFAULTS where an option is not given
+    (Adam at 0.001, dropout 0.3, no augmentation), as `qdretrain train --help` says."""
     from retrain.families.options import defaults
     return defaults()
 
