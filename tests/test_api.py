@@ -60,6 +60,28 @@ def test_a_given_dropout_of_0_is_kept_for_both_families(family_options):
     assert config.dropout == 0.0
 
 
+def test_api_values_are_checked_and_kept_in_their_option_types(tmp_path):
+    """The API takes Python values: None means the default; a string for a rate or a flag is refused
+    with the option's name (a non-empty "no" would have been true); NumPy numbers become Python ones
+    (else run_config.json stores them as strings); paths are accepted where a folder is named."""
+    from common.errors import ConfigError
+    base = {"quickdraw_dir": str(tmp_path), "architecture": "quickdraw_cnn_small"}
+
+    def config(**options):
+        options = {**base, **options}
+        return build_config(options, given=set(options))[0]
+    assert config(dropout=None).dropout == 0.3 and config(learning_rate=None).learning_rate == 0.001
+    for name, value, says in (("dropout", "0.3", "takes a number"), ("augment", "no", "takes True or False"),
+                              ("how_many_training_steps", 10.5, "takes a whole number"),
+                              ("dropout", 1.5, "below 1 \\(got 1.5\\)")):
+        with pytest.raises(ConfigError, match=f"--{name} {says}" if "takes" in says else f"--{name} must.*{says}"):
+            config(**{name: value})
+    checked = config(dropout=np.float32(0.25), augment=np.bool_(True))
+    assert type(checked.dropout) is float and checked.augment is True
+    head = {"image_dir": str(tmp_path), "architecture": "mobilenet_0.25_224", "bottleneck_dir": tmp_path / "b"}
+    assert build_config(head, given=set(head))[0].bottleneck_dir == str(tmp_path / "b")
+
+
 def test_a_native_net_is_built_with_the_configured_dropout():
     from common.tfcompat import keras
     from retrain.families.native import nets

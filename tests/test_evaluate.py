@@ -272,6 +272,10 @@ def test_dead_class_is_named_with_training_count_top_confusion_and_advice(tmp_pa
     assert "Warning: 1 class(es)" in text
     assert "frog    0.0% of 5 test drawings, never predicted, taken for 'dog' 100% (120 training drawings)" in text
     assert "collect more drawings" in text and "What helps: --class_balanced" in text
+    frog_line = next(line for line in text.splitlines() if "never predicted," in line)
+    # Its own hints only: none of the general advice (which holds a "; " of its own) leaks into it.
+    assert frog_line.endswith("(`qdretrain audit` finds mislabelled drawings)"), frog_line
+    assert "half way" not in frog_line and "--class_balanced" not in frog_line
     write_evaluation(result, str(tmp_path), train_counts=counts)
     data = json.loads((tmp_path / EVALUATION_JSON).read_text())
     assert data["weak_classes"][0]["label"] == "frog" and data["weak_classes"][0]["train_count"] == 120

@@ -232,7 +232,8 @@ class WeakClass:
       never_predicted: no test drawing of any class was predicted as it.
       train_count: its training drawings (None when the caller did not say).
       confused_with, confused_share: the class its drawings are most often taken for, and the share.
-      advice: what to do about it, one sentence.
+      advice: what to do about it, one sentence (its own hints, then what training can do).
+      hints: the hints about this class alone (the screen shows them; "what helps" comes once).
     """
     label: str
     accuracy: float
@@ -242,6 +243,7 @@ class WeakClass:
     confused_with: Optional[str]
     confused_share: float
     advice: str
+    hints: tuple = ()
 
 
 # What training can do for weak classes, whatever the family (the evaluation does not know the run's
@@ -283,10 +285,9 @@ def weak_classes(result: EvaluationResult, train_counts: Optional[dict] = None,
         if other is not None and share >= 0.3:
             advice.append(f"mostly taken for {result.labels[other]!r}: compare the two in top_confusions.png "
                           f"(`qdretrain audit` finds mislabelled drawings)")
-        advice.append("train with " + TRAINING_HELP)
         weak.append(WeakClass(label, float(stats["accuracy"]), int(stats["count"]), bool(never), count,
                               result.labels[other] if other is not None else None, share,
-                              "; ".join(advice) + "."))
+                              "; ".join([*advice, "train with " + TRAINING_HELP]) + ".", tuple(advice)))
     weak.sort(key=lambda w: (w.accuracy, -w.test_count))
     return weak
 
@@ -303,9 +304,9 @@ def format_weak_classes(weak: Sequence[WeakClass], macro_top1: float) -> list[st
         trained = f"{w.train_count} training drawings" if w.train_count is not None else "training count unknown"
         confused = f", taken for {w.confused_with!r} {100 * w.confused_share:.0f}%" if w.confused_with else ""
         never = ", never predicted" if w.never_predicted else ""
-        hint = "; ".join(part for part in w.advice.split("; ") if not part.startswith("train with"))
+        hint = "; ".join(w.hints)
         lines.append(f"  {w.label:<{width}}  {_percent(w.accuracy):>6} of {w.test_count} test drawings{never}"
-                     f"{confused} ({trained}){f' -> {hint.rstrip(chr(46))}' if hint else ''}")
+                     f"{confused} ({trained}){f' -> {hint}' if hint else ''}")
     if len(weak) > WEAK_SHOWN:
         lines.append(f"  ... and {len(weak) - WEAK_SHOWN} more: evaluation.json's \"weak_classes\", "
                      f"per_class_accuracy.csv (worst first).")

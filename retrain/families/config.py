@@ -129,8 +129,9 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"Unknown export format(s) {', '.join(unknown)}; choose from "
                               f"{', '.join(EXPORT_FORMATS)}.")
-        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
-            raise ConfigError("--dropout and --label_smoothing must be in [0, 1).")
+        for name in ("dropout", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 0 and below 1 (got {getattr(self, name)}).")
 
     def check_outputs_outside_data(self) -> None:
         """Refuses an output folder inside --image_dir: the next scan would read its plots, cache and

@@ -59,6 +59,35 @@ def parse_export_formats(value) -> tuple:
     return formats
 
 
+def _checked(name: str, value, default):
+    """`value` in its option's type (that of the default), or a ConfigError naming the option: the API
+    takes Python values, and "no" for a flag or "0.3" for a rate must not pass as something else (a
+    non-empty string is true; a NumPy float would be saved as a string in run_config.json)."""
+    import numbers
+    import os
+
+    import numpy as np
+    kind = None if default is None else type(default)
+    if kind is bool:
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, numbers.Integral) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"--{name} takes True or False (got {value!r}).")
+    if kind is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        raise ConfigError(f"--{name} takes a whole number (got {value!r}).")
+    if kind is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"--{name} takes a number (got {value!r}).")
+    if kind is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            raise ConfigError(f"--{name} takes a string (got {value!r}).")
+    return value
+
+
 def build_config(options: Mapping, given: Collection[str]) -> tuple[TrainConfig, Optional[str]]:
     """The run's TrainConfig from options by name.
 
@@ -80,8 +109,10 @@ def build_config(options: Mapping, given: Collection[str]) -> tuple[TrainConfig,
     if unknown:
         raise ConfigError(f"Unknown option(s) {', '.join(unknown)}. The options are `qdretrain train`'s "
                           f"(`qdretrain train --help`): {', '.join(known)}.")
-    values = {**known, **options}
-    given = set(given)
+    # The API's None means "the default" (a wrapper passing dropout=None); the CLI never sends None.
+    options = {name: value for name, value in options.items() if value is not None or known[name] is None}
+    given = set(given) & set(options)
+    values = {**known, **{name: _checked(name, value, known[name]) for name, value in options.items()}}
     try:
         is_native = architectures.get(values["architecture"]).is_native
     except KeyError as error:
