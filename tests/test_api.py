@@ -78,6 +78,12 @@ def test_api_values_are_checked_and_kept_in_their_option_types(tmp_path):
             config(**{name: value})
     checked = config(dropout=np.float32(0.25), augment=np.bool_(True))
     assert type(checked.dropout) is float and checked.augment is True
+    # Options whose default is None are checked by their Optional[...] type.
+    with pytest.raises(ConfigError, match="--fine_tune_learning_rate takes a number"):
+        build_config({"image_dir": str(tmp_path), "fine_tune_learning_rate": "0.001"}, given={"image_dir", "fine_tune_learning_rate"})
+    tuned = build_config({"image_dir": str(tmp_path), "fine_tune_learning_rate": np.float32(0.5)},
+                         given={"image_dir", "fine_tune_learning_rate"})[0]
+    assert type(tuned.fine_tune_learning_rate) is float
     head = {"image_dir": str(tmp_path), "architecture": "mobilenet_0.25_224", "bottleneck_dir": tmp_path / "b"}
     assert build_config(head, given=set(head))[0].bottleneck_dir == str(tmp_path / "b")
 

@@ -59,6 +59,19 @@ def parse_export_formats(value) -> tuple:
     return formats
 
 
+def _optional_types() -> dict:
+    """name -> the type of each option whose default is None (input_size: int, fine_tune_learning_rate:
+    float, folders: str), from the config classes' Optional[...] annotations."""
+    import typing
+    types = {}
+    for cls in (TrainConfig, NativeConfig):
+        for name, hint in typing.get_type_hints(cls).items():
+            inner = [a for a in typing.get_args(hint) if a is not type(None)]
+            if typing.get_origin(hint) is typing.Union and len(inner) == 1:
+                types[name] = inner[0]
+    return types
+
+
 def _checked(name: str, value, default):
     """`value` in its option's type (that of the default), or a ConfigError naming the option: the API
     takes Python values, and "no" for a flag or "0.3" for a rate must not pass as something else (a
@@ -67,7 +80,9 @@ def _checked(name: str, value, default):
     import os
 
     import numpy as np
-    kind = None if default is None else type(default)
+    kind = _optional_types().get(name) if default is None else type(default)
+    if value is None:  # only where None is the default (build_config dropped the others)
+        return None
     if kind is bool:
         if isinstance(value, (bool, np.bool_)) or isinstance(value, numbers.Integral) and value in (0, 1):
             return bool(value)
