@@ -9,11 +9,14 @@ spelling differs: the CLI parses strings, the API takes Python values.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import numbers
+import os
 from typing import Collection, Mapping, Optional
 
 from common.errors import ConfigError
 from retrain.families.config import EXPORT_FORMATS, TrainConfig
-from retrain.families.native.native_config import NOT_APPLICABLE, NativeConfig
+from retrain.families.native.native_config import DEFAULT_DROPOUT, NOT_APPLICABLE, NativeConfig
 
 # TrainConfig fields a user does not set by name: `native` is built from NATIVE_NAMES below.
 _INTERNAL = ("native",)
@@ -24,9 +27,9 @@ NATIVE_NAMES = tuple(f.name for f in dataclasses.fields(NativeConfig) if f.name 
 # What a native run uses when the user did not choose: retrain.py's SGD at 0.01 suits a head on fixed
 # features, not a CNN from random initialisation. Augmentation off: measured on 69 unbalanced classes
 # (docs/benchmarks.md#69-classes), quickdraw_cnn without it gained 14.7 points of macro top-1 and 9.7 of
-# micro at the same steps (a short budget: see there). Dropout 0.3 before the classifier (a head on fixed
+# micro at the same steps (a short budget: see there). Dropout (DEFAULT_DROPOUT) before the classifier (a head on fixed
 # features: none). The CLI's --help prints these from here (retrain/cli/main.py).
-NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001, "augment": False, "dropout": 0.3}
+NATIVE_DEFAULTS = {"optimizer": "adam", "learning_rate": 0.001, "augment": False, "dropout": DEFAULT_DROPOUT}
 # Defaults that differ from the dataclass's: output_dir None = derived from the file options
 # (retrain/model_folder/locate.py), as retrain.py users expect.
 _OVERRIDES = {"output_dir": None}
@@ -59,6 +62,7 @@ def parse_export_formats(value) -> tuple:
     return formats
 
 
+@functools.lru_cache(maxsize=None)
 def _optional_types() -> dict:
     """name -> the type of each option whose default is None (input_size: int, fine_tune_learning_rate:
     float, folders: str), from the config classes' Optional[...] annotations."""
@@ -76,9 +80,6 @@ def _checked(name: str, value, default):
     """`value` in its option's type (that of the default), or a ConfigError naming the option: the API
     takes Python values, and "no" for a flag or "0.3" for a rate must not pass as something else (a
     non-empty string is true; a NumPy float would be saved as a string in run_config.json)."""
-    import numbers
-    import os
-
     import numpy as np
     kind = _optional_types().get(name) if default is None else type(default)
     if value is None:  # only where None is the default (build_config dropped the others)

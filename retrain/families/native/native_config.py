@@ -17,6 +17,8 @@ NATIVE_OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 # so that a million drawings do not silently mean hours. Measured at 69 classes: 14,000 steps (11 passes)
 # gave the same test accuracy as 10,500 (8) in 1.3x the time (docs/benchmarks.md#longer-training-this-round).
 DEFAULT_PASSES = 8
+# Dropout before a native net's classifier when --dropout is not given (a TF-Hub head's default: none).
+DEFAULT_DROPOUT = 0.3
 MAX_DEFAULT_STEPS = 12000
 # Keras "epochs" of a run counted in steps: blocks of this many steps (validation and a backup after
 # each). The data-scaled length is a whole number of blocks, so the schedule ends where training does.

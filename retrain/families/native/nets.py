@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from retrain.model_folder import native_layers as layers
-from retrain.families.native.native_config import NativeConfig
+from retrain.families.native.native_config import DEFAULT_DROPOUT, NativeConfig
 from retrain.families.native.registry import ENTRIES, NativeEntry
 from common.tfcompat import keras, tf
 
@@ -136,7 +136,7 @@ _DESIGNS: dict[str, Design] = {
     # Two convs a block at half the widths: the same multiply-adds and step time as one conv a block at
     # 64/128/256, 3/4 of the weights, and +3.9 points of macro top-1 at 69 classes (docs/benchmarks.md).
     "quickdraw_cnn": Design(_cnn_body((32, 64, 128), convs=2), 256),
-    # The same two-convs-a-block shape at 16/32/64 with an FC of 64: int8 97 KB (the cap is 100), and at
+    # The same two-convs-a-block shape at 16/32/64 with an FC of 64: int8 97-98 KB at 69 classes (the cap is 100), and at
     # equal training time +1.7 points of macro top-1 over one conv a block at 24/48/96 (benchmarks.md).
     "quickdraw_cnn_small": Design(_cnn_body((16, 32, 64), convs=2), 64),
     "tiny_darknet": Design(_tiny_darknet_body),
@@ -152,7 +152,7 @@ def entry(name: str) -> NativeEntry:
                    f"{', '.join(e.name for e in ENTRIES)}.")
 
 
-def build(name: str, num_classes: int, pooling: str = NativeConfig.pooling, dropout: float = 0.3, seed: int = 0,
+def build(name: str, num_classes: int, pooling: str = NativeConfig.pooling, dropout: float = DEFAULT_DROPOUT, seed: int = 0,
           input_size: int = 0) -> keras.Model:
     """Builds a native net from random initialisation.
 
@@ -173,7 +173,7 @@ def build(name: str, num_classes: int, pooling: str = NativeConfig.pooling, drop
 
 
 def frame(design: Design, num_classes: int, size: int, channels: int = 1, pooling: str = NativeConfig.pooling,
-          dropout: float = 0.3, seed: int = 0, name: str = "qdretrain_net") -> keras.Model:
+          dropout: float = DEFAULT_DROPOUT, seed: int = 0, name: str = "qdretrain_net") -> keras.Model:
     """`design` in the frame every native net shares (the module docstring): the one place the input,
     embedding, head and softmax layers are made, for the registered nets and for designs under trial
     (bench/bench_step_time.py)."""
