@@ -281,6 +281,7 @@ def main() -> None:
         args.head_per_class = 100 if args.quick else 1000
     args.baseline_epochs = args.baseline_epochs or (2 if args.quick else 5)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_many_")
+    os.makedirs(workdir, exist_ok=True)  # a new --workdir is created, as its help promises to keep folders there
     data = scaled_copy(DATA69, args.fraction, os.path.join(workdir, "data")) if args.quick else DATA69
     configs = configurations(args, workdir)
     names = args.only.split(",") if args.only else list(DEFAULT_ORDER)
