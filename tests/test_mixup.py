@@ -52,8 +52,8 @@ def test_training_batches_are_mixed_when_asked_and_only_then():
     ink = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype("uint8")
     labels = np.arange(8) % 4
     dataset = tf.data.Dataset.from_tensor_slices((ink, labels))
-    _, plain = next(iter(_batches(dataset, 8, 28, 4, None, 0)))
-    _, mixed = next(iter(_batches(dataset, 8, 28, 4, None, 0, mixup=0.4)))
+    _, plain = next(iter(_batches(dataset, 8, 28, 4, None)))
+    _, mixed = next(iter(_batches(dataset, 8, 28, 4, None, mixup=0.4)))
     assert set(np.unique(plain.numpy())) == {0.0, 1.0}
     assert np.any((mixed.numpy() > 0.01) & (mixed.numpy() < 0.99))
     np.testing.assert_allclose(mixed.numpy().sum(axis=1), 1.0, rtol=1e-5)

@@ -138,6 +138,10 @@ def _train_options(func):
              help="Where intermediate graphs go [<output_dir>/intermediate_graphs]."),
         flag("--final_tensor_name", default=DEFAULTS["final_tensor_name"], show_default=True,
              help="Name of the output node in the frozen graph."),
+        flag("--temperature_scaling/--no_temperature_scaling", default=DEFAULTS["temperature_scaling"], show_default=True,
+             help="Fit one number (a temperature) on validation drawings so the model's confidence matches "
+                  "how often it is right; top-1 and rankings do not change, the model folder and every "
+                  "export carry it (docs/train.md#confidence-calibration)."),
         flag("--print_misclassified_test_images", is_flag=True, default=DEFAULTS["print_misclassified_test_images"],
              help="List every misclassified test image."),
         # retrain.py's distortion flags: accepted so old command lines get advice, not "no such option".

@@ -45,6 +45,8 @@ class TrainedModel:
         checkpoint folder (called after the model folder is complete).
       warnings: lines to print at the end of the run.
       train_counts: label -> training drawings (the final evaluation names weak classes with them).
+      validation_records: the validation split's ImageRecords (the chief's; the temperature is fitted
+        on a sample of them, retrain/evaluation/temperature.py).
     """
     classifier: object
     spec: object
@@ -58,6 +60,7 @@ class TrainedModel:
     keep_for_resume: Callable[[object], None] = lambda config: None
     warnings: tuple = ()
     train_counts: dict = dataclasses.field(default_factory=dict)
+    validation_records: Sequence = ()
 
 
 class ModelFamily(Protocol):

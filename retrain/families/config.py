@@ -69,6 +69,7 @@ class TrainConfig:
     intermediate_output_graphs_dir: Optional[str] = None  # default <output_dir>/intermediate_graphs
     final_tensor_name: str = "final_result"
     print_misclassified_test_images: bool = False
+    temperature_scaling: bool = True         # confidences calibrated on validation (retrain/evaluation/temperature.py)
     export_formats: tuple = ()               # --export: run `qdretrain export` at the end
     # --- native family (retrain/families/native/): its own options, None for TF-Hub architectures ---
     native: Optional[object] = None          # a retrain.families.native.train.NativeConfig

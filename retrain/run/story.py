@@ -77,6 +77,7 @@ def _train_and_write(config: TrainConfig, family, strategy, info, uses_cache: bo
         out_dir = config.output_dir if info.is_chief else worker_dir
         effective = config if info.is_chief else _redirect_outputs(config, worker_dir)
         if info.is_chief:
+            trained = _calibrated(config, trained, family.name)
             os.makedirs(out_dir, exist_ok=True)
             with write_errors(out_dir, "--output_dir"):
                 evaluation = evaluate_test_set(
@@ -97,6 +98,20 @@ def _train_and_write(config: TrainConfig, family, strategy, info, uses_cache: bo
         distribute.cleanup_worker_dir(worker_dir, info)
 
     return trained, evaluation, run_id
+
+
+def _calibrated(config: TrainConfig, trained, family_name: str):
+    """The trained model with its temperature fitted and folded in (retrain/evaluation/temperature.py),
+    before the final evaluation, so the test scores, the model folder and every export are the
+    calibrated model's. The fit is recorded in model_info.json's "confidence_calibration"."""
+    if not config.temperature_scaling:
+        return trained
+    from retrain.evaluation.temperature import calibrate
+    fitted = calibrate(trained.classifier, trained.validation_records, trained.spec.input_size,
+                       trained.model_info.get("family", family_name), config.seed, echo)
+    if fitted is None:
+        return trained
+    return dataclasses.replace(trained, model_info={**trained.model_info, "confidence_calibration": fitted.to_json()})
 
 
 def output_folders(config: TrainConfig, is_chief: bool, uses_cache: bool = True) -> dict:

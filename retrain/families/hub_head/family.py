@@ -265,6 +265,7 @@ class HubHeadFamily:
         return TrainedModel(
             classifier=classifier, spec=spec, labels=labels,
             test_records=limit_test_records(usable["testing"], config.test_batch_size, config.seed),
+            validation_records=usable["validation"] if info.is_chief else [],
             splits={"image_dir": os.path.abspath(config.image_dir) if config.image_dir else None,
                     "quickdraw_dir": os.path.abspath(config.quickdraw_dir) if config.quickdraw_dir else None,
                     **{name: [r.relpath for r in records] for name, records in splits.items()}},

@@ -35,8 +35,11 @@ def erode(x):
     return -tf.nn.max_pool2d(-x, 3, 1, "SAME")
 
 
-def augment(images, config: AugmentConfig, seed: int = 0):
-    """Random transforms of a batch of ink images float32 [b, h, w, 1] (values kept in range)."""
+def augment(images, config: AugmentConfig):
+    """Random transforms of a batch of ink images float32 [b, h, w, 1] (values kept in range).
+
+    The draws come from TensorFlow's global generator, which the run story seeds with --seed
+    (keras.utils.set_random_seed): the same command gives the same transforms."""
     batch = tf.shape(images)[0]
     size = tf.cast(tf.shape(images)[1], tf.float32)
     angle = tf.random.uniform([batch], -1, 1) * (config.rotation_degrees * math.pi / 180)

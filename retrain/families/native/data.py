@@ -32,6 +32,7 @@ class NativeData:
       test_records: () -> the test split as ImageRecords (the final evaluation's images; splits.json
         lists the same names, so export verifies on exactly them).
       training_names: () -> the training drawings' keys (the backup's run signature).
+      validation_records: () -> the validation split as ImageRecords (the temperature's fit).
       train_counts: ((label, training drawings), ...) for this worker.
       all_train_count: training drawings of every worker together: what a pass is counted in, so all
         workers agree on a run's length (each worker's own count differs by its share of the hash).
@@ -48,6 +49,7 @@ class NativeData:
     warnings: Callable
     test_records: Callable
     training_names: Callable
+    validation_records: Callable = lambda: []
     train_counts: tuple = ()
     teacher_targets: Optional[Callable] = None
     all_train_count: int = 0
@@ -105,6 +107,9 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
     def test_records():
         return split_records(class_sources, split("testing"))
 
+    def validation_records():
+        return split_records(class_sources, split("validation"))
+
     def splits_json():
         # Training and validation: a bounded sample (export calibrates on it); testing: all of it, the
         # set the final evaluation scored.
@@ -126,7 +131,7 @@ def drawing_data(config, max_per_class: int, shard: tuple, echo) -> NativeData:
         testing=lambda: stream.dataset(class_sources, split("testing"), bad),
         test_names=None, splits_json=splits_json,
         warnings=bad.lines,
-        test_records=test_records, training_names=training_names,
+        test_records=test_records, validation_records=validation_records, training_names=training_names,
         train_counts=tuple((s.label, train_counts[s.label]) for s in class_sources),
         teacher_targets=lambda model_dir, cache_dir, say: _teacher_targets(
             model_dir, class_sources, split("training", shard), labels, cache_dir, say),
@@ -162,6 +167,7 @@ def image_data(config, size: int, shard: tuple) -> NativeData:
         splits_json=lambda: {"image_dir": os.path.abspath(config.image_dir), "quickdraw_dir": None,
                              **{n: [r.relpath for r in records] for n, records in splits.items()}},
         warnings=lambda: [], test_records=lambda: list(splits["testing"]),
+        validation_records=lambda: list(splits["validation"]),
         training_names=lambda: [r.relpath for r in splits["training"]],
         train_counts=tuple((label, sum(1 for r in splits["training"][shard[0]::shard[1]] if r.label == label))
                            for label in index.labels),

@@ -56,6 +56,7 @@ class NativeFamily:
         return TrainedModel(
             classifier=model, spec=spec, labels=tuple(data.labels),
             test_records=data.test_records() if info.is_chief else [],
+            validation_records=data.validation_records() if info.is_chief else [],
             splits=data.splits_json(),
             model_info={"module_handle": f"native:{spec.name}", "family": FAMILY,
                         "net_channels": spec.channels, "embedding_layer": "embedding",

@@ -77,7 +77,7 @@ def set_mixed_precision(enabled: bool) -> None:
     keras.mixed_precision.set_global_policy("mixed_float16")
 
 
-def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional[AugmentConfig], seed: int,
+def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional[AugmentConfig],
              teacher_weight: float = 0.0, teacher_temperature: float = 1.0, mixup: float = 0.0):
     from retrain.families.native.augment import augment as apply_augment
     from retrain.families.native.augment import ink_to_contract
@@ -88,7 +88,7 @@ def _batches(ds, batch_size: int, size: int, num_classes: int, augment: Optional
     def prepare(ink, label, *soft):
         x = tf.cast(ink, tf.float32) / 255.0
         if augment is not None:
-            x = apply_augment(x, augment, seed)
+            x = apply_augment(x, augment)
         y = tf.one_hot(label, num_classes)
         if soft:  # distillation: the teacher's probabilities blended with the label
             from retrain.families.distilled.teacher import blend
@@ -134,14 +134,14 @@ def fit(config, native: NativeConfig, spec, data, strategy, info, echo, targets=
     teacher = {} if targets is None else {"targets": targets}
     train_ds = _batches(data.train(shuffle_buffer=native.shuffle_buffer, weighting=native.weighting,
                                    repeat=True, seed=config.seed, **teacher),
-                        batch, spec.input_size, len(labels), augment, config.seed,
+                        batch, spec.input_size, len(labels), augment,
                         native.teacher_weight, native.teacher_temperature, native.mixup)
     options = tf.data.Options()
     # Sharded by hand above (each worker reads its rows), so tf.distribute must not shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     train_ds = train_ds.with_options(options)
     val_ds = _batches(data.validation(), batch, spec.input_size,
-                      len(labels), None, 0).take(max(1, config.validation_batch_size * 1 // batch or 1))
+                      len(labels), None).take(max(1, config.validation_batch_size * 1 // batch or 1))
     with strategy.scope():
         model = nets.build(spec.name, len(labels), native.pooling, config.dropout, config.seed)
         model.compile(optimizer=make_optimizer(config.optimizer, NativeSchedule(schedule_config),

@@ -1,0 +1,137 @@
+"""Temperature scaling (retrain/evaluation/temperature.py): the fit, the fold into the weights, the run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from retrain.evaluation.temperature import (MAX_TEMPERATURE, MIN_TEMPERATURE, fit_temperature, sample,
+                                            softmax)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])
+def test_fit_recovers_the_temperature_the_labels_were_drawn_with(true_temperature):
+    # Labels drawn from softmax(z / T): the likelihood's minimum is at T (up to sampling noise).
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20000, 10))
+    cumulative = softmax(logits / true_temperature).cumsum(axis=1)
+    labels = np.minimum((rng.random((len(logits), 1)) > cumulative).sum(axis=1), 9)
+    fitted = fit_temperature(logits, labels)
+    assert fitted == pytest.approx(true_temperature, rel=0.05)
+
+
+def test_fit_minimises_the_negative_log_likelihood():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 4, size=(500, 5))
+    # Right 70% of the time: an interior minimum (random labels would push T to its upper bound).
+    labels = np.where(rng.random(500) < 0.7, logits.argmax(1), rng.integers(0, 5, size=500))
+
+    def nll(t):
+        return -np.mean(np.log(softmax(logits / t)[np.arange(500), labels]))
+
+    fitted = fit_temperature(logits, labels)
+    assert MIN_TEMPERATURE < fitted < MAX_TEMPERATURE
+    assert nll(fitted) <= min(nll(fitted * 0.95), nll(fitted * 1.05), nll(1.0))
+
+
+def test_fit_stays_within_bounds_when_the_minimum_is_beyond_them():
+    logits = np.array([[5.0, 0.0], [0.0, 5.0]] * 50)
+    assert fit_temperature(logits, np.array([0, 1] * 50)) == MIN_TEMPERATURE  # always right: sharper
+    assert fit_temperature(logits, np.array([1, 0] * 50)) == MAX_TEMPERATURE  # always wrong: flatter
+
+
+def test_fit_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="logits"):
+        fit_temperature(np.zeros((3, 2)), np.zeros(2, np.int64))
+
+
+def test_sample_keeps_order_and_size():
+    records = list(range(5000))
+    picked = sample(records, 2000, seed=3)
+    assert len(picked) == 2000 and picked == sorted(picked) and picked != records[:2000]
+    assert sample(records[:10], 2000, seed=3) == records[:10]
+
+
+def _head_like_classifier():
+    """The TF-Hub family's shape: features -> the real head (a nested model with Dense "logits") ->
+    the `final_result` softmax."""
+    from common.tfcompat import keras
+    from retrain.families.hub_head.model import build_head
+    image = keras.Input(shape=(6,), name="input")
+    features = keras.layers.Dense(4, activation="relu", name="backbone")(image)
+    head = build_head(4, 3, seed=0)
+    head.get_layer("logits").set_weights([np.random.default_rng(0).normal(0, 2, (4, 3)).astype(np.float32),
+                                          np.array([0.5, -0.2, 0.1], np.float32)])
+    probabilities = keras.layers.Softmax(name="final_result")(head(features))
+    return keras.Model(image, probabilities)
+
+
+def _native_like_classifier():
+    from retrain.families.native.nets import build
+    return build("quickdraw_cnn_small", 3, input_size=28, seed=0)
+
+
+@pytest.mark.parametrize("make", [_head_like_classifier, _native_like_classifier])
+def test_fold_divides_the_logits_so_the_softmax_is_the_tempered_one(make):
+    from retrain.evaluation.temperature import fold, logits_of
+    classifier = make()
+    shape = (16,) + tuple(classifier.input_shape[1:])
+    inputs = np.random.default_rng(2).uniform(-1, 1, shape).astype(np.float32)
+    logits = logits_of(classifier, inputs)
+    before = classifier.predict(inputs, verbose=0)
+    fold(classifier, 2.5)
+    after = classifier.predict(inputs, verbose=0)
+    np.testing.assert_allclose(after, softmax(logits / 2.5), atol=1e-5)
+    assert (after.argmax(1) == before.argmax(1)).all()
+    assert not np.allclose(after, before, atol=1e-4)
+
+
+def test_fold_refuses_a_model_without_one_logits_layer():
+    from common.tfcompat import keras
+    from retrain.evaluation.temperature import fold
+    image = keras.Input(shape=(4,))
+    model = keras.Model(image, keras.layers.Dense(2, activation="softmax", name="final_result")(image))
+    with pytest.raises(ValueError, match="logits"):
+        fold(model, 2.0)
+
+
+def _bars(folder, rows):
+    from tests.test_native import _bars as bars
+    return bars(folder, rows)
+
+
+def test_a_run_folds_its_temperature_into_the_model_folder(tmp_path):
+    """Same seed, with and without --temperature_scaling: the calibrated SavedModel's scores are the uncalibrated
+    model's logits divided by the recorded temperature, its ranking unchanged, and the final evaluation
+    scored the calibrated model."""
+    from retrain.cli.main import cli
+    from retrain.model_folder.saved_model import load_keras_model
+    data = _bars(str(tmp_path / "d"), rows=300)
+    models = {}
+    for calibrate in ("--temperature_scaling", "--no_temperature_scaling"):
+        out = str(tmp_path / calibrate)
+        result = CliRunner().invoke(cli, [
+            "train", "--architecture", "quickdraw_cnn_small", "--quickdraw_dir", data,
+            "--how_many_training_steps", "3", "--train_batch_size", "8", "--output_dir", out, calibrate],
+            catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        models[calibrate] = out
+    info = json.load(open(os.path.join(models["--temperature_scaling"], "model_info.json")))
+    assert "confidence_calibration" not in json.load(open(os.path.join(models["--no_temperature_scaling"], "model_info.json")))
+    fitted = info["confidence_calibration"]
+    assert fitted["method"] == "temperature" and fitted["validation_drawings"] >= 50
+    assert fitted["validation_ece_after"] <= fitted["validation_ece_before"]
+    inputs = np.random.default_rng(4).uniform(-1, 1, (8, 28, 28, 3)).astype(np.float32)
+    plain = load_keras_model(os.path.join(models["--no_temperature_scaling"], "saved_model")).predict(inputs, verbose=0)
+    tempered = load_keras_model(os.path.join(models["--temperature_scaling"], "saved_model")).predict(inputs, verbose=0)
+    expected = softmax(np.log(np.maximum(plain, 1e-30)) / fitted["temperature"])
+    np.testing.assert_allclose(tempered, expected, atol=1e-4)
+    evaluation = json.load(open(os.path.join(models["--temperature_scaling"], "evaluation.json")))
+    plain_evaluation = json.load(open(os.path.join(models["--no_temperature_scaling"], "evaluation.json")))
+    assert evaluation["top1"] == plain_evaluation["top1"]
+    if fitted["temperature"] != 1.0:
+        assert evaluation["expected_calibration_error"] != plain_evaluation["expected_calibration_error"]
