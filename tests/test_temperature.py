@@ -111,7 +111,7 @@ def test_a_run_folds_its_temperature_into_the_model_folder(tmp_path):
     from retrain.cli.main import cli
     from retrain.model_folder.saved_model import load_keras_model
     data = _bars(str(tmp_path / "d"), rows=300)
-    models = {}
+    models, outputs = {}, {}
     for calibrate in ("--temperature_scaling", "--no_temperature_scaling"):
         out = str(tmp_path / calibrate)
         result = CliRunner().invoke(cli, [
@@ -119,12 +119,16 @@ def test_a_run_folds_its_temperature_into_the_model_folder(tmp_path):
             "--how_many_training_steps", "3", "--train_batch_size", "8", "--output_dir", out, calibrate],
             catch_exceptions=False)
         assert result.exit_code == 0, result.output
-        models[calibrate] = out
+        models[calibrate], outputs[calibrate] = out, result.output
     info = json.load(open(os.path.join(models["--temperature_scaling"], "model_info.json")))
     assert "confidence_calibration" not in json.load(open(os.path.join(models["--no_temperature_scaling"], "model_info.json")))
     fitted = info["confidence_calibration"]
     assert fitted["method"] == "temperature" and fitted["validation_drawings"] >= 50
     assert fitted["validation_ece_after"] <= fitted["validation_ece_before"]
+    printed = outputs["--temperature_scaling"]
+    assert f"temperature {fitted['temperature']:.2f}" in printed and "Calibrating the confidences" not in outputs["--no_temperature_scaling"]
+    # A bound is said on screen (3 steps on three shapes: the fit often stops at one).
+    assert ("stopped at its bound" in printed) == (fitted["temperature"] in (MIN_TEMPERATURE, MAX_TEMPERATURE))
     inputs = np.random.default_rng(4).uniform(-1, 1, (8, 28, 28, 3)).astype(np.float32)
     plain = load_keras_model(os.path.join(models["--no_temperature_scaling"], "saved_model")).predict(inputs, verbose=0)
     tempered = load_keras_model(os.path.join(models["--temperature_scaling"], "saved_model")).predict(inputs, verbose=0)

@@ -167,4 +167,9 @@ def calibrate(classifier, records: Sequence, input_size: int, family: str, seed:
     fold(classifier, temperature)
     echo(f"  temperature {temperature:.2f}: calibration error on those drawings {100 * result.ece_before:.1f}% "
          f"-> {100 * result.ece_after:.1f}% (top-1 unchanged; the model and every export carry it)")
+    if temperature in (MIN_TEMPERATURE, MAX_TEMPERATURE):
+        echo(f"  Note: the temperature stopped at its bound ({temperature:g}): the validation drawings cannot pin "
+             f"it ({'every one is right' if temperature == MIN_TEMPERATURE else 'the model is mostly wrong on them'}"
+             f", so the fit would go on forever). Train longer or add drawings; --no_temperature_scaling keeps "
+             f"the confidences as trained.")
     return result
