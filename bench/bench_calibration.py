@@ -1,7 +1,8 @@
 """Temperature scaling on finished model folders: the test split's calibration before and after.
 
-For each model folder: the temperature is fitted on its validation drawings (splits.json) exactly as
-`qdretrain train` fits it (retrain/evaluation/temperature.py: the same sample, the same fit), then the
+For each model folder: the temperature is fitted on the validation drawings its splits.json lists,
+with `qdretrain train`'s code (retrain/evaluation/temperature.py: up to 2,000, the same fit; a native
+folder lists only a sample of its validation split, where training draws from all of it), then the
 test drawings are scored at T = 1 and at T. Prints expected calibration error, negative log-likelihood
 and top-1 for both (top-1 must not move: dividing logits by T keeps their order). The folders are read,
 never changed, so this measures what `--temperature_scaling` (the default) does to models trained without it,

@@ -22,6 +22,7 @@ MAX_DRAWINGS = 2000   # validation drawings scored for the fit: one number needs
 MIN_DRAWINGS = 50     # below this a fitted T says more about the few drawings than about the model
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 10.0  # outside: a degenerate fit (e.g. every drawing right)
 LOGITS_LAYER = "logits"  # the Dense layer before the `final_result` softmax, in every family
+OUTPUT_LAYER = "final_result"  # the softmax every family ends in (retrain/families/base.py TrainedModel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,21 +33,35 @@ class Calibration:
       temperature: T (> 0); the logits are divided by it.
       drawings: validation drawings the fit used.
       ece_before / ece_after: their expected calibration error (metrics.calibration) at T = 1 and at T.
+      nll_before / nll_after: their mean negative log-likelihood at T = 1 and at T: what the fit
+        minimises, so after <= before always (T = 1 is inside the bounds); the ECE usually falls too,
+        but nothing guarantees it on a model that was calibrated already.
     """
     temperature: float
     drawings: int
     ece_before: float
     ece_after: float
+    nll_before: float
+    nll_after: float
 
     def to_json(self) -> dict:
         return {"method": "temperature", "temperature": self.temperature, "validation_drawings": self.drawings,
-                "validation_ece_before": self.ece_before, "validation_ece_after": self.ece_after}
+                "validation_ece_before": self.ece_before, "validation_ece_after": self.ece_after,
+                "validation_nll_before": self.nll_before, "validation_nll_after": self.nll_after}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def negative_log_likelihood(logits: np.ndarray, true_indices: np.ndarray) -> float:
+    """Mean -log softmax(logits)[true], computed stably (log-sum-exp)."""
+    z = np.asarray(logits, np.float64)
+    top = z.max(axis=1)
+    log_sum = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    return float(np.mean(log_sum - z[np.arange(len(z)), np.asarray(true_indices, np.int64)]))
 
 
 def fit_temperature(logits: np.ndarray, true_indices: np.ndarray) -> float:
@@ -118,7 +133,7 @@ def logits_of(classifier, inputs: np.ndarray, batch_size: int = 256) -> np.ndarr
     """The softmax's input (float [n, classes]) for `inputs`, batch by batch."""
     from common.tfcompat import keras
     from retrain.evaluation.test_images import predict_in_batches
-    softmax_layer = classifier.layers[-1]
+    softmax_layer = classifier.get_layer(OUTPUT_LAYER)
     return predict_in_batches(keras.Model(classifier.inputs, softmax_layer.input), inputs, batch_size)
 
 
@@ -150,26 +165,41 @@ def calibrate(classifier, records: Sequence, input_size: int, family: str, seed:
     from retrain.evaluation.test_images import model_inputs
     picked = sample(records, MAX_DRAWINGS, seed)
     if len(picked) < MIN_DRAWINGS:
-        echo(f"Calibration skipped: {len(picked)} validation drawing(s), fewer than {MIN_DRAWINGS} to fit a "
-             f"temperature on (raise --validation_percentage or add drawings). Confidences are as trained.")
+        echo(f"Calibration skipped: {len(picked)} validation image(s), fewer than {MIN_DRAWINGS} to fit a "
+             f"temperature on (raise --validation_percentage or add images). Confidences are as trained.")
         return None
-    echo(f"Calibrating the confidences (temperature scaling) on {len(picked)} validation drawings...")
+    echo(f"Calibrating the confidences (temperature scaling) on {len(picked)} validation images...")
     kept, inputs = model_inputs(picked, input_size, family)
     if len(kept) < MIN_DRAWINGS:
-        echo(f"Calibration skipped: only {len(kept)} validation drawing(s) could be read.")
+        echo(f"Calibration skipped: only {len(kept)} validation image(s) could be read, fewer than "
+             f"{MIN_DRAWINGS}. Confidences are as trained.")
         return None
     true = np.array([picked[i].label_index for i in kept])
     logits = logits_of(classifier, inputs)
     temperature = fit_temperature(logits, true)
     result = Calibration(temperature=temperature, drawings=len(kept),
                          ece_before=expected_calibration_error(softmax(logits), true)[0],
-                         ece_after=expected_calibration_error(softmax(logits / temperature), true)[0])
+                         ece_after=expected_calibration_error(softmax(logits / temperature), true)[0],
+                         nll_before=negative_log_likelihood(logits, true),
+                         nll_after=negative_log_likelihood(logits / temperature, true))
     fold(classifier, temperature)
-    echo(f"  temperature {temperature:.2f}: calibration error on those drawings {100 * result.ece_before:.1f}% "
+    echo(f"  temperature {temperature:.2f}: calibration error on those images {100 * result.ece_before:.1f}% "
          f"-> {100 * result.ece_after:.1f}% (top-1 unchanged; the model and every export carry it)")
     if temperature in (MIN_TEMPERATURE, MAX_TEMPERATURE):
-        echo(f"  Note: the temperature stopped at its bound ({temperature:g}): the validation drawings cannot pin "
-             f"it ({'every one is right' if temperature == MIN_TEMPERATURE else 'the model is mostly wrong on them'}"
-             f", so the fit would go on forever). Train longer or add drawings; --no_temperature_scaling keeps "
-             f"the confidences as trained.")
+        direction = ("still underconfident at the sharpest allowed" if temperature == MIN_TEMPERATURE
+                     else "still overconfident at the flattest allowed")
+        echo(f"  Note: the temperature stopped at its bound ({temperature:g}): the model is {direction}, far "
+             f"from calibrated (typically trained for too few steps). Train longer; --no_temperature_scaling "
+             f"keeps the confidences as trained.")
     return result
+
+
+def unfolded(classifier, temperature: float, action: Callable[[], None]) -> None:
+    """Runs `action` with the classifier's logits multiplied back by `temperature` (the weights as
+    trained), then folds it in again: what --resume continues from must be the trained model, not the
+    calibrated one, or every resume would stack another temperature on the last."""
+    fold(classifier, 1.0 / temperature)
+    try:
+        action()
+    finally:
+        fold(classifier, temperature)

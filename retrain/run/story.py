@@ -106,12 +106,17 @@ def _calibrated(config: TrainConfig, trained, family_name: str):
     calibrated model's. The fit is recorded in model_info.json's "confidence_calibration"."""
     if not config.temperature_scaling:
         return trained
-    from retrain.evaluation.temperature import calibrate
+    from retrain.evaluation.temperature import calibrate, unfolded
     fitted = calibrate(trained.classifier, trained.validation_records, trained.spec.input_size,
                        trained.model_info.get("family", family_name), config.seed, echo)
     if fitted is None:
         return trained
-    return dataclasses.replace(trained, model_info={**trained.model_info, "confidence_calibration": fitted.to_json()})
+
+    def keep_for_resume(effective) -> None:  # --resume continues from the weights as trained
+        unfolded(trained.classifier, fitted.temperature, lambda: trained.keep_for_resume(effective))
+
+    return dataclasses.replace(trained, model_info={**trained.model_info, "confidence_calibration": fitted.to_json()},
+                               keep_for_resume=keep_for_resume)
 
 
 def output_folders(config: TrainConfig, is_chief: bool, uses_cache: bool = True) -> dict:
