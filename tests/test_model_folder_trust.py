@@ -139,13 +139,13 @@ def test_export_and_predict_refuse_a_hostile_model_folder(trained_model_dir, tmp
     marker = str(tmp_path / "code_ran")
     plant_lambda_saved_model(os.path.join(folder, "saved_model"), marker, legacy_layout, 32, len(labels))
     _one_line_refusal(_run("export", "--model_dir", folder, "--formats", "tflite"))
-    # predict (native nets) loads the same SavedModel through the same loader.
-    from common.errors import ConfigError
+    # predict (native nets) needs only predictions: it runs the SavedModel's serving signature, graph
+    # ops only, so the planted Lambda's Python never runs and the submission is still written.
     from retrain.families.native.predict import predict_csv
     csv = tmp_path / "test.csv"
     csv.write_text('key_id,countrycode,drawing\n1,US,"[[[0, 10], [0, 10]]]"\n')
-    with pytest.raises(ConfigError, match="refused"):
-        predict_csv(folder, str(csv), str(tmp_path / "out.csv"), echo=lambda *_: None)
+    predict_csv(folder, str(csv), str(tmp_path / "out.csv"), echo=lambda *_: None)
+    assert open(tmp_path / "out.csv").read().splitlines()[0] == "key_id,word"
     assert _nothing_ran(marker)
 
 

@@ -80,6 +80,34 @@ def load_serving_signature(export_dir: str):
     return signature
 
 
+def load_predictor(export_dir: str, batch_size: int = 256):
+    """(float32 [n, H, W, 3] in [-1, 1]) -> probabilities [n, classes], through the SavedModel's
+    `serving_default` signature, batch by batch (memory stays flat).
+
+    Graph ops only: nothing in the folder's Keras config is deserialised and no Python it names runs,
+    so commands that only need predictions (`predict`, a distillation teacher) take this path rather
+    than `load_keras_model`.
+
+    Raises:
+      ValueError: the SavedModel has no serving_default signature.
+    """
+    import numpy as np
+
+    from common.tfcompat import tf
+    signature = load_serving_signature(export_dir)
+    (_, inputs) = signature.structured_input_signature
+    input_name = next(iter(inputs))
+    output_name = next(iter(signature.structured_outputs))
+
+    def predict(images) -> np.ndarray:
+        images = np.asarray(images, np.float32)
+        parts = [signature(**{input_name: tf.constant(images[start:start + batch_size])})[output_name].numpy()
+                 for start in range(0, len(images), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros([0, signature.structured_outputs[output_name].shape[-1]],
+                                                            np.float32)
+    return predict
+
+
 def load_keras_file(path: str):
     """Loads a `.keras` file (a full Keras model) after the same allow-list check as `load_keras_model`.
 

@@ -101,9 +101,9 @@ def soft_targets(model_dir: str, class_sources, split, labels, cache_dir: str, e
 
 
 def _saved_model_predictor(model_dir: str, info: dict):
-    from retrain.evaluation.test_images import model_inputs, predict_in_batches
-    from retrain.model_folder.saved_model import load_keras_model
-    classifier = load_keras_model(os.path.join(model_dir, "saved_model"))
+    from retrain.evaluation.test_images import model_inputs
+    from retrain.model_folder.saved_model import load_predictor
+    classifier = load_predictor(os.path.join(model_dir, "saved_model"))  # graph ops only: no Python from the folder
     size, family = int(info["input_height"]), info.get("family", "tfhub_head")
 
     def predict(records):
@@ -111,7 +111,7 @@ def _saved_model_predictor(model_dir: str, info: dict):
         if len(kept) != len(records):
             raise DatasetError(f"{len(records) - len(kept)} drawing(s) of {records[0].source} could not be "
                                f"read for the teacher.")
-        return predict_in_batches(classifier, inputs)
+        return classifier(inputs)
     return predict
 
 

@@ -30,7 +30,7 @@ def predict_csv(model_dir: str, input_csv: str, output_csv: str, batch_size: int
     Raises:
       QdretrainError: not a model dir, or a CSV without `drawing`/`key_id` columns.
     """
-    from retrain.model_folder.saved_model import load_keras_model
+    from retrain.model_folder.saved_model import load_predictor
     from retrain.model_folder import contract as outputs
     from retrain.families.native import stream
     from retrain.families.native.augment import ink_to_contract
@@ -44,7 +44,7 @@ def predict_csv(model_dir: str, input_csv: str, output_csv: str, batch_size: int
     if "key_id" not in stream.csv_header(input_csv):
         raise QdretrainError(f"{input_csv} has no key_id column; a Kaggle test_simplified.csv has "
                              f"key_id,countrycode,drawing.")
-    model = load_keras_model(os.path.join(model_dir, "saved_model"))
+    model = load_predictor(os.path.join(model_dir, "saved_model"))  # graph ops only: no Python from the folder
     size = int(info["input_height"])
     bad = stream.BadRows()
     written = 0
@@ -101,7 +101,7 @@ def _write_predictions(tmp, output_csv, input_csv, bad, model, labels, size, bat
             if not keys:
                 return
             x = ink_to_contract(np.stack(inks)[..., None], size)
-            for key_id, words in zip(keys, submission_words(model(x, training=False).numpy(), labels)):
+            for key_id, words in zip(keys, submission_words(model(x), labels)):
                 writer.writerow([key_id, words])
             written += len(keys)
             keys.clear()
