@@ -186,11 +186,12 @@ def calibrate(classifier, records: Sequence, input_size: int, family: str, seed:
     echo(f"  temperature {temperature:.2f}: calibration error on those images {100 * result.ece_before:.1f}% "
          f"-> {100 * result.ece_after:.1f}% (top-1 unchanged; the model and every export carry it)")
     if temperature in (MIN_TEMPERATURE, MAX_TEMPERATURE):
-        direction = ("still underconfident at the sharpest allowed" if temperature == MIN_TEMPERATURE
-                     else "still overconfident at the flattest allowed")
-        echo(f"  Note: the temperature stopped at its bound ({temperature:g}): the model is {direction}, far "
-             f"from calibrated (typically trained for too few steps). Train longer; --no_temperature_scaling "
-             f"keeps the confidences as trained.")
+        why = ("sharper would fit the validation images better still: usually every one of them is right "
+               "with room to spare, so they cannot say how sure the model should be" if temperature == MIN_TEMPERATURE
+               else "flatter would fit the validation images better still: the model is barely better than "
+                    "guessing on them (typically trained for too few steps), so its scores are made near-uniform")
+        echo(f"  Note: the temperature stopped at its bound ({temperature:g}): {why}. Train longer or add "
+             f"validation images; --no_temperature_scaling keeps the confidences as trained.")
     return result
 
 
