@@ -54,18 +54,12 @@ class SavedModelRunner(Runner):
     kind = "saved_model"
 
     def __init__(self, saved_model_dir: str):
-        from retrain.model_folder.saved_model import load_serving_signature
-        self.signature = load_serving_signature(saved_model_dir)
-        (_, inputs) = self.signature.structured_input_signature
-        self.input_name = next(iter(inputs))
-        shape = inputs[self.input_name].shape
-        self.input_height, self.input_width = shape[1], shape[2]
-        self.output_name = next(iter(self.signature.structured_outputs))
+        from retrain.model_folder.saved_model import load_predictor
+        self.predictor = load_predictor(saved_model_dir)
+        self.input_height, self.input_width = self.predictor.input_shape[1:3]
 
     def predict(self, batch):
-        from common.tfcompat import tf
-        result = self.signature(**{self.input_name: tf.constant(np.asarray(batch, np.float32))})
-        return result[self.output_name].numpy()
+        return self.predictor(batch)
 
 
 class FrozenGraphRunner(Runner):

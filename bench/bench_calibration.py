@@ -25,7 +25,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from retrain.data.records import ImageRecord  # noqa: E402
 from retrain.evaluation.metrics import calibration  # noqa: E402
-from retrain.evaluation.temperature import MAX_DRAWINGS, fit_temperature, logits_of, sample, softmax  # noqa: E402
+from retrain.data.split import seeded_subset as sample  # noqa: E402
+from retrain.evaluation.temperature import MAX_DRAWINGS, fit_temperature, logits_of, softmax  # noqa: E402
 from retrain.evaluation.test_images import model_inputs, split_items  # noqa: E402
 from retrain.model_folder import contract  # noqa: E402
 from retrain.model_folder.saved_model import load_keras_model  # noqa: E402

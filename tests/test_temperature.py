@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from retrain.evaluation.temperature import (MAX_TEMPERATURE, MIN_TEMPERATURE, fit_temperature, sample,
-                                            softmax)
+from retrain.data.split import seeded_subset as sample
+from retrain.evaluation.temperature import MAX_TEMPERATURE, MIN_TEMPERATURE, fit_temperature, softmax
 
 
 @pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])

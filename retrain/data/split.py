@@ -75,3 +75,20 @@ def split_records(records: Iterable[ImageRecord], testing_percentage: float,
     for name in SETS:
         result[name].sort(key=lambda r: (r.label_index, r.relpath, r.row if r.row is not None else -1))
     return result
+
+
+def seeded_indices(count: int, limit: int, seed: int):
+    """Sorted indices of `limit` of `count` items, picked by a seeded shuffle; None when `limit` is
+    negative or covers them all (keep everything)."""
+    import numpy as np
+    if limit < 0 or limit >= count:
+        return None
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
+
+
+def seeded_subset(records, limit: int, seed: int) -> list:
+    """At most `limit` of `records` (seeded_indices), kept in their order (each class in its share of
+    the split): --test_batch_size's test images, the temperature's validation sample."""
+    records = list(records)
+    chosen = seeded_indices(len(records), limit, seed)
+    return records if chosen is None else [records[i] for i in chosen]

@@ -137,15 +137,6 @@ def logits_of(classifier, inputs: np.ndarray, batch_size: int = 256) -> np.ndarr
     return predict_in_batches(keras.Model(classifier.inputs, softmax_layer.input), inputs, batch_size)
 
 
-def sample(records: Sequence, limit: int, seed: int) -> list:
-    """At most `limit` records, picked with a seeded shuffle, kept in their order (each class in its
-    share of the split)."""
-    if len(records) <= limit:
-        return list(records)
-    keep = np.sort(np.random.default_rng(seed).permutation(len(records))[:limit])
-    return [records[i] for i in keep]
-
-
 def calibrate(classifier, records: Sequence, input_size: int, family: str, seed: int,
               echo: Callable[[str], None]) -> Optional[Calibration]:
     """Fits T on (a sample of) the validation records and folds it into `classifier`.
@@ -162,8 +153,9 @@ def calibrate(classifier, records: Sequence, input_size: int, family: str, seed:
       The Calibration, or None when there are too few validation drawings (the model is left as it was).
     """
     from retrain.evaluation.metrics import calibration as expected_calibration_error
+    from retrain.data.split import seeded_subset
     from retrain.evaluation.test_images import model_inputs
-    picked = sample(records, MAX_DRAWINGS, seed)
+    picked = seeded_subset(records, MAX_DRAWINGS, seed)
     if len(picked) < MIN_DRAWINGS:
         echo(f"Calibration skipped: {len(picked)} validation image(s), fewer than {MIN_DRAWINGS} to fit a "
              f"temperature on (raise --validation_percentage or add images). Confidences are as trained.")

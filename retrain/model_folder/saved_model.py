@@ -80,32 +80,43 @@ def load_serving_signature(export_dir: str):
     return signature
 
 
-def load_predictor(export_dir: str, batch_size: int = 256):
-    """(float32 [n, H, W, 3] in [-1, 1]) -> probabilities [n, classes], through the SavedModel's
+class SignaturePredictor:
+    """(float32 [n, H, W, 3] in [-1, 1]) -> probabilities [n, classes], through a SavedModel's
     `serving_default` signature, batch by batch (memory stays flat).
 
     Graph ops only: nothing in the folder's Keras config is deserialised and no Python it names runs,
-    so commands that only need predictions (`predict`, a distillation teacher) take this path rather
-    than `load_keras_model`.
+    so what only needs predictions (`predict`, a distillation teacher, export's SavedModel check) takes
+    this path rather than `load_keras_model`.
 
-    Raises:
+    Attributes:
+      input_shape: the signature's input shape ([None, H, W, 3]).
+
+    Raises (on construction):
       ValueError: the SavedModel has no serving_default signature.
     """
-    import numpy as np
 
-    from common.tfcompat import tf
-    signature = load_serving_signature(export_dir)
-    (_, inputs) = signature.structured_input_signature
-    input_name = next(iter(inputs))
-    output_name = next(iter(signature.structured_outputs))
+    def __init__(self, export_dir: str, batch_size: int = 256):
+        self.signature = load_serving_signature(export_dir)
+        (_, inputs) = self.signature.structured_input_signature
+        self.input_name = next(iter(inputs))
+        self.input_shape = tuple(inputs[self.input_name].shape)
+        self.output_name = next(iter(self.signature.structured_outputs))
+        self.batch_size = batch_size
 
-    def predict(images) -> np.ndarray:
+    def __call__(self, images):
+        import numpy as np
+
+        from common.tfcompat import tf
         images = np.asarray(images, np.float32)
-        parts = [signature(**{input_name: tf.constant(images[start:start + batch_size])})[output_name].numpy()
-                 for start in range(0, len(images), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros([0, signature.structured_outputs[output_name].shape[-1]],
-                                                            np.float32)
-    return predict
+        parts = [self.signature(**{self.input_name: tf.constant(images[start:start + self.batch_size])})
+                 [self.output_name].numpy() for start in range(0, len(images), self.batch_size)]
+        classes = self.signature.structured_outputs[self.output_name].shape[-1]
+        return np.concatenate(parts) if parts else np.zeros([0, classes], np.float32)
+
+
+def load_predictor(export_dir: str, batch_size: int = 256) -> SignaturePredictor:
+    """The SavedModel's serving signature as a batched predictor (SignaturePredictor)."""
+    return SignaturePredictor(export_dir, batch_size)
 
 
 def load_keras_file(path: str):

@@ -12,7 +12,6 @@ import datetime
 import os
 from typing import Optional
 
-import numpy as np
 
 from common.errors import ConfigError
 from common.progress import echo
@@ -183,11 +182,10 @@ def _intermediate_graphs(config, spec, module, head, epoch_steps, total_steps):
 
 def limit_test_set(features: dict, test_batch_size: int, seed: int) -> dict:
     """retrain.py's --test_batch_size: evaluate on that many random test images (-1: all)."""
+    from retrain.data.split import seeded_indices
     testing = features["testing"]
-    if test_batch_size < 0 or test_batch_size >= len(testing):
-        return features
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(testing))[:test_batch_size])
-    return {**features, "testing": testing.subset(chosen)}
+    chosen = seeded_indices(len(testing), test_batch_size, seed)
+    return features if chosen is None else {**features, "testing": testing.subset(chosen)}
 
 
 def _concatenate_results(head_phase, fine_tune_phase):
@@ -206,11 +204,8 @@ def _concatenate_results(head_phase, fine_tune_phase):
 
 def limit_test_records(records, test_batch_size: int, seed: int) -> list:
     """retrain.py's --test_batch_size: that many random test images, in split order (-1: all)."""
-    records = list(records)
-    if test_batch_size < 0 or test_batch_size >= len(records):
-        return records
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(records))[:test_batch_size])
-    return [records[i] for i in chosen]
+    from retrain.data.split import seeded_subset
+    return seeded_subset(records, test_batch_size, seed)
 
 
 class HubHeadFamily:
